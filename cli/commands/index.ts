@@ -1,0 +1,6 @@
+import type { Command } from 'commander';
+import { register as init } from './init.js';
+import { register as validate } from './validate.js';
+
+/** Every top-level command, in the order `gitml --help` lists them. */
+export const commands: Array<(program: Command) => void> = [init, validate];

@@ -1,0 +1,50 @@
+/**
+ * The gitml command line. Each command lives in cli/commands/<name>.ts and exports
+ * `register(program)`; command modules import heavy engine code lazily inside their actions so
+ * that `gitml --help` and quick commands start fast. Only this file turns errors into exit
+ * codes and messages.
+ */
+import { Command, CommanderError } from 'commander';
+import { GitmlError, exitCodeFor, EXIT } from '../core/errors.js';
+import { packageVersion } from '../core/paths.js';
+import { c } from './output.js';
+import { commands } from './commands/index.js';
+
+export function buildProgram(): Command {
+  const program = new Command('gitml')
+    .description('Turn a git repository into a machine-learning workbench.')
+    .version(packageVersion(), '-V, --version', 'print the gitml version')
+    .option('-C, --repo <dir>', 'work on the repository in DIR instead of the current folder')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ sortSubcommands: false })
+    .exitOverride();
+  for (const register of commands) register(program);
+  program.commands.forEach(function override(cmd: Command) {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  });
+  return program;
+}
+
+export function formatError(e: unknown): string {
+  if (e instanceof GitmlError) return `${c.red('error', process.stderr)}: ${e.message}`;
+  const err = e as Error;
+  return `${c.red('error', process.stderr)}: ${err?.message ?? String(e)} (unexpected; rerun with GITML_DEBUG=1 for details)`;
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return Number(process.exitCode ?? EXIT.OK);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version are "errors" to commander with exit code 0.
+      if (e.exitCode === 0) return EXIT.OK;
+      return EXIT.USAGE;
+    }
+    if (process.env.GITML_DEBUG === '1') process.stderr.write(String((e as Error)?.stack ?? e) + '\n');
+    process.stderr.write(formatError(e) + '\n');
+    return exitCodeFor(e);
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Typed errors for gitml. Every error carries a stable `code` (tests assert on it, never on
+ * message text), structured `data`, and whether retrying may help. Only the CLI entry point
+ * turns these into exit codes and one-line messages.
+ */
+export type ErrorCode =
+  | 'USAGE'
+  | 'NOT_A_REPO'
+  | 'NO_WORKSPACE'
+  | 'INVALID_ENTITIES'
+  | 'UNKNOWN_ENTITY'
+  | 'UNKNOWN_REVISION'
+  | 'RUN_NOT_FOUND'
+  | 'RUNS_BRANCH_CORRUPT'
+  | 'REF_CONFLICT'
+  | 'LOCK_HELD'
+  | 'PATH_ESCAPE'
+  | 'REMOTE'
+  | 'DIRTY_TREE'
+  | 'PARAM'
+  | 'TARGET'
+  | 'DOCKER_UNAVAILABLE'
+  | 'IMAGE_BUILD'
+  | 'KUBERNETES'
+  | 'SPARK'
+  | 'MODEL'
+  | 'REGISTRY'
+  | 'MANIFEST'
+  | 'POLICY'
+  | 'SERVE'
+  | 'IO'
+  | 'CANCELED'
+  | 'INTERNAL';
+
+export class GitmlError extends Error {
+  readonly code: ErrorCode;
+  readonly data: Record<string, unknown>;
+  /** true when the same call may succeed later (a lock, a network blip, an engine restarting). */
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, data: Record<string, unknown> = {}, opts: { retryable?: boolean; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'GitmlError';
+    this.code = code;
+    this.data = data;
+    this.retryable = opts.retryable ?? false;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, data: this.data, retryable: this.retryable };
+  }
+}
+
+export function isGitmlError(e: unknown, code?: ErrorCode): e is GitmlError {
+  return e instanceof GitmlError && (code === undefined || e.code === code);
+}
+
+/** Exit codes scripts can rely on. */
+export const EXIT = {
+  OK: 0,
+  /** the operation ran and found problems (invalid entities, a failed run, differences). */
+  FAILURE: 1,
+  /** the command line itself was wrong. */
+  USAGE: 2,
+  /** an environment problem: engine down, remote unreachable, lock held. */
+  ENVIRONMENT: 3,
+  /** interrupted by the user (SIGINT). */
+  INTERRUPTED: 130,
+} as const;
+
+export function exitCodeFor(e: unknown): number {
+  if (!(e instanceof GitmlError)) return EXIT.FAILURE;
+  switch (e.code) {
+    case 'USAGE':
+    case 'PARAM':
+      return EXIT.USAGE;
+    case 'DOCKER_UNAVAILABLE':
+    case 'REMOTE':
+    case 'LOCK_HELD':
+    case 'IO':
+      return EXIT.ENVIRONMENT;
+    case 'CANCELED':
+      return EXIT.INTERRUPTED;
+    default:
+      return EXIT.FAILURE;
+  }
+}

@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Two cores on CI machines: run test files in parallel forks, but not more than that, since
+// many tests drive real git, Docker and Spark processes.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
+    pool: 'forks',
+    maxWorkers: 2,
+    testTimeout: 120_000,
+    hookTimeout: 600_000,
+    globalSetup: ['test/support/global-setup.ts'],
+  },
+});
