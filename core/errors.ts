@@ -73,6 +73,8 @@ export function exitCodeFor(e: unknown): number {
   switch (e.code) {
     case 'USAGE':
     case 'PARAM':
+    case 'UNKNOWN_REVISION':
+    case 'NOT_A_REPO':
       return EXIT.USAGE;
     case 'DOCKER_UNAVAILABLE':
     case 'REMOTE':
