@@ -24,6 +24,13 @@ export type ErrorCode =
   | 'KUBERNETES'
   | 'SPARK'
   | 'MODEL'
+  | 'RUN_NOT_COMPLETED'
+  | 'MODEL_OUTPUT_MISSING'
+  | 'VERSION_EXISTS'
+  | 'INVALID_VERSION'
+  | 'UNKNOWN_VERSION'
+  | 'STAGE_NOT_ALLOWED'
+  | 'ACCESS_DENIED'
   | 'REGISTRY'
   | 'MANIFEST'
   | 'POLICY'
@@ -73,6 +80,7 @@ export function exitCodeFor(e: unknown): number {
   switch (e.code) {
     case 'USAGE':
     case 'PARAM':
+    case 'INVALID_VERSION':
     case 'UNKNOWN_REVISION':
     case 'NOT_A_REPO':
       return EXIT.USAGE;
