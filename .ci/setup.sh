@@ -70,9 +70,19 @@ file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
 # --- Docker engine -----------------------------------------------------------------------
 setup_engine() {
   if docker info >/dev/null 2>&1; then log "engine: already answering"; return 0; fi
-  log "engine: starting dockerd (log: $GITML_LOG_DIR/dockerd.log)"
-  # setsid: the engine outlives this script, so a developer's later test runs find it.
-  setsid dockerd >>"$GITML_LOG_DIR/dockerd.log" 2>&1 </dev/null &
+  # A dockerd that died without cleaning up leaves its pid file, and a new one refuses to start
+  # while that file names a live process (after a reboot, possibly an unrelated one). Other
+  # dockerds (tests' second engines) have their own pid files and do not count.
+  local pid=""
+  [[ -f /var/run/docker.pid ]] && pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+  if [[ -n $pid && "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd ]]; then
+    log "engine: dockerd (pid $pid) is running but does not answer yet; waiting for it"
+  else
+    rm -f /var/run/docker.pid
+    log "engine: starting dockerd (log: $GITML_LOG_DIR/dockerd.log)"
+    # setsid: the engine outlives this script, so a developer's later test runs find it.
+    setsid dockerd >>"$GITML_LOG_DIR/dockerd.log" 2>&1 </dev/null &
+  fi
   local i
   for ((i = 0; i < 120; i++)); do
     docker info >/dev/null 2>&1 && return 0

@@ -116,11 +116,13 @@ describeDocker('a second engine', () => {
   });
 
   test('once stopped, it is detected as unavailable', async () => {
-    const other = await startSecondEngine({ network: 'none' });
+    const other = await startSecondEngine();
     expect(await dockerAvailable(other.host)).toBe(true);
     await other.stop();
     expect(await dockerAvailable(other.host, 1000)).toBe(false);
     expect(dockerAvailableSync(other.host)).toBe(false);
+    // Starting and stopping engines left the machine's engine and its docker0 bridge working.
+    expect(await run(LOCAL_DOCKER_HOST, TINY_IMAGE, ['echo', 'still here'])).toEqual({ code: 0, out: 'still here\n' });
   });
 });
 

@@ -141,12 +141,6 @@ export interface SecondEngine {
 }
 
 export interface SecondEngineOptions {
-  /**
-   * 'bridge' (default): the engine gets its own bridge interface and subnet, so containers have
-   * a network and ports publish on 127.0.0.1 (through docker-proxy, as --iptables=false).
-   * 'none': no container networking at all; starts without touching host interfaces.
-   */
-  network?: 'bridge' | 'none';
   /** How long to wait for the engine to answer. */
   timeoutMs?: number;
 }
@@ -177,7 +171,6 @@ function ip(args: string[]): boolean {
  * The engine starts empty: use `copyImage(LOCAL_DOCKER_HOST, engine.host, TINY_IMAGE)`.
  */
 export async function startSecondEngine(opts: SecondEngineOptions = {}): Promise<SecondEngine> {
-  const network = opts.network ?? 'bridge';
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const port = await freePort();
   // Short paths: containerd's unix socket lives under the exec root (108-byte limit).
@@ -192,21 +185,23 @@ export async function startSecondEngine(opts: SecondEngineOptions = {}): Promise
     '--ip-masq=false',
     '--ip-forward=false',
   ];
-  let bridge: string | undefined;
-  if (network === 'bridge') {
-    // Name and subnet from the port, so engines started side by side (parallel test files)
-    // do not collide. 10.213.0.0/16 is only ever a bridge on this machine.
-    bridge = `gitmlbr${port}`;
-    const cidr = `10.213.${port % 250}.1/24`;
+  // Its own bridge and subnet, so containers have a network and ports publish on 127.0.0.1
+  // (through docker-proxy, as --iptables=false). Never --bridge=none: a dockerd started with it
+  // deletes the host's docker0 interface, which breaks the machine's engine.
+  // Name and subnet come from the port, so engines started side by side (parallel test files)
+  // do not collide; 10.213.0.0/16 is only ever a bridge on this machine.
+  const bridge = `gitmlbr${port}`;
+  const inUse = spawnSync('ip', ['-o', '-4', 'addr', 'show'], { encoding: 'utf8' }).stdout ?? '';
+  let octet = port % 250;
+  while (inUse.includes(`10.213.${octet}.`)) octet = (octet + 1) % 250;
+  const cidr = `10.213.${octet}.1/24`;
+  ip(['link', 'del', bridge]);
+  if (!(ip(['link', 'add', bridge, 'type', 'bridge']) && ip(['addr', 'add', cidr, 'dev', bridge]) && ip(['link', 'set', bridge, 'up']))) {
     ip(['link', 'del', bridge]);
-    if (!(ip(['link', 'add', bridge, 'type', 'bridge']) && ip(['addr', 'add', cidr, 'dev', bridge]) && ip(['link', 'set', bridge, 'up']))) {
-      ip(['link', 'del', bridge]);
-      throw new Error(`could not create bridge ${bridge} for the second engine (needs root and iproute2)`);
-    }
-    args.push(`--bridge=${bridge}`);
-  } else {
-    args.push('--bridge=none');
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`could not create bridge ${bridge} for the second engine (needs root and iproute2)`);
   }
+  args.push(`--bridge=${bridge}`);
   const logFile = path.join(dir, 'dockerd.log');
   const log = createWriteStream(logFile);
   await new Promise((resolve) => log.once('open', resolve));
@@ -245,7 +240,7 @@ export async function startSecondEngine(opts: SecondEngineOptions = {}): Promise
       clearTimeout(t);
     }
     log.end();
-    if (bridge) ip(['link', 'del', bridge]);
+    ip(['link', 'del', bridge]);
     // Mounts left by a killed engine would make the folder impossible to remove.
     const mounts = readFileSync('/proc/mounts', 'utf8')
       .split('\n')
