@@ -1,0 +1,104 @@
+/**
+ * Checks a Kubernetes object against the official OpenAPI schemas (through kubernetes-models)
+ * plus the name and label rules the API server enforces but the schemas do not carry. Used by
+ * the object builders before anything is sent, and by the test API server on every body it
+ * receives, so both sides of the contract are checked against the same source.
+ */
+import { Job } from 'kubernetes-models/batch/v1/Job';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Pod } from 'kubernetes-models/v1/Pod';
+import { Secret } from 'kubernetes-models/v1/Secret';
+import { Service } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+
+// The kinds gitml creates. Anything else is reported rather than silently accepted.
+type ModelCtor = new (data: any) => { validate(): void };
+const MODELS: Record<string, ModelCtor> = {
+  'batch/v1/Job': Job as unknown as ModelCtor,
+  'apps/v1/Deployment': Deployment as unknown as ModelCtor,
+  'v1/ConfigMap': ConfigMap as unknown as ModelCtor,
+  'v1/Pod': Pod as unknown as ModelCtor,
+  'v1/Secret': Secret as unknown as ModelCtor,
+  'v1/Service': Service as unknown as ModelCtor,
+  'v1/ServiceAccount': ServiceAccount as unknown as ModelCtor,
+};
+
+/** One problem, shaped like the API server's StatusCause. */
+export interface KubeCause {
+  field: string;
+  message: string;
+  reason: string;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/** Kinds whose names must be DNS-1123 labels (63 characters) rather than subdomains. */
+const LABEL_NAMED = new Set(['Service', 'Namespace']);
+
+export function isDnsLabel(s: string): boolean {
+  return s.length <= 63 && DNS_LABEL.test(s);
+}
+
+export function isLabelValue(s: string): boolean {
+  return s.length <= 63 && LABEL_VALUE.test(s);
+}
+
+function labelKeyProblem(key: string): string | undefined {
+  const slash = key.lastIndexOf('/');
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) return 'prefix must be a DNS subdomain';
+  if (name.length > 63 || !LABEL_NAME.test(name)) return 'name part must be 63 characters or less, alphanumeric, with -, _ or . inside';
+  return undefined;
+}
+
+/** Problems with `obj`, empty when the API server would accept it. */
+export function kubeObjectProblems(obj: unknown): KubeCause[] {
+  const causes: KubeCause[] = [];
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) {
+    return [{ field: '', message: 'object expected', reason: 'FieldValueInvalid' }];
+  }
+  const o = obj as { apiVersion?: unknown; kind?: unknown; metadata?: Record<string, unknown> };
+  const key = `${String(o.apiVersion)}/${String(o.kind)}`;
+  const Model = MODELS[key];
+  if (!Model) return [{ field: 'kind', message: `unsupported kind ${key}`, reason: 'FieldValueNotSupported' }];
+  try {
+    new Model(obj).validate();
+  } catch (e) {
+    const errors = (e as { errors?: { instancePath?: string; message?: string }[] }).errors;
+    if (Array.isArray(errors) && errors.length > 0) {
+      for (const err of errors) {
+        causes.push({ field: (err.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.'), message: err.message ?? 'invalid', reason: 'FieldValueInvalid' });
+      }
+    } else {
+      causes.push({ field: '', message: e instanceof Error ? e.message : String(e), reason: 'FieldValueInvalid' });
+    }
+  }
+  const meta = o.metadata ?? {};
+  const name = meta.name;
+  if (typeof name !== 'string' || name === '') {
+    if (typeof meta.generateName !== 'string') causes.push({ field: 'metadata.name', message: 'name or generateName is required', reason: 'FieldValueRequired' });
+  } else if (LABEL_NAMED.has(String(o.kind)) ? !isDnsLabel(name) : name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
+    causes.push({ field: 'metadata.name', message: `${JSON.stringify(name)} is not a valid DNS-1123 name`, reason: 'FieldValueInvalid' });
+  }
+  if (o.kind === 'Job' && typeof name === 'string' && name.length > 63) {
+    // The Job controller puts the name in the pods' job-name label.
+    causes.push({ field: 'metadata.name', message: 'a Job name must be 63 characters or less', reason: 'FieldValueInvalid' });
+  }
+  const checkLabels = (labels: unknown, field: string): void => {
+    if (!labels || typeof labels !== 'object') return;
+    for (const [k, v] of Object.entries(labels as Record<string, unknown>)) {
+      const p = labelKeyProblem(k);
+      if (p) causes.push({ field: `${field}.${k}`, message: p, reason: 'FieldValueInvalid' });
+      if (typeof v !== 'string' || !isLabelValue(v)) causes.push({ field: `${field}.${k}`, message: `${JSON.stringify(v)} is not a valid label value`, reason: 'FieldValueInvalid' });
+    }
+  };
+  checkLabels(meta.labels, 'metadata.labels');
+  const tmplMeta = (obj as { spec?: { template?: { metadata?: { labels?: unknown } } } }).spec?.template?.metadata;
+  checkLabels(tmplMeta?.labels, 'spec.template.metadata.labels');
+  return causes;
+}
