@@ -1,0 +1,431 @@
+/**
+ * `gitml run`: execute an experiment exactly as committed, on its compute target, and record
+ * it on the runs branch with full lineage.
+ *
+ * Plan, then apply: `prepareRun` resolves everything that can be wrong in the user's input
+ * (revision, dirty tree, experiment, compute, environment, params, command references)
+ * without side effects; `executeRun` exports the commit, records `running`, runs the job on
+ * its target with timeout and cancel, collects metrics and outputs, and records the final
+ * run. Bad input throws before any run is recorded; a run that fails is a result.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
+import path from 'node:path';
+import { GitmlError } from '../errors.js';
+import { findRepoRoot, resolveCommit, runGit } from '../git.js';
+import { packageRoot, safeRelPosix } from '../paths.js';
+import { requireEntities, resolveExperiment } from '../entities/load.js';
+import type { ComputeTarget, Entities, Environment, Experiment, Loaded } from '../entities/types.js';
+import { environmentDigest, folderFiles } from '../environments/digest.js';
+import { newRunId } from '../runs/id.js';
+import { recordRun } from '../runs/record.js';
+import { runStoreConfig } from '../runs/config.js';
+import type { ParamValue, RunRecord, RunStatus } from '../runs/types.js';
+import type { Target, TargetJob, TargetResult } from '../targets/types.js';
+import { buildArgv } from './command.js';
+import { exportTree } from './export.js';
+import { hashInputs, inputPaths, outputPaths } from './inputs.js';
+import { livePaths, writeLiveStatus } from './live.js';
+import { collectMetrics, parseMarker, type PartialPoint } from './metrics.js';
+import { sanitizeOutputs } from './outputs.js';
+import { resolveParams } from './params.js';
+import { runScratch } from './scratch.js';
+import { parseTimeout } from './timeout.js';
+
+export type LogFn = (chunk: string, stream: 'stdout' | 'stderr') => void;
+
+export interface RunExperimentOptions {
+  /** Any folder inside the repository. */
+  dir: string;
+  experiment: string;
+  /** Compute target name instead of the experiment's (or the workspace default). */
+  compute?: string;
+  /** `--param` values (strings are converted to the declared types). */
+  params?: Record<string, ParamValue>;
+  /** Commit to run (default HEAD). */
+  rev?: string;
+  /** Run although tracked files differ from HEAD (recorded as `dirty`). */
+  allowDirty?: boolean;
+  /** Start a detached worker process and return at once with the run id. */
+  detach?: boolean;
+  /** Abort = Ctrl-C: the run is stopped on its target and recorded `canceled`. */
+  signal?: AbortSignal;
+  onLog?: LogFn;
+  onProgress?: (message: string) => void;
+  trigger?: RunRecord['trigger'];
+  /** Milliseconds since the epoch (run ids, timings). */
+  clock?: () => number;
+  /** Use this run id (the detached worker gets its id from its parent). */
+  runId?: string;
+  /** Where `secrets` are read from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Use this target instead of createTarget(compute) (tests). */
+  target?: Target;
+  /** Keep the scratch folder (exported tree, outputs) after recording; for debugging. */
+  keepScratch?: boolean;
+  /** SIGTERM → SIGKILL grace on cancel/timeout. */
+  killGraceMs?: number;
+  /** Already known to be dirty (the detached worker inherits its parent's check). */
+  dirty?: boolean;
+}
+
+export interface RunExperimentResult {
+  runId: string;
+  record: RunRecord;
+  /** The runs-branch commit that recorded the final run (undefined for --detach). */
+  commit?: string;
+}
+
+export interface PreparedRun {
+  repoDir: string;
+  commit: string;
+  branch?: string;
+  dirty: boolean;
+  entities: Entities;
+  experiment: Loaded<Experiment>;
+  compute: Loaded<ComputeTarget>;
+  environment?: Loaded<Environment>;
+  params: Record<string, ParamValue>;
+  timeoutMs?: number;
+}
+
+/** Tracked changes (staged or not) against HEAD, and the current branch, from one git process. */
+async function treeState(repoDir: string): Promise<{ dirty: boolean; branch?: string }> {
+  const r = await runGit(repoDir, ['status', '--porcelain=v2', '--branch', '--untracked-files=no', '-z']);
+  if (r.code !== 0) return { dirty: false };
+  let branch: string | undefined;
+  let dirty = false;
+  for (const rec of r.stdout.split('\0')) {
+    if (rec.startsWith('# branch.head ')) {
+      const b = rec.slice('# branch.head '.length);
+      if (b !== '(detached)') branch = b;
+    } else if (rec && !rec.startsWith('#')) dirty = true;
+  }
+  return { dirty, branch };
+}
+
+/** Resolve and check everything about a run without side effects. */
+export async function prepareRun(opts: RunExperimentOptions): Promise<PreparedRun> {
+  const repoDir = await findRepoRoot(opts.dir);
+  const [commit, state] = await Promise.all([resolveCommit(repoDir, opts.rev ?? 'HEAD'), treeState(repoDir)]);
+  // The working tree matters only when running HEAD: an explicit --rev names its code exactly.
+  let dirty = opts.dirty ?? false;
+  if (opts.rev === undefined && state.dirty) {
+    if (!opts.allowDirty) {
+      throw new GitmlError(
+        'DIRTY_TREE',
+        'the working tree has uncommitted changes to tracked files; runs use the committed code only: commit them, or pass --allow-dirty to run HEAD anyway',
+        { commit },
+      );
+    }
+    dirty = true;
+  }
+  const entities = await requireEntities({ dir: repoDir, rev: commit });
+  const resolved = resolveExperiment(entities, opts.experiment);
+  const experiment = resolved.experiment;
+  const computeName = opts.compute ?? resolved.compute;
+  if (!computeName) {
+    throw new GitmlError('UNKNOWN_ENTITY', `experiment ${experiment.name} names no compute target and gitml.yaml has no defaults.compute: pass --compute NAME`, {
+      kind: 'ComputeTarget',
+    });
+  }
+  const compute = entities.compute.get(computeName);
+  if (!compute) {
+    const known = [...entities.compute.keys()].sort();
+    throw new GitmlError('UNKNOWN_ENTITY', `there is no compute target ${JSON.stringify(computeName)} (known: ${known.join(', ') || 'none'}; files in gitml/compute/)`, {
+      kind: 'ComputeTarget',
+      name: computeName,
+      known,
+    });
+  }
+  let environment: Loaded<Environment> | undefined;
+  if (resolved.environment) {
+    environment = entities.environments.get(resolved.environment);
+    if (!environment) {
+      const known = [...entities.environments.keys()].sort();
+      throw new GitmlError('UNKNOWN_ENTITY', `there is no environment ${JSON.stringify(resolved.environment)} (known: ${known.join(', ') || 'none'})`, {
+        kind: 'Environment',
+        name: resolved.environment,
+        known,
+      });
+    }
+  }
+  const params = resolveParams({ experiment: experiment.spec, given: opts.params, experimentName: experiment.name });
+  const timeoutMs = parseTimeout(experiment.spec.timeout, experiment.file);
+  // Check the command's references now, with placeholder paths: a typo fails before anything runs.
+  const placeholders = (o: Record<string, string>) => Object.fromEntries(Object.keys(o).map((k) => [k, k]));
+  buildArgv({
+    command: experiment.spec.command,
+    subs: { params, inputs: placeholders(inputPaths(experiment.spec)), outputs: placeholders(outputPaths(experiment.spec)) },
+    file: experiment.file,
+  });
+  return { repoDir, commit, branch: opts.rev === undefined ? state.branch : undefined, dirty, entities, experiment, compute, environment, params, timeoutMs };
+}
+
+/**
+ * Run an experiment as committed and record it. Resolves when the run is recorded as
+ * final (or, with `detach`, as soon as the worker process is started).
+ *
+ * @example
+ *   const { runId, record } = await runExperiment({ dir: '/repo', experiment: 'train', params: { C: '0.5' } });
+ */
+export async function runExperiment(opts: RunExperimentOptions): Promise<RunExperimentResult> {
+  const clock = opts.clock ?? Date.now;
+  const prep = await prepareRun(opts);
+  const runId = opts.runId ?? newRunId(clock);
+  if (opts.detach) return startDetached(opts, prep, runId, clock);
+  return executeRun(opts, prep, runId, clock);
+}
+
+function baseRecord(prep: PreparedRun, runId: string, startedAt: number, trigger: RunRecord['trigger']): RunRecord {
+  const spec: Experiment = {
+    ...prep.experiment.spec,
+    compute: prep.compute.name,
+    ...(prep.environment ? { environment: prep.environment.name } : {}),
+  };
+  let user: string | undefined;
+  try {
+    user = userInfo().username;
+  } catch {
+    user = undefined;
+  }
+  return {
+    schema: 1,
+    id: runId,
+    experiment: prep.experiment.name,
+    status: 'running',
+    params: prep.params,
+    metrics: {},
+    source: { commit: prep.commit, tree: '', ...(prep.branch ? { branch: prep.branch } : {}), ...(prep.dirty ? { dirty: true } : {}) },
+    spec,
+    inputs: {},
+    compute: { name: prep.compute.name, type: prep.compute.spec.type },
+    host: hostname(),
+    ...(user ? { user } : {}),
+    trigger: trigger ?? { kind: 'cli' },
+    startedAt: new Date(startedAt).toISOString(),
+    artifacts: [],
+  };
+}
+
+/** Start `gitml run ... --_worker ID` as a detached process doing the work; return at once. */
+async function startDetached(opts: RunExperimentOptions, prep: PreparedRun, runId: string, clock: () => number): Promise<RunExperimentResult> {
+  const live = livePaths(prep.repoDir, runId);
+  mkdirSync(path.dirname(live.log), { recursive: true });
+  const args = [path.join(packageRoot(), 'bin', 'gitml.js'), '-C', prep.repoDir, 'run', prep.experiment.name, '--rev', prep.commit, '--compute', prep.compute.name, '--_worker', runId];
+  for (const [k, v] of Object.entries(opts.params ?? {})) args.push('--param', `${k}=${String(v)}`);
+  if (prep.dirty) args.push('--_dirty');
+  if (opts.trigger) args.push('--_trigger', JSON.stringify(opts.trigger));
+  const errFd = openSync(live.worker, 'a');
+  const child = spawn(process.execPath, args, { cwd: prep.repoDir, detached: true, stdio: ['ignore', errFd, errFd], env: { ...(opts.env ?? process.env), NO_COLOR: '1' } });
+  closeSync(errFd);
+  const startedAt = clock();
+  if (child.pid === undefined) throw new GitmlError('INTERNAL', 'could not start the detached run worker');
+  writeLiveStatus(prep.repoDir, { id: runId, experiment: prep.experiment.name, status: 'queued', pid: child.pid, startedAt: new Date(startedAt).toISOString() });
+  child.unref();
+  return { runId, record: { ...baseRecord(prep, runId, startedAt, opts.trigger), status: 'queued' } };
+}
+
+/** Line splitter for stdout: metric marker lines are recognised wherever chunk boundaries fall. */
+function lineSplitter(onLine: (line: string) => void) {
+  let rest = '';
+  return {
+    push(chunk: string) {
+      const text = rest + chunk;
+      let start = 0;
+      for (;;) {
+        const nl = text.indexOf('\n', start);
+        if (nl < 0) break;
+        onLine(text.slice(start, nl).replace(/\r$/, ''));
+        start = nl + 1;
+      }
+      rest = text.slice(start);
+      // A huge line without newline cannot be a marker we care about: do not hoard it.
+      if (rest.length > 1 << 20) rest = '';
+    },
+    end() {
+      if (rest) onLine(rest);
+      rest = '';
+    },
+  };
+}
+
+/** Replace secret values in text that goes to the terminal or the log. */
+function redactor(secrets: string[]): (s: string) => string {
+  const vals = secrets.filter((v) => v.length >= 3).sort((a, b) => b.length - a.length);
+  if (vals.length === 0) return (s) => s;
+  return (s) => {
+    let out = s;
+    for (const v of vals) out = out.split(v).join('***');
+    return out;
+  };
+}
+
+export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, runId: string, clock: () => number): Promise<RunExperimentResult> {
+  const { repoDir, experiment, compute } = prep;
+  const startedAt = clock();
+  const progress = opts.onProgress ?? (() => {});
+  const config = runStoreConfig(prep.entities.workspace.spec, repoDir);
+  const scratch = runScratch({ runId, compute, repoDir });
+  const live = livePaths(repoDir, runId);
+  mkdirSync(path.dirname(live.log), { recursive: true });
+  const logFile: WriteStream = createWriteStream(live.log, { flags: 'a' });
+  const secretNames = prep.environment?.spec.secrets ?? [];
+  const callerEnv = opts.env ?? process.env;
+  const secretEnv: Record<string, string> = {};
+  const missingSecrets: string[] = [];
+  for (const n of secretNames) {
+    const v = callerEnv[n];
+    if (v === undefined) missingSecrets.push(n);
+    else secretEnv[n] = v;
+  }
+  const redact = redactor(Object.values(secretEnv));
+  const log: LogFn = (chunk, stream) => {
+    const safe = redact(chunk);
+    logFile.write(safe);
+    opts.onLog?.(safe, stream);
+  };
+  const note = (line: string) => log(line.endsWith('\n') ? line : line + '\n', 'stderr');
+  const status = (s: RunStatus, extra: { endedAt?: string; exitCode?: number | null; error?: string; commit?: string } = {}) =>
+    writeLiveStatus(repoDir, { id: runId, experiment: experiment.name, status: s, pid: process.pid, startedAt: new Date(startedAt).toISOString(), ...extra });
+
+  let record = baseRecord(prep, runId, startedAt, opts.trigger);
+  status('running');
+  const finish = async (result: Partial<TargetResult> & { status: RunStatus; error?: string }, metrics?: Awaited<ReturnType<typeof collectMetrics>>) => {
+    const endedAt = clock();
+    record = {
+      ...record,
+      status: result.status,
+      endedAt: new Date(endedAt).toISOString(),
+      durationMs: endedAt - startedAt,
+      exitCode: result.exitCode ?? null,
+      ...(result.error ? { error: result.error } : {}),
+      ...(result.host ? { host: result.host } : {}),
+      metrics: metrics?.final ?? {},
+    };
+    if (record.environment && (result.image || result.imageDigest)) {
+      record.environment = { ...record.environment, ...(result.image ? { image: result.image } : {}), ...(result.imageDigest ? { imageDigest: result.imageDigest } : {}) };
+    }
+    await new Promise<void>((res) => logFile.end(() => res()));
+    progress('recording the run');
+    const rec = await recordRun({
+      dir: repoDir,
+      record,
+      config,
+      logsFile: live.log,
+      ...(metrics && metrics.points.length ? { metrics: metrics.points } : {}),
+      ...(result.outputsDir ? { outputsDir: result.outputsDir } : {}),
+    });
+    status(record.status, { endedAt: record.endedAt, exitCode: record.exitCode, error: record.error, commit: rec.commit });
+    if (!opts.keepScratch) await rm(scratch.base, { recursive: true, force: true }).catch(() => {});
+    return { runId, record: rec.record, commit: rec.commit };
+  };
+
+  // Export the committed tree and compute lineage before anything runs.
+  let job: TargetJob;
+  let target: Target;
+  const controller = new AbortController();
+  try {
+    progress(`exporting ${prep.commit.slice(0, 12)}`);
+    await rm(scratch.base, { recursive: true, force: true });
+    const exported = await exportTree({ dir: repoDir, commit: prep.commit, dest: scratch.code });
+    for (const w of exported.warnings) note(w);
+    record.source.tree = exported.tree;
+    progress('hashing inputs');
+    record.inputs = await hashInputs({ root: scratch.code, inputs: inputPaths(experiment.spec), file: experiment.file, commit: prep.commit });
+    const environment: Loaded<Environment> = prep.environment ?? { name: 'default', file: '', spec: { kind: 'Environment' } };
+    const envDigest = await environmentDigest(environment, folderFiles(scratch.code));
+    if (prep.environment) record.environment = { name: prep.environment.name, digest: envDigest };
+    target = opts.target ?? (await (await import('../targets/index.js')).createTarget(compute, { repoDir, killGraceMs: opts.killGraceMs }));
+    const layout = target.layout(runId);
+    const join = (base: string, rel: string) => (rel ? path.posix.join(base.split(path.sep).join('/'), rel) : base);
+    const argv = buildArgv({
+      command: experiment.spec.command,
+      subs: {
+        params: prep.params,
+        inputs: Object.fromEntries(Object.entries(inputPaths(experiment.spec)).map(([k, rel]) => [k, join(layout.root, rel)])),
+        outputs: Object.fromEntries(Object.entries(outputPaths(experiment.spec)).map(([k, rel]) => [k, join(layout.outputs, rel)])),
+      },
+      file: experiment.file,
+    });
+    const env: Record<string, string> = {
+      ...(prep.environment?.spec.variables ?? {}),
+      GITML_RUN_ID: runId,
+      GITML_OUTPUTS: layout.outputs,
+      GITML_METRICS: layout.metrics,
+    };
+    job = {
+      runId,
+      experiment: experiment.name,
+      codeDir: scratch.code,
+      cwd: safeRelPosix(experiment.spec.code ?? ''),
+      argv,
+      env,
+      secretEnv,
+      environment,
+      environmentDigest: envDigest,
+      compute,
+      repoDir,
+      signal: controller.signal,
+      onLog: () => {},
+      onProgress: progress,
+    };
+  } catch (e) {
+    await new Promise<void>((res) => logFile.end(() => res()));
+    await rm(scratch.base, { recursive: true, force: true }).catch(() => {});
+    status('failed', { error: (e as Error).message });
+    throw e;
+  }
+
+  await recordRun({ dir: repoDir, record, config });
+  for (const n of missingSecrets) note(`gitml: warning: secret ${n} is not set in the caller's environment; the run does not get it`);
+
+  // Metric marker lines on stdout.
+  const markers: PartialPoint[] = [];
+  let markerLine = 0;
+  const split = lineSplitter((line) => {
+    markerLine++;
+    const m = parseMarker(line);
+    if (m === undefined) return;
+    if (typeof m === 'string') note(`gitml: warning: ignored metric at stdout line ${markerLine}: ${m}: ${line.length > 120 ? line.slice(0, 117) + '...' : line}`);
+    else markers.push(m);
+  });
+  job.onLog = (chunk, stream) => {
+    log(chunk, stream);
+    if (stream === 'stdout') split.push(chunk);
+  };
+
+  // Ctrl-C and the experiment's timeout both stop the job on its target, with a reason.
+  const onCancel = () => controller.abort('cancel');
+  if (opts.signal?.aborted) controller.abort('cancel');
+  opts.signal?.addEventListener('abort', onCancel, { once: true });
+  const timer = prep.timeoutMs !== undefined ? setTimeout(() => controller.abort('timeout'), prep.timeoutMs) : undefined;
+  progress(`running ${experiment.name} on ${compute.name} (${compute.spec.type})`);
+  let result: TargetResult;
+  try {
+    result = await target.run(job);
+  } catch (e) {
+    // The target could not run it at all (engine down, build failed): a failed run, recorded.
+    if (timer) clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onCancel);
+    split.end();
+    note(`gitml: ${(e as Error).message}`);
+    const err = e instanceof GitmlError ? e : new GitmlError('TARGET', (e as Error).message, {}, { cause: e });
+    const done = await finish({ status: controller.signal.reason === 'cancel' ? 'canceled' : 'failed', exitCode: null, error: err.message });
+    (err.data as Record<string, unknown>).runId = done.runId;
+    (err.data as Record<string, unknown>).commit = done.commit;
+    throw err;
+  }
+  if (timer) clearTimeout(timer);
+  opts.signal?.removeEventListener('abort', onCancel);
+  split.end();
+  if (result.error && result.status !== 'completed') note(`gitml: run ${result.status}: ${result.error}`);
+
+  progress('collecting metrics and outputs');
+  const metrics = await collectMetrics({ metricsFile: result.metricsFile, markers, onWarning: note, clock });
+  const sanitized = await sanitizeOutputs({ dir: result.outputsDir });
+  for (const w of sanitized.warnings) note(w);
+  return finish(result, metrics);
+}
