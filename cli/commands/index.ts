@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as init } from './init.js';
 import { register as validate } from './validate.js';
+import { register as run } from './run.js';
 
 /** Every top-level command, in the order `gitml --help` lists them. */
-export const commands: Array<(program: Command) => void> = [init, validate];
+export const commands: Array<(program: Command) => void> = [init, validate, run];
