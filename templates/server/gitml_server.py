@@ -1,0 +1,1652 @@
+#!/usr/bin/env python3
+"""gitml scoring server: serves one model version over HTTP, Python standard library only.
+
+    python3 gitml_server.py --model-dir DIR [--host 127.0.0.1] [--port 8080] [--workers N]
+                            [--max-body-bytes N] [--sample-log FILE --sample-rate R]
+
+DIR is a serving bundle (server.json, schema.json, optional sample.json and score.py, the
+model artifact); its format is described in README.md next to this file and in
+schemas/serving-bundle.schema.json. Protocols: Azure ML style `POST /score`, MLflow's
+`POST /invocations`, the Open Inference Protocol v2 under `/v2`, Prometheus `/metrics` and
+an OpenAPI 3.0 description at `/openapi.json`.
+
+Runs on Python 3.9+. scikit-learn, numpy and pandas are used when the model needs them and
+they import; the server itself needs none of them.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import importlib.util
+import io
+import json
+import math
+import os
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+RUNTIME_NAME = "gitml-scoring-server"
+RUNTIME_VERSION = "1.0.0"
+
+DEFAULTS = {
+    "host": "127.0.0.1",
+    "port": 8080,
+    "workers": 1,
+    "max_body_bytes": 10 * 1024 * 1024,
+    "timeout": 30.0,
+    "max_connections": 256,
+    "sample_rate": 1.0,
+    "grace": 10.0,
+}
+
+COLUMN_TYPES = ("double", "float", "long", "integer", "string", "boolean")
+V2_FOR_TYPE = {"double": "FP64", "float": "FP32", "long": "INT64", "integer": "INT32", "string": "BYTES", "boolean": "BOOL"}
+V2_INT = ("INT8", "INT16", "INT32", "INT64")
+V2_UINT = ("UINT8", "UINT16", "UINT32", "UINT64")
+V2_FP = ("FP16", "FP32", "FP64")
+V2_TYPES = V2_INT + V2_UINT + V2_FP + ("BOOL", "BYTES")
+# Which tensor datatypes may feed a column of each type (a number tensor feeds a double column).
+V2_ACCEPTS = {
+    "double": V2_FP + V2_INT + V2_UINT,
+    "float": V2_FP + V2_INT + V2_UINT,
+    "long": V2_INT + V2_UINT,
+    "integer": V2_INT + V2_UINT,
+    "string": ("BYTES",),
+    "boolean": ("BOOL",),
+}
+JSON_SCHEMA_FOR_TYPE = {
+    "double": {"type": "number", "format": "double"},
+    "float": {"type": "number", "format": "float"},
+    "long": {"type": "integer", "format": "int64"},
+    "integer": {"type": "integer", "format": "int32"},
+    "string": {"type": "string"},
+    "boolean": {"type": "boolean"},
+}
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+# --------------------------------------------------------------------------------------
+# Logging: one line per event on stderr, never a request body.
+
+_log_lock = threading.Lock()
+
+
+def _now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def log(msg: str) -> None:
+    line = "%s %s\n" % (_now_iso(), msg)
+    with _log_lock:
+        try:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+
+# --------------------------------------------------------------------------------------
+# Errors
+
+class BundleError(Exception):
+    """The serving bundle is unusable: the server refuses to start (exit 2)."""
+
+
+class RequestError(Exception):
+    """A request the server answers with `status` and a JSON error body."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+# --------------------------------------------------------------------------------------
+# The bundle
+
+class Column:
+    __slots__ = ("name", "type")
+
+    def __init__(self, name: str, type_: str):
+        self.name = name
+        self.type = type_
+
+
+class Bundle:
+    def __init__(self) -> None:
+        self.dir = ""
+        self.model = ""
+        self.version = ""
+        self.flavor = "sklearn"
+        self.artifact: str | None = None
+        self.scoring: str | None = None
+        self.runtime = ""
+        self.method = "predict"
+        self.inputs: list[Column] = []
+        self.outputs: list[Column] = []
+        self.sample: list | None = None
+
+
+def _read_json(path: str, what: str):
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))
+    except FileNotFoundError:
+        raise BundleError("%s is missing: %s" % (what, path))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BundleError("%s is not valid JSON (%s): %s" % (what, e, path))
+
+
+def _inside(base: str, rel: object, what: str) -> str:
+    """Resolve `rel` under `base`, refusing absolute paths and anything escaping `base`."""
+    if not isinstance(rel, str) or not rel or "\0" in rel:
+        raise BundleError("%s must be a non-empty relative path" % what)
+    if os.path.isabs(rel) or rel.replace("\\", "/").split("/")[0] == "..":
+        raise BundleError("%s must be a path inside the bundle, got %r" % (what, rel))
+    root = os.path.realpath(base)
+    full = os.path.realpath(os.path.join(root, rel))
+    if full != root and not full.startswith(root + os.sep):
+        raise BundleError("%s escapes the bundle folder: %r" % (what, rel))
+    if not os.path.isfile(full):
+        raise BundleError("%s does not exist: %s" % (what, os.path.join(base, rel)))
+    return full
+
+
+def _columns(value: object, what: str, required: bool) -> list[Column]:
+    if value is None and not required:
+        return []
+    if not isinstance(value, list) or (required and not value):
+        raise BundleError("schema.json: %s must be a %slist of {name, type}" % (what, "non-empty " if required else ""))
+    cols: list[Column] = []
+    seen = set()
+    for i, c in enumerate(value):
+        if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not c.get("name"):
+            raise BundleError("schema.json: %s[%d] needs a non-empty string `name`" % (what, i))
+        if c.get("type") not in COLUMN_TYPES:
+            raise BundleError("schema.json: %s[%d] (%s) has type %r; expected one of %s" % (what, i, c["name"], c.get("type"), ", ".join(COLUMN_TYPES)))
+        if c["name"] in seen:
+            raise BundleError("schema.json: %s has the column %r twice" % (what, c["name"]))
+        seen.add(c["name"])
+        cols.append(Column(c["name"], c["type"]))
+    return cols
+
+
+def load_bundle(model_dir: str) -> Bundle:
+    if not model_dir:
+        raise BundleError("no model folder: pass --model-dir DIR or set GITML_MODEL_DIR")
+    if not os.path.isdir(model_dir):
+        raise BundleError("model folder does not exist: %s" % model_dir)
+    b = Bundle()
+    b.dir = os.path.abspath(model_dir)
+    s = _read_json(os.path.join(b.dir, "server.json"), "server.json")
+    if not isinstance(s, dict):
+        raise BundleError("server.json must be a JSON object")
+    for key in ("model", "version"):
+        if not isinstance(s.get(key), str) or not s.get(key):
+            raise BundleError("server.json: `%s` must be a non-empty string" % key)
+    b.model, b.version = s["model"], s["version"]
+    b.flavor = s.get("flavor", "sklearn")
+    if b.flavor not in ("sklearn", "python"):
+        raise BundleError("server.json: `flavor` must be sklearn or python, got %r" % (b.flavor,))
+    b.runtime = s.get("runtime") if isinstance(s.get("runtime"), str) else ""
+    method = s.get("method", "predict")
+    if not isinstance(method, str) or not method.isidentifier() or method.startswith("_"):
+        raise BundleError("server.json: `method` must be a public method name such as predict or predict_proba")
+    b.method = method
+    if s.get("artifact") is not None:
+        b.artifact = _inside(b.dir, s["artifact"], "server.json `artifact`")
+    if s.get("scoring") is not None:
+        b.scoring = _inside(b.dir, s["scoring"], "server.json `scoring`")
+    if b.scoring is None and b.flavor == "python":
+        raise BundleError("server.json: the python flavor needs a scoring script (`scoring`)")
+    if b.scoring is None and b.artifact is None:
+        raise BundleError("server.json: the sklearn flavor without a scoring script needs `artifact`")
+    sch = _read_json(os.path.join(b.dir, "schema.json"), "schema.json")
+    if not isinstance(sch, dict):
+        raise BundleError("schema.json must be a JSON object with `inputs` and `outputs`")
+    b.inputs = _columns(sch.get("inputs"), "inputs", True)
+    b.outputs = _columns(sch.get("outputs"), "outputs", False)
+    sample_path = os.path.join(b.dir, "sample.json")
+    if os.path.isfile(sample_path):
+        raw = _read_json(sample_path, "sample.json")
+        try:
+            b.sample = records_from_data(raw, b.inputs, "sample.json")
+        except RequestError as e:
+            log("warning: sample.json does not match schema.json (%s); it is not used as an example" % e.message)
+    return b
+
+
+# --------------------------------------------------------------------------------------
+# Inputs: every protocol's payload becomes a list of records checked against the schema.
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def check_value(v, col: Column, where: str):
+    """Return `v` converted to the column's Python type, or raise WRONG_TYPE."""
+    t = col.type
+    if t in ("double", "float"):
+        if _is_num(v):
+            return float(v)
+    elif t in ("long", "integer"):
+        if _is_int(v) or (isinstance(v, float) and v.is_integer()):
+            iv = int(v)
+            if t == "long" or INT32_MIN <= iv <= INT32_MAX:
+                return iv
+    elif t == "string":
+        if isinstance(v, str):
+            return v
+    elif t == "boolean":
+        if isinstance(v, bool):
+            return v
+    raise RequestError(400, "WRONG_TYPE", "%s: column %r expects a %s, got %s" % (where, col.name, t, _describe(v)))
+
+
+def _describe(v) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean %s" % ("true" if v else "false")
+    if isinstance(v, (int, float)):
+        return "number %s" % json.dumps(v)
+    if isinstance(v, str):
+        return "string %s" % json.dumps(v[:40])
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, dict):
+        return "an object"
+    return type(v).__name__
+
+
+def records_from_records(rows: list, cols: list[Column], where: str) -> list[dict]:
+    names = {c.name for c in cols}
+    out = []
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict):
+            raise RequestError(400, "WRONG_SHAPE", "%s[%d]: expected a record (object), got %s" % (where, i, _describe(r)))
+        for k in r:
+            if k not in names:
+                raise RequestError(400, "UNKNOWN_COLUMN", "%s[%d]: unknown column %r; the model takes %s" % (where, i, k, ", ".join(c.name for c in cols)))
+        rec = {}
+        for c in cols:
+            if c.name not in r:
+                raise RequestError(400, "MISSING_COLUMN", "%s[%d]: missing column %r" % (where, i, c.name))
+            rec[c.name] = check_value(r[c.name], c, "%s[%d]" % (where, i))
+        out.append(rec)
+    return out
+
+
+def records_from_rows(rows: list, cols: list[Column], where: str) -> list[dict]:
+    n = len(cols)
+    out = []
+    for i, r in enumerate(rows):
+        if not isinstance(r, list):
+            raise RequestError(400, "WRONG_SHAPE", "%s[%d]: expected a row (array), got %s" % (where, i, _describe(r)))
+        if len(r) != n:
+            raise RequestError(400, "WRONG_SHAPE", "%s[%d]: a row needs %d values (%s), got %d" % (where, i, n, ", ".join(c.name for c in cols), len(r)))
+        out.append({c.name: check_value(v, c, "%s[%d]" % (where, i)) for c, v in zip(cols, r)})
+    return out
+
+
+def records_from_columns(data: dict, cols: list[Column], where: str) -> list[dict]:
+    names = {c.name for c in cols}
+    for k in data:
+        if k not in names:
+            raise RequestError(400, "UNKNOWN_COLUMN", "%s: unknown column %r" % (where, k))
+    for c in cols:
+        if c.name not in data:
+            raise RequestError(400, "MISSING_COLUMN", "%s: missing column %r" % (where, c.name))
+    lengths = {len(data[c.name]) for c in cols}
+    if len(lengths) != 1:
+        raise RequestError(400, "WRONG_SHAPE", "%s: every column needs the same number of values" % where)
+    n = lengths.pop()
+    if n == 0:
+        raise RequestError(400, "WRONG_SHAPE", "%s: no rows to score" % where)
+    return [{c.name: check_value(data[c.name][i], c, "%s[%d]" % (where, i)) for c in cols} for i in range(n)]
+
+
+def records_from_data(data, cols: list[Column], where: str) -> list[dict]:
+    """Records (objects), rows (arrays in schema column order), columns ({name: [values]})
+    or one record (an object of scalars)."""
+    if isinstance(data, list):
+        if not data:
+            raise RequestError(400, "WRONG_SHAPE", "%s: no rows to score" % where)
+        if all(isinstance(r, dict) for r in data):
+            return records_from_records(data, cols, where)
+        if all(isinstance(r, list) for r in data):
+            return records_from_rows(data, cols, where)
+        raise RequestError(400, "WRONG_SHAPE", "%s: expected a list of records (objects) or of rows (arrays), not a mix or scalars" % where)
+    if isinstance(data, dict):
+        if data and all(isinstance(v, list) for v in data.values()):
+            return records_from_columns(data, cols, where)
+        return records_from_records([data], cols, where)
+    raise RequestError(400, "WRONG_SHAPE", "%s: expected records, rows or columns, got %s" % (where, _describe(data)))
+
+
+def parse_json(body: bytes):
+    if not body.strip():
+        raise RequestError(400, "BAD_JSON", "the request body is empty; expected JSON")
+
+    def no_constants(name):
+        raise ValueError("%s is not JSON" % name)
+
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=no_constants)
+    except UnicodeDecodeError:
+        raise RequestError(400, "BAD_JSON", "the request body is not UTF-8")
+    except RecursionError:
+        raise RequestError(400, "BAD_JSON", "the request body nests too deeply")
+    except ValueError as e:
+        raise RequestError(400, "BAD_JSON", "the request body is not valid JSON: %s" % e)
+
+
+def parse_csv(body: bytes, cols: list[Column]) -> list[dict]:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise RequestError(400, "BAD_REQUEST", "the CSV body is not UTF-8")
+    try:
+        reader = csv.reader(io.StringIO(text))
+        rows = [r for r in reader if r]
+    except csv.Error as e:
+        raise RequestError(400, "BAD_REQUEST", "the CSV body does not parse: %s" % e)
+    if len(rows) < 2:
+        raise RequestError(400, "WRONG_SHAPE", "CSV: expected a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    by_name = {c.name: c for c in cols}
+    records = []
+    for i, r in enumerate(rows[1:]):
+        if len(r) != len(header):
+            raise RequestError(400, "WRONG_SHAPE", "CSV row %d has %d values for %d columns" % (i + 1, len(r), len(header)))
+        rec = {}
+        for name, text_value in zip(header, r):
+            col = by_name.get(name)
+            rec[name] = _from_text(text_value, col, "CSV row %d" % (i + 1)) if col else text_value
+        records.append(rec)
+    return records_from_records(records, cols, "CSV")
+
+
+def _from_text(s: str, col: Column, where: str):
+    s = s.strip()
+    try:
+        if col.type in ("double", "float"):
+            v = float(s)
+            if math.isfinite(v):
+                return v
+        elif col.type in ("long", "integer"):
+            return int(s)
+        elif col.type == "boolean":
+            if s.lower() in ("true", "1"):
+                return True
+            if s.lower() in ("false", "0"):
+                return False
+        else:
+            return s
+    except ValueError:
+        pass
+    raise RequestError(400, "WRONG_TYPE", "%s: column %r expects a %s, got %s" % (where, col.name, col.type, json.dumps(s[:40])))
+
+
+def _only_key(body: dict, allowed: tuple, where: str) -> str:
+    keys = [k for k in body if k in allowed]
+    unknown = [k for k in body if k not in allowed]
+    if unknown:
+        raise RequestError(400, "BAD_REQUEST", "%s: unexpected field %r; expected exactly one of %s" % (where, unknown[0], ", ".join(allowed)))
+    if len(keys) != 1:
+        raise RequestError(400, "BAD_REQUEST", "%s: expected exactly one of %s" % (where, ", ".join(allowed)))
+    return keys[0]
+
+
+def score_inputs(body, cols: list[Column]) -> list[dict]:
+    """POST /score: {"data": records|rows|columns} or a bare list."""
+    if isinstance(body, list):
+        return records_from_data(body, cols, "body")
+    if isinstance(body, dict):
+        _only_key(body, ("data",), "body")
+        return records_from_data(body["data"], cols, "data")
+    raise RequestError(400, "WRONG_SHAPE", "body: expected {\"data\": [...]} or a list of records or rows")
+
+
+def mlflow_inputs(body, cols: list[Column]) -> list[dict]:
+    """POST /invocations: MLflow's dataframe_split, dataframe_records, instances, inputs."""
+    if not isinstance(body, dict):
+        raise RequestError(400, "BAD_REQUEST", "body: expected an object with one of dataframe_split, dataframe_records, instances, inputs")
+    key = _only_key(body, ("dataframe_split", "dataframe_records", "instances", "inputs"), "body")
+    v = body[key]
+    if key == "dataframe_split":
+        if not isinstance(v, dict) or not isinstance(v.get("data"), list):
+            raise RequestError(400, "WRONG_SHAPE", "dataframe_split: expected {\"columns\": [...], \"data\": [[...]]}")
+        extra = [k for k in v if k not in ("columns", "data", "index")]
+        if extra:
+            raise RequestError(400, "BAD_REQUEST", "dataframe_split: unexpected field %r" % extra[0])
+        rows = v["data"]
+        if not rows:
+            raise RequestError(400, "WRONG_SHAPE", "dataframe_split.data: no rows to score")
+        columns = v.get("columns")
+        if columns is None:
+            return records_from_rows(rows, cols, "dataframe_split.data")
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns) or len(set(columns)) != len(columns):
+            raise RequestError(400, "WRONG_SHAPE", "dataframe_split.columns: expected a list of distinct column names")
+        records = []
+        for i, r in enumerate(rows):
+            if not isinstance(r, list) or len(r) != len(columns):
+                raise RequestError(400, "WRONG_SHAPE", "dataframe_split.data[%d]: expected a row of %d values" % (i, len(columns)))
+            records.append(dict(zip(columns, r)))
+        return records_from_records(records, cols, "dataframe_split.data")
+    if key == "dataframe_records":
+        if not isinstance(v, list) or not v:
+            raise RequestError(400, "WRONG_SHAPE", "dataframe_records: expected a non-empty list of records")
+        return records_from_records(v, cols, "dataframe_records")
+    return records_from_data(v, cols, key)
+
+
+def _flatten(data, out: list) -> None:
+    for v in data:
+        if isinstance(v, list):
+            _flatten(v, out)
+        else:
+            out.append(v)
+
+
+def _tensor_value(v, datatype: str, where: str):
+    ok = False
+    if datatype in V2_FP:
+        ok = _is_num(v)
+    elif datatype in V2_INT or datatype in V2_UINT:
+        ok = (_is_int(v) or (isinstance(v, float) and v.is_integer())) and (datatype in V2_INT or v >= 0)
+    elif datatype == "BOOL":
+        ok = isinstance(v, bool)
+    elif datatype == "BYTES":
+        ok = isinstance(v, str)
+    if not ok:
+        raise RequestError(400, "WRONG_TYPE", "%s: a %s tensor cannot hold %s" % (where, datatype, _describe(v)))
+    return v
+
+
+def v2_inputs(body, cols: list[Column]) -> list[dict]:
+    """Open Inference Protocol v2 request: one tensor per column ([N] or [N, 1]) or a single
+    2-D tensor [N, C] with the columns in schema order."""
+    if not isinstance(body, dict):
+        raise RequestError(400, "BAD_REQUEST", "body: expected an inference request object")
+    tensors = body.get("inputs")
+    if not isinstance(tensors, list) or not tensors:
+        raise RequestError(400, "BAD_REQUEST", "inputs: expected a non-empty list of tensors")
+    parsed = []
+    for i, t in enumerate(tensors):
+        where = "inputs[%d]" % i
+        if not isinstance(t, dict):
+            raise RequestError(400, "BAD_REQUEST", "%s: expected a tensor object" % where)
+        name, shape, datatype, data = t.get("name"), t.get("shape"), t.get("datatype"), t.get("data")
+        if not isinstance(name, str) or not name:
+            raise RequestError(400, "BAD_REQUEST", "%s: `name` must be a non-empty string" % where)
+        where = "input %r" % name
+        if not isinstance(shape, list) or not shape or not all(_is_int(d) and d >= 0 for d in shape):
+            raise RequestError(400, "WRONG_SHAPE", "%s: `shape` must be a list of non-negative integers" % where)
+        if datatype not in V2_TYPES:
+            raise RequestError(400, "WRONG_TYPE", "%s: unknown datatype %r; expected one of %s" % (where, datatype, ", ".join(V2_TYPES)))
+        if not isinstance(data, list):
+            raise RequestError(400, "WRONG_SHAPE", "%s: `data` must be an array" % where)
+        flat: list = []
+        _flatten(data, flat)
+        size = 1
+        for d in shape:
+            size *= d
+        if len(flat) != size:
+            raise RequestError(400, "WRONG_SHAPE", "%s: shape %s needs %d values, got %d" % (where, shape, size, len(flat)))
+        flat = [_tensor_value(v, datatype, where) for v in flat]
+        parsed.append((name, shape, datatype, flat))
+
+    names = [c.name for c in cols]
+    if len(parsed) == 1 and len(parsed[0][1]) == 2 and (len(cols) > 1 or parsed[0][0] not in names):
+        name, shape, datatype, flat = parsed[0]
+        n, width = shape
+        if width != len(cols):
+            raise RequestError(400, "WRONG_SHAPE", "input %r: a 2-D input needs shape [N, %d] (%s), got %s" % (name, len(cols), ", ".join(names), shape))
+        for c in cols:
+            if datatype not in V2_ACCEPTS[c.type]:
+                raise RequestError(400, "WRONG_TYPE", "input %r: column %r (%s) cannot be fed by a %s tensor; send one tensor per column" % (name, c.name, c.type, datatype))
+        if n == 0:
+            raise RequestError(400, "WRONG_SHAPE", "input %r: no rows to score" % name)
+        return records_from_rows([flat[i * width:(i + 1) * width] for i in range(n)], cols, "input %r" % name)
+
+    by_name = {}
+    for name, shape, datatype, flat in parsed:
+        if name not in names:
+            raise RequestError(400, "UNKNOWN_COLUMN", "input %r is not a column of the model; it takes %s (or one [N, %d] tensor)" % (name, ", ".join(names), len(cols)))
+        if name in by_name:
+            raise RequestError(400, "BAD_REQUEST", "input %r appears twice" % name)
+        if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+            raise RequestError(400, "WRONG_SHAPE", "input %r: a column tensor needs shape [N] or [N, 1], got %s" % (name, shape))
+        col = cols[names.index(name)]
+        if datatype not in V2_ACCEPTS[col.type]:
+            raise RequestError(400, "WRONG_TYPE", "input %r: column type %s cannot be fed by a %s tensor (use %s)" % (name, col.type, datatype, V2_FOR_TYPE[col.type]))
+        by_name[name] = flat
+    for c in cols:
+        if c.name not in by_name:
+            raise RequestError(400, "MISSING_COLUMN", "missing input tensor for column %r" % c.name)
+    return records_from_columns(by_name, cols, "inputs")
+
+
+# --------------------------------------------------------------------------------------
+# Outputs
+
+def plain(x):
+    """JSON-ready Python values from numpy/pandas results; NaN and infinities become null."""
+    if x is None or isinstance(x, (bool, str, int)):
+        return x
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {str(k): plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [plain(v) for v in x]
+    if hasattr(x, "to_dict") and hasattr(x, "columns"):  # pandas DataFrame
+        return plain(x.to_dict(orient="records"))
+    if hasattr(x, "tolist"):  # numpy arrays and scalars, pandas Series
+        return plain(x.tolist())
+    if isinstance(x, (set, frozenset)):
+        return [plain(v) for v in sorted(x, key=repr)]
+    if isinstance(x, (datetime.date, datetime.datetime)):
+        return x.isoformat()
+    if isinstance(x, bytes):
+        return x.decode("utf-8", "replace")
+    try:
+        import decimal
+
+        if isinstance(x, decimal.Decimal):
+            return plain(float(x))
+    except ImportError:  # pragma: no cover
+        pass
+    raise TypeError("a %s is not JSON-serialisable" % type(x).__name__)
+
+
+def _infer_datatype(values: list) -> str:
+    if values and all(isinstance(v, bool) for v in values):
+        return "BOOL"
+    if values and all(_is_int(v) for v in values):
+        return "INT64"
+    if values and all(_is_num(v) for v in values):
+        return "FP64"
+    return "BYTES"
+
+
+def _tensor(name: str, values: list, n: int, declared: str | None) -> dict:
+    if values and all(isinstance(v, list) for v in values) and len({len(v) for v in values}) == 1:
+        width = len(values[0])
+        flat: list = []
+        for v in values:
+            flat.extend(v)
+        shape = [n, width]
+    else:
+        flat, shape = values, [n]
+    datatype = _infer_datatype(flat)
+    if declared and datatype != "BYTES":
+        # Honour the schema's output type when the values fit it (an int fits FP64).
+        if (declared in V2_FP and datatype in ("INT64", "FP64")) or (declared in V2_INT and datatype == "INT64") or declared == datatype:
+            datatype = declared
+    if datatype == "BYTES":
+        flat = [v if isinstance(v, str) else json.dumps(v) for v in flat]
+    elif datatype in V2_FP:
+        flat = [float(v) if v is not None else None for v in flat]
+    return {"name": name, "shape": shape, "datatype": datatype, "data": flat}
+
+
+def v2_outputs(result, n: int, outputs: list[Column]) -> list[dict]:
+    declared = {c.name: V2_FOR_TYPE[c.type] for c in outputs}
+    first = outputs[0].name if outputs else "prediction"
+    if isinstance(result, list) and len(result) == n:
+        if n and all(isinstance(r, dict) for r in result) and len({tuple(sorted(r)) for r in result}) == 1:
+            keys = list(result[0])
+            return [_tensor(k, [r[k] for r in result], n, declared.get(k)) for k in keys]
+        if all(not isinstance(r, dict) for r in result):
+            return [_tensor(first, result, n, declared.get(first))]
+    if isinstance(result, dict) and result and all(isinstance(v, list) and len(v) == n for v in result.values()):
+        return [_tensor(k, v, n, declared.get(k)) for k, v in result.items()]
+    # Anything else (a scalar, a summary object): one BYTES element holding its JSON.
+    return [{"name": "result", "shape": [1], "datatype": "BYTES", "data": [json.dumps(result)]}]
+
+
+# --------------------------------------------------------------------------------------
+# The model
+
+class Model:
+    """Loads the model once (in the background) and scores lists of records.
+
+    state is "loading", then "ready" or "failed"; scoring needs "ready"."""
+
+    def __init__(self, bundle: Bundle):
+        self.bundle = bundle
+        self.state = "loading"
+        self.error = ""
+        self.load_seconds = 0.0
+        self._predict = None
+        self.kind = "score.py" if bundle.scoring else "built-in %s loader" % bundle.flavor
+
+    def load(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            if self.bundle.scoring:
+                self._predict = self._load_script()
+            else:
+                self._predict = self._load_sklearn()
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure leaves the server up but not ready
+            self.error = "%s: %s" % (type(e).__name__, e)
+            self.state = "failed"
+            log("error: model %s %s failed to load (%s); the server stays up and answers 503 until it is fixed\n%s"
+                % (self.bundle.model, self.bundle.version, self.kind, traceback.format_exc().rstrip()))
+            return
+        self.load_seconds = time.perf_counter() - t0
+        self.state = "ready"
+        log("model %s %s ready (%s, loaded in %.2f s)" % (self.bundle.model, self.bundle.version, self.kind, self.load_seconds))
+
+    def _env(self) -> None:
+        os.environ["GITML_MODEL_DIR"] = self.bundle.dir
+        if self.bundle.artifact:
+            os.environ["GITML_MODEL_PATH"] = self.bundle.artifact
+            # Scripts written for Azure ML find the model folder here too.
+            os.environ.setdefault("AZUREML_MODEL_DIR", os.path.dirname(self.bundle.artifact))
+
+    def _load_script(self):
+        self._env()
+        path = self.bundle.scoring
+        folder = os.path.dirname(path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        spec = importlib.util.spec_from_file_location("score", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["score"] = module
+        spec.loader.exec_module(module)
+        run = getattr(module, "run", None)
+        if not callable(run):
+            raise AttributeError("%s defines no run(data) function" % os.path.basename(path))
+        init = getattr(module, "init", None)
+        if callable(init):
+            init()
+        return run
+
+    def _load_sklearn(self):
+        self._env()
+        path = self.bundle.artifact
+        try:
+            import joblib  # reads plain pickles and joblib dumps alike
+
+            model = joblib.load(path)
+        except ImportError:
+            import pickle
+
+            with open(path, "rb") as f:
+                model = pickle.load(f)
+        fn = getattr(model, self.bundle.method, None)
+        if not callable(fn):
+            raise AttributeError("the unpickled %s has no %s() method" % (type(model).__name__, self.bundle.method))
+        names = [c.name for c in self.bundle.inputs]
+        fitted = getattr(model, "feature_names_in_", None)
+        fitted = [str(x) for x in fitted] if fitted is not None else None
+        pd = None
+        if fitted is not None:
+            try:
+                import pandas as pd  # noqa: F811
+            except ImportError:
+                pd = None
+        if fitted is not None and sorted(fitted) == sorted(names):
+            order = fitted  # scikit-learn insists on the column order it was fitted with
+        else:
+            order = names
+        if pd is not None:
+            def predict(records):
+                return fn(pd.DataFrame([[r[c] for c in order] for r in records], columns=order))
+        else:
+            def predict(records):
+                return fn([[r[c] for c in order] for r in records])
+        return predict
+
+    def predict(self, records: list[dict]):
+        return self._predict(records)
+
+
+# --------------------------------------------------------------------------------------
+# Metrics (Prometheus text exposition format 0.0.4)
+
+class Metrics:
+    BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: dict = {}
+        self.errors: dict = {}
+        self.hist: dict = {}
+        self.rows = 0
+        self.inflight = 0
+
+    def observe(self, route: str, method: str, status: int, seconds: float, error_code: str | None) -> None:
+        with self.lock:
+            k = (route, method, str(status))
+            self.requests[k] = self.requests.get(k, 0) + 1
+            if error_code:
+                e = (route, error_code)
+                self.errors[e] = self.errors.get(e, 0) + 1
+            h = self.hist.get(route)
+            if h is None:
+                h = self.hist[route] = [0] * (len(self.BUCKETS) + 2)  # buckets..., count, sum
+            for i, b in enumerate(self.BUCKETS):
+                if seconds <= b:
+                    h[i] += 1
+                    break
+            h[-2] += 1
+            h[-1] += seconds
+
+    def add_rows(self, n: int) -> None:
+        with self.lock:
+            self.rows += n
+
+    def render(self, app: "App") -> str:
+        b = app.bundle
+        out = []
+
+        def lbl(**kv) -> str:
+            return "{" + ",".join('%s="%s"' % (k, _escape_label(str(v))) for k, v in kv.items()) + "}"
+
+        with self.lock:
+            out += ["# HELP gitml_requests_total HTTP requests answered, by route, method and status code.",
+                    "# TYPE gitml_requests_total counter"]
+            for (route, method, code), v in sorted(self.requests.items()):
+                out.append("gitml_requests_total%s %d" % (lbl(route=route, method=method, code=code), v))
+            out += ["# HELP gitml_request_errors_total Requests answered with an error, by route and error code.",
+                    "# TYPE gitml_request_errors_total counter"]
+            for (route, code), v in sorted(self.errors.items()):
+                out.append("gitml_request_errors_total%s %d" % (lbl(route=route, code=code), v))
+            out += ["# HELP gitml_request_duration_seconds Time from the request's headers to the end of the response, by route.",
+                    "# TYPE gitml_request_duration_seconds histogram"]
+            for route, h in sorted(self.hist.items()):
+                cum = 0
+                for i, bound in enumerate(self.BUCKETS):
+                    cum += h[i]
+                    out.append("gitml_request_duration_seconds_bucket%s %d" % (lbl(route=route, le=repr(bound)), cum))
+                out.append("gitml_request_duration_seconds_bucket%s %d" % (lbl(route=route, le="+Inf"), h[-2]))
+                out.append("gitml_request_duration_seconds_sum%s %s" % (lbl(route=route), repr(float(h[-1]))))
+                out.append("gitml_request_duration_seconds_count%s %d" % (lbl(route=route), h[-2]))
+            out += ["# HELP gitml_scored_rows_total Rows (records) scored successfully.",
+                    "# TYPE gitml_scored_rows_total counter",
+                    "gitml_scored_rows_total %d" % self.rows,
+                    "# HELP gitml_inflight_requests Requests being handled now.",
+                    "# TYPE gitml_inflight_requests gauge",
+                    "gitml_inflight_requests %d" % self.inflight]
+        out += ["# HELP gitml_model_ready 1 when the model is loaded and scoring, else 0.",
+                "# TYPE gitml_model_ready gauge",
+                "gitml_model_ready%s %d" % (lbl(model=b.model, version=b.version), 1 if app.model.state == "ready" else 0),
+                "# HELP gitml_model_info The model version and server runtime this process serves.",
+                "# TYPE gitml_model_info gauge",
+                "gitml_model_info%s 1" % lbl(model=b.model, version=b.version, flavor=b.flavor, runtime=RUNTIME_VERSION),
+                "# HELP gitml_process_start_time_seconds Start time of the server since the Unix epoch.",
+                "# TYPE gitml_process_start_time_seconds gauge",
+                "gitml_process_start_time_seconds %s" % repr(app.started)]
+        return "\n".join(out) + "\n"
+
+
+def _escape_label(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+# --------------------------------------------------------------------------------------
+# Request sampling for monitoring: one JSON line per sampled scoring request.
+
+class Sampler:
+    def __init__(self, path: str, rate: float, rng: random.Random | None = None):
+        self.path = path
+        self.rate = rate
+        self.rng = rng or random.Random()
+        self.lock = threading.Lock()
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        self.file = open(path, "a", encoding="utf-8")
+
+    def offer(self, bundle: Bundle, route: str, records: list, outputs, ms: float) -> None:
+        with self.lock:
+            if self.rate < 1.0 and self.rng.random() >= self.rate:
+                return
+        line = json.dumps({
+            "ts": _now_iso(),
+            "model": bundle.model,
+            "version": bundle.version,
+            "route": route,
+            "ms": round(ms, 3),
+            "inputs": records,
+            "outputs": outputs,
+        }, separators=(",", ":")) + "\n"
+        with self.lock:
+            try:
+                self.file.write(line)
+                self.file.flush()
+            except OSError as e:
+                log("warning: cannot write the sample log %s: %s" % (self.path, e))
+
+    def close(self) -> None:
+        with self.lock:
+            self.file.close()
+
+
+# --------------------------------------------------------------------------------------
+# OpenAPI 3.0 description, generated from schema.json
+
+def openapi(bundle: Bundle) -> dict:
+    cols = bundle.inputs
+    names = [c.name for c in cols]
+    col_schemas = {c.name: dict(JSON_SCHEMA_FOR_TYPE[c.type]) for c in cols}
+    distinct = []
+    for c in cols:
+        s = JSON_SCHEMA_FOR_TYPE[c.type]
+        if s not in distinct:
+            distinct.append(s)
+    record = {"type": "object", "description": "One input record: every column of the model, nothing else.",
+              "properties": col_schemas, "required": names, "additionalProperties": False}
+    if bundle.sample:
+        record["example"] = bundle.sample[0]
+    row = {"type": "array", "description": "One input row, values in column order: %s." % ", ".join(names),
+           "items": dict(distinct[0]) if len(distinct) == 1 else {"anyOf": [dict(s) for s in distinct]},
+           "minItems": len(cols), "maxItems": len(cols)}
+    columns = {"type": "object", "description": "Column-oriented input: one array of values per column.",
+               "properties": {c.name: {"type": "array", "items": dict(JSON_SCHEMA_FOR_TYPE[c.type])} for c in cols},
+               "required": names, "additionalProperties": False}
+    ref = lambda n: {"$ref": "#/components/schemas/%s" % n}  # noqa: E731
+    data = {"description": "Records, rows (in column order), columns, or a single record.",
+            "anyOf": [{"type": "array", "items": ref("Record"), "minItems": 1},
+                      {"type": "array", "items": ref("Row"), "minItems": 1},
+                      ref("Columns"), ref("Record")]}
+    if bundle.scoring:
+        prediction: dict = {"description": "Whatever the scoring script's run(data) returns."}
+        result: dict = {"description": "Whatever the scoring script's run(data) returns (any JSON value)."}
+    else:
+        if len(bundle.outputs) == 1 and bundle.method == "predict":
+            prediction = dict(JSON_SCHEMA_FOR_TYPE[bundle.outputs[0].type])
+        else:
+            prediction = {"description": "The result of %s() for one row." % bundle.method}
+        result = {"type": "array", "items": ref("Prediction"), "description": "One prediction per input row, in order."}
+    tensor_in = {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
+        "name": {"type": "string", "description": "A column name (one tensor per column, shape [N] or [N, 1]) or any name for one [N, %d] tensor." % len(cols)},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "datatype": {"type": "string", "enum": list(V2_TYPES)},
+        "parameters": {"type": "object"},
+        "data": {"type": "array", "description": "Row-major values; may be nested."}}}
+    tensor_out = {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
+        "name": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "datatype": {"type": "string", "enum": list(V2_TYPES)},
+        "parameters": {"type": "object"},
+        "data": {"type": "array"}}}
+    tensor_meta = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
+        "name": {"type": "string"}, "datatype": {"type": "string", "enum": list(V2_TYPES)},
+        "shape": {"type": "array", "items": {"type": "integer"}}}}
+    schemas = {
+        "Record": record,
+        "Row": row,
+        "Columns": columns,
+        "Data": data,
+        "Prediction": prediction,
+        "Result": result,
+        "ScoreRequest": {"description": "Azure ML style: {\"data\": ...} or a bare list of records or rows.",
+                         "anyOf": [{"type": "object", "properties": {"data": ref("Data")}, "required": ["data"], "additionalProperties": False},
+                                   {"type": "array", "items": ref("Record"), "minItems": 1},
+                                   {"type": "array", "items": ref("Row"), "minItems": 1}]},
+        "ScoreResponse": {"type": "object", "properties": {"result": ref("Result")}, "required": ["result"]},
+        "MlflowRequest": {"description": "MLflow scoring protocol: exactly one of the four fields.", "oneOf": [
+            {"type": "object", "required": ["dataframe_split"], "additionalProperties": False, "properties": {
+                "dataframe_split": {"type": "object", "required": ["data"], "additionalProperties": False, "properties": {
+                    "columns": {"type": "array", "items": {"type": "string", "enum": names}},
+                    "index": {"type": "array"},
+                    "data": {"type": "array", "minItems": 1, "items": {"type": "array"}}}}}},
+            {"type": "object", "required": ["dataframe_records"], "additionalProperties": False, "properties": {
+                "dataframe_records": {"type": "array", "minItems": 1, "items": ref("Record")}}},
+            {"type": "object", "required": ["instances"], "additionalProperties": False, "properties": {"instances": ref("Data")}},
+            {"type": "object", "required": ["inputs"], "additionalProperties": False, "properties": {"inputs": ref("Data")}}]},
+        "MlflowResponse": {"type": "object", "properties": {"predictions": ref("Result")}, "required": ["predictions"]},
+        "InferenceRequest": {"type": "object", "required": ["inputs"], "properties": {
+            "id": {"type": "string"}, "parameters": {"type": "object"},
+            "inputs": {"type": "array", "minItems": 1, "items": ref("RequestInput")},
+            "outputs": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}}}}}},
+        "RequestInput": tensor_in,
+        "InferenceResponse": {"type": "object", "required": ["model_name", "outputs"], "properties": {
+            "model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"},
+            "parameters": {"type": "object"}, "outputs": {"type": "array", "items": ref("ResponseOutput")}}},
+        "ResponseOutput": tensor_out,
+        "TensorMetadata": tensor_meta,
+        "ModelMetadata": {"type": "object", "required": ["name", "platform", "inputs", "outputs"], "properties": {
+            "name": {"type": "string"}, "versions": {"type": "array", "items": {"type": "string"}},
+            "platform": {"type": "string"},
+            "inputs": {"type": "array", "items": ref("TensorMetadata")},
+            "outputs": {"type": "array", "items": ref("TensorMetadata")}}},
+        "ServerMetadata": {"type": "object", "required": ["name", "version", "extensions"], "properties": {
+            "name": {"type": "string"}, "version": {"type": "string"}, "extensions": {"type": "array", "items": {"type": "string"}}}},
+        "Live": {"type": "object", "required": ["live"], "properties": {"live": {"type": "boolean"}}},
+        "Ready": {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}},
+        "ModelReady": {"type": "object", "required": ["name", "ready"], "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}}},
+        "Index": {"type": "object", "required": ["name", "version", "model", "model_version", "ready", "routes"], "properties": {
+            "name": {"type": "string"}, "version": {"type": "string"}, "model": {"type": "string"},
+            "model_version": {"type": "string"}, "flavor": {"type": "string"}, "ready": {"type": "boolean"},
+            "routes": {"type": "array", "items": {"type": "string"}}}},
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message"], "additionalProperties": False, "properties": {
+                "code": {"type": "string", "description": "Stable error code, e.g. WRONG_TYPE, MISSING_COLUMN, BAD_JSON."},
+                "message": {"type": "string"}}}}},
+        "V2Error": {"type": "object", "required": ["error"], "description": "Open Inference Protocol error: a message string, plus gitml's stable code.",
+                    "properties": {"error": {"type": "string"}, "code": {"type": "string"}}},
+    }
+
+    def resp(desc: str, schema_name: str | None, ctype: str = "application/json") -> dict:
+        r: dict = {"description": desc}
+        if schema_name:
+            r["content"] = {ctype: {"schema": ref(schema_name)}}
+        return r
+
+    def errors(err: str, *codes: str) -> dict:
+        texts = {"400": "Invalid input (malformed JSON, wrong shape, missing or unknown column, wrong type).",
+                 "404": "Unknown model or version.",
+                 "413": "Request body larger than the server's limit.",
+                 "500": "The model or scoring script raised an error.",
+                 "503": "The model is not loaded (still loading, or init() failed)."}
+        return {c: resp(texts[c], err) for c in codes}
+
+    example_records = bundle.sample[:2] if bundle.sample else None
+    score_body = {"required": True, "content": {"application/json": {"schema": ref("ScoreRequest")}}}
+    if example_records:
+        score_body["content"]["application/json"]["example"] = {"data": example_records}
+    paths: dict = {
+        "/": {"get": {"operationId": "index", "summary": "Server and model summary with the list of routes.",
+                      "responses": {"200": resp("Summary.", "Index")}}},
+        "/score": {"post": {"operationId": "score", "summary": "Score records (Azure ML style).",
+                            "requestBody": score_body,
+                            "responses": dict({"200": resp("Predictions.", "ScoreResponse")}, **errors("Error", "400", "413", "500", "503"))}},
+        "/invocations": {"post": {"operationId": "invocations", "summary": "Score with MLflow's scoring protocol.",
+                                  "requestBody": {"required": True, "content": {
+                                      "application/json": {"schema": ref("MlflowRequest")},
+                                      "text/csv": {"schema": {"type": "string", "description": "A header row of column names, then one row per record."}}}},
+                                  "responses": dict({"200": resp("Predictions.", "MlflowResponse")}, **errors("Error", "400", "413", "500", "503"))}},
+        "/ping": {"get": {"operationId": "ping", "summary": "MLflow-style health check: 200 when the model is ready.",
+                          "responses": {"200": resp("Ready.", "Ready"), "503": resp("Not ready.", "Ready")}}},
+        "/v2": {"get": {"operationId": "serverMetadata", "summary": "Open Inference Protocol server metadata.",
+                        "responses": {"200": resp("Server metadata.", "ServerMetadata")}}},
+        "/v2/health/live": {"get": {"operationId": "serverLive", "summary": "Liveness: 200 while the process serves HTTP.",
+                                    "responses": {"200": resp("Live.", "Live")}}},
+        "/v2/health/ready": {"get": {"operationId": "serverReady", "summary": "Readiness: 200 once the model is loaded.",
+                                     "responses": {"200": resp("Ready.", "Ready"), "503": resp("Not ready.", "Ready")}}},
+        "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics (text format 0.0.4).",
+                             "responses": {"200": {"description": "Metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document.",
+                                  "responses": {"200": {"description": "OpenAPI 3.0 document.", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+    }
+    model_param = {"name": "model_name", "in": "path", "required": True, "schema": {"type": "string", "enum": [bundle.model]}}
+    version_param = {"name": "model_version", "in": "path", "required": True, "schema": {"type": "string", "enum": [bundle.version]}}
+    for prefix, params, suffix in (("/v2/models/{model_name}", [model_param], ""),
+                                   ("/v2/models/{model_name}/versions/{model_version}", [model_param, version_param], "Version")):
+        infer_body: dict = {"required": True, "content": {"application/json": {"schema": ref("InferenceRequest")}}}
+        paths[prefix] = {"get": {"operationId": "modelMetadata" + suffix, "summary": "Model metadata: inputs and outputs as tensors.",
+                                 "parameters": params,
+                                 "responses": dict({"200": resp("Metadata.", "ModelMetadata")}, **errors("V2Error", "404"))}}
+        paths[prefix + "/ready"] = {"get": {"operationId": "modelReady" + suffix, "summary": "Model readiness.",
+                                            "parameters": params,
+                                            "responses": dict({"200": resp("Ready.", "ModelReady"), "503": resp("Not ready.", "ModelReady")}, **errors("V2Error", "404"))}}
+        paths[prefix + "/infer"] = {"post": {"operationId": "modelInfer" + suffix, "summary": "Inference with tensors (Open Inference Protocol v2).",
+                                             "parameters": params, "requestBody": infer_body,
+                                             "responses": dict({"200": resp("Output tensors.", "InferenceResponse")}, **errors("V2Error", "400", "404", "413", "500", "503"))}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "%s scoring API" % bundle.model, "version": bundle.version,
+                 "description": "Model %s %s (%s) served by %s %s. Inputs: %s." % (
+                     bundle.model, bundle.version, bundle.flavor, RUNTIME_NAME, RUNTIME_VERSION,
+                     ", ".join("%s (%s)" % (c.name, c.type) for c in cols))},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
+
+
+# --------------------------------------------------------------------------------------
+# The application: routes over the model
+
+class Route:
+    __slots__ = ("label", "methods", "params")
+
+    def __init__(self, label: str, methods: dict, params: dict | None = None):
+        self.label = label
+        self.methods = methods
+        self.params = params or {}
+
+
+class App:
+    def __init__(self, bundle: Bundle, workers: int, max_body_bytes: int, timeout: float,
+                 sampler: Sampler | None, model: Model | None = None):
+        self.bundle = bundle
+        self.model = model or Model(bundle)
+        self.metrics = Metrics()
+        self.slots = threading.BoundedSemaphore(max(1, workers))
+        self.max_body_bytes = max_body_bytes
+        self.timeout = timeout
+        self.sampler = sampler
+        self.stopping = False
+        self.started = time.time()
+        self._openapi: bytes | None = None
+        self.v2_inputs_meta = [{"name": c.name, "datatype": V2_FOR_TYPE[c.type], "shape": [-1]} for c in bundle.inputs]
+        self.v2_outputs_meta = [{"name": c.name, "datatype": V2_FOR_TYPE[c.type], "shape": [-1]} for c in bundle.outputs]
+
+    # ---- routing
+    def route(self, path: str) -> Route | None:
+        if len(path) > 1 and path.endswith("/"):
+            path = path.rstrip("/") or "/"
+        fixed = {
+            "/": ("/", {"GET": self.h_index}),
+            "/score": ("/score", {"POST": self.h_score}),
+            "/invocations": ("/invocations", {"POST": self.h_invocations}),
+            "/ping": ("/ping", {"GET": self.h_ping}),
+            "/health": ("/ping", {"GET": self.h_ping}),
+            "/v2": ("/v2", {"GET": self.h_v2}),
+            "/v2/health/live": ("/v2/health/live", {"GET": self.h_live}),
+            "/v2/health/ready": ("/v2/health/ready", {"GET": self.h_ready}),
+            "/metrics": ("/metrics", {"GET": self.h_metrics}),
+            "/openapi.json": ("/openapi.json", {"GET": self.h_openapi}),
+        }.get(path)
+        if fixed:
+            return Route(fixed[0], fixed[1])
+        if not path.startswith("/v2/models/"):
+            return None
+        rest = path[len("/v2/models/"):]
+        action = ""
+        for suffix in ("/infer", "/ready"):
+            if rest.endswith(suffix):
+                action, rest = suffix, rest[: -len(suffix)]
+                break
+        version = None
+        if "/versions/" in rest:
+            rest, version = rest.rsplit("/versions/", 1)
+        if not rest or (version is not None and not version):
+            return None
+        params = {"model": urllib.parse.unquote(rest), "version": urllib.parse.unquote(version) if version is not None else None}
+        label = "/v2/models/{model}" + ("/versions/{version}" if version is not None else "") + action
+        if action == "/infer":
+            return Route(label, {"POST": self.h_infer}, params)
+        if action == "/ready":
+            return Route(label, {"GET": self.h_model_ready}, params)
+        return Route(label, {"GET": self.h_model_meta}, params)
+
+    def routes_list(self) -> list:
+        m = self.bundle.model
+        return ["GET /", "POST /score", "POST /invocations", "GET /ping", "GET /v2", "GET /v2/health/live",
+                "GET /v2/health/ready", "GET /v2/models/%s" % m, "GET /v2/models/%s/ready" % m,
+                "POST /v2/models/%s/infer" % m, "GET /metrics", "GET /openapi.json"]
+
+    # ---- helpers
+    def _check_model(self, params: dict) -> None:
+        if params["model"] != self.bundle.model:
+            raise RequestError(404, "MODEL_NOT_FOUND", "unknown model %r; this server serves %r" % (params["model"], self.bundle.model))
+        v = params.get("version")
+        if v is not None and v != self.bundle.version and "v" + v != self.bundle.version:
+            raise RequestError(404, "MODEL_NOT_FOUND", "unknown version %r of model %r; this server serves %s" % (v, self.bundle.model, self.bundle.version))
+
+    def _require_ready(self) -> None:
+        st = self.model.state
+        if st == "loading":
+            raise RequestError(503, "MODEL_NOT_READY", "the model is still loading; retry shortly", {"Retry-After": "1"})
+        if st != "ready":
+            raise RequestError(503, "MODEL_NOT_READY", "the model failed to load: %s" % self.model.error)
+
+    def score(self, route: str, records: list[dict]):
+        self._require_ready()
+        t0 = time.perf_counter()
+        with self.slots:
+            try:
+                raw = self.model.predict(records)
+            except Exception as e:  # noqa: BLE001 - the user's code; report it, stay up
+                what = "run()" if self.bundle.scoring else "%s()" % self.bundle.method
+                log("error: %s raised on %s\n%s" % (what, route, traceback.format_exc().rstrip()))
+                raise RequestError(500, "SCORING_FAILED", "%s raised %s: %s" % (what, type(e).__name__, e))
+        try:
+            result = plain(raw)
+        except (TypeError, RecursionError) as e:
+            raise RequestError(500, "BAD_RESULT", "the model's result cannot be sent as JSON: %s" % e)
+        self.metrics.add_rows(len(records))
+        if self.sampler:
+            self.sampler.offer(self.bundle, route, records, result, (time.perf_counter() - t0) * 1000)
+        return result
+
+    # ---- handlers: (request, params) -> (status, body object or bytes, content type)
+    def h_index(self, req, p):
+        b = self.bundle
+        return 200, {"name": RUNTIME_NAME, "version": RUNTIME_VERSION, "model": b.model, "model_version": b.version,
+                     "flavor": b.flavor, "ready": self.model.state == "ready", "routes": self.routes_list()}
+
+    def h_score(self, req, p):
+        records = score_inputs(parse_json(req.read_body()), self.bundle.inputs)
+        return 200, {"result": self.score("/score", records)}
+
+    def h_invocations(self, req, p):
+        body = req.read_body()
+        ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype == "text/csv":
+            records = parse_csv(body, self.bundle.inputs)
+        else:
+            records = mlflow_inputs(parse_json(body), self.bundle.inputs)
+        return 200, {"predictions": self.score("/invocations", records)}
+
+    def h_ping(self, req, p):
+        ready = self.model.state == "ready"
+        return (200 if ready else 503), {"ready": ready}
+
+    def h_v2(self, req, p):
+        return 200, {"name": RUNTIME_NAME, "version": RUNTIME_VERSION, "extensions": []}
+
+    def h_live(self, req, p):
+        return 200, {"live": True}
+
+    def h_ready(self, req, p):
+        ready = self.model.state == "ready"
+        return (200 if ready else 503), {"ready": ready}
+
+    def h_model_meta(self, req, p):
+        self._check_model(p)
+        b = self.bundle
+        return 200, {"name": b.model, "versions": [b.version], "platform": b.flavor,
+                     "inputs": self.v2_inputs_meta, "outputs": self.v2_outputs_meta}
+
+    def h_model_ready(self, req, p):
+        self._check_model(p)
+        ready = self.model.state == "ready"
+        return (200 if ready else 503), {"name": self.bundle.model, "ready": ready}
+
+    def h_infer(self, req, p):
+        self._check_model(p)
+        if req.headers.get("Inference-Header-Content-Length") is not None:
+            req.read_body()
+            raise RequestError(400, "BAD_REQUEST", "the binary tensor data extension is not supported; send JSON tensors")
+        body = parse_json(req.read_body())
+        records = v2_inputs(body, self.bundle.inputs)
+        wanted = None
+        if isinstance(body, dict) and body.get("outputs") is not None:
+            outs = body["outputs"]
+            if not isinstance(outs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in outs):
+                raise RequestError(400, "BAD_REQUEST", "outputs: expected a list of {\"name\": ...}")
+            wanted = [o["name"] for o in outs]
+        result = self.score("/v2/models/{model}/infer", records)
+        tensors = v2_outputs(result, len(records), self.bundle.outputs)
+        if wanted is not None:
+            have = {t["name"]: t for t in tensors}
+            missing = [n for n in wanted if n not in have]
+            if missing:
+                raise RequestError(400, "UNKNOWN_OUTPUT", "unknown output %r; the model returns %s" % (missing[0], ", ".join(have)))
+            tensors = [have[n] for n in wanted]
+        resp = {"model_name": self.bundle.model, "model_version": self.bundle.version, "outputs": tensors}
+        if isinstance(body.get("id"), str):
+            resp["id"] = body["id"]
+        return 200, resp
+
+    def h_metrics(self, req, p):
+        return 200, self.metrics.render(self).encode("utf-8"), "text/plain; version=0.0.4; charset=utf-8"
+
+    def h_openapi(self, req, p):
+        if self._openapi is None:
+            self._openapi = json.dumps(openapi(self.bundle), indent=1).encode("utf-8")
+        return 200, self._openapi, "application/json"
+
+
+# --------------------------------------------------------------------------------------
+# HTTP
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+            411: "Length Required", 413: "Payload Too Large", 414: "URI Too Long", 431: "Request Header Fields Too Large",
+            500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable", 505: "HTTP Version Not Supported"}
+_STATUS_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT",
+                 413: "PAYLOAD_TOO_LARGE", 414: "URI_TOO_LONG", 431: "HEADERS_TOO_LARGE", 501: "NOT_IMPLEMENTED",
+                 505: "HTTP_VERSION_NOT_SUPPORTED"}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "%s/%s" % (RUNTIME_NAME, RUNTIME_VERSION)
+    sys_version = ""
+
+    # ---- connection setup: a socket timeout bounds what one slow client can hold
+    def setup(self) -> None:
+        self.timeout = self.server.app.timeout
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    def do_GET(self): self._dispatch()  # noqa: E704
+    def do_POST(self): self._dispatch()  # noqa: E704
+    def do_PUT(self): self._dispatch()  # noqa: E704
+    def do_DELETE(self): self._dispatch()  # noqa: E704
+    def do_PATCH(self): self._dispatch()  # noqa: E704
+    def do_HEAD(self): self._dispatch()  # noqa: E704
+    def do_OPTIONS(self): self._dispatch()  # noqa: E704
+
+    # ---- request body, capped and time-bounded
+    def _has_body(self) -> bool:
+        return bool(self.headers.get("Transfer-Encoding")) or (self.headers.get("Content-Length") not in (None, "0"))
+
+    def read_body(self) -> bytes:
+        if self._body is not None:
+            return self._body
+        app = self.server.app
+        cap = app.max_body_bytes
+        deadline = time.monotonic() + app.timeout
+        te = self.headers.get("Transfer-Encoding")
+        lengths = self.headers.get_all("Content-Length") or []
+        if te is not None:
+            if lengths:
+                self.close_connection = True
+                raise RequestError(400, "BAD_REQUEST", "both Transfer-Encoding and Content-Length are set")
+            if te.strip().lower() != "chunked":
+                self.close_connection = True
+                raise RequestError(400, "BAD_REQUEST", "unsupported Transfer-Encoding %r" % te)
+            self._body = self._read_chunked(cap, deadline)
+            return self._body
+        n = self._content_length()
+        if n is None:
+            self._body = b""
+            return self._body
+        if n > cap:
+            self._linger = True
+            raise RequestError(413, "PAYLOAD_TOO_LARGE", "the body is %d bytes; this server accepts at most %d" % (n, cap))
+        chunks = []
+        left = n
+        while left > 0:
+            chunk = self._read_some(min(left, 65536), deadline)
+            chunks.append(chunk)
+            left -= len(chunk)
+        self._body = b"".join(chunks)
+        return self._body
+
+    def _content_length(self):
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
+            return None
+        if len(set(v.strip() for v in lengths)) != 1 or not lengths[0].strip().isdigit():
+            self.close_connection = True
+            raise RequestError(400, "BAD_REQUEST", "invalid Content-Length")
+        return int(lengths[0].strip())
+
+    def _read_some(self, n: int, deadline: float) -> bytes:
+        if time.monotonic() > deadline:
+            self.close_connection = True
+            raise RequestError(408, "REQUEST_TIMEOUT", "the request body did not arrive in time")
+        try:
+            chunk = self.rfile.read1(n) if hasattr(self.rfile, "read1") else self.rfile.read(n)
+        except (socket.timeout, TimeoutError):
+            self.close_connection = True
+            raise RequestError(408, "REQUEST_TIMEOUT", "the request body did not arrive in time")
+        if not chunk:
+            self.close_connection = True
+            raise RequestError(400, "BAD_REQUEST", "the connection closed before the whole body arrived")
+        return chunk
+
+    def _read_line(self, deadline: float) -> bytes:
+        if time.monotonic() > deadline:
+            self.close_connection = True
+            raise RequestError(408, "REQUEST_TIMEOUT", "the request body did not arrive in time")
+        try:
+            line = self.rfile.readline(1026)
+        except (socket.timeout, TimeoutError):
+            self.close_connection = True
+            raise RequestError(408, "REQUEST_TIMEOUT", "the request body did not arrive in time")
+        if not line.endswith(b"\n"):
+            self.close_connection = True
+            raise RequestError(400, "BAD_REQUEST", "malformed chunked body")
+        return line
+
+    def _read_chunked(self, cap: int, deadline: float) -> bytes:
+        chunks = []
+        total = 0
+        while True:
+            line = self._read_line(deadline)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                self.close_connection = True
+                raise RequestError(400, "BAD_REQUEST", "malformed chunk size in a chunked body")
+            if size < 0:
+                self.close_connection = True
+                raise RequestError(400, "BAD_REQUEST", "malformed chunk size in a chunked body")
+            if size == 0:
+                for _ in range(100):  # trailers end with an empty line
+                    if self._read_line(deadline) in (b"\r\n", b"\n"):
+                        return b"".join(chunks)
+                self.close_connection = True
+                raise RequestError(400, "BAD_REQUEST", "too many trailer lines")
+            total += size
+            if total > cap:
+                self._linger = True
+                raise RequestError(413, "PAYLOAD_TOO_LARGE", "the chunked body exceeds this server's limit of %d bytes" % cap)
+            left = size
+            while left > 0:
+                piece = self._read_some(min(left, 65536), deadline)
+                chunks.append(piece)
+                left -= len(piece)
+            if self._read_line(deadline) not in (b"\r\n", b"\n"):
+                self.close_connection = True
+                raise RequestError(400, "BAD_REQUEST", "malformed chunked body")
+
+    # ---- Expect: 100-continue: refuse an oversized body before the client sends it
+    def handle_expect_100(self) -> bool:
+        try:
+            n = self._content_length()
+        except RequestError:
+            n = None
+        if n is not None and n > self.server.app.max_body_bytes:
+            self._start_request()
+            route = self.server.app.route(urllib.parse.urlsplit(self.path).path or "/")
+            if route is not None:
+                self._route_label = route.label
+            self._body = None
+            self._finish(RequestError(413, "PAYLOAD_TOO_LARGE", "the body is %d bytes; this server accepts at most %d" % (n, self.server.app.max_body_bytes)), close=True)
+            return False
+        return super().handle_expect_100()
+
+    # ---- dispatch
+    def _start_request(self) -> None:
+        self._t0 = time.perf_counter()
+        self._body = None
+        self._linger = False
+        self._route_label = "unmatched"
+
+    def _dispatch(self) -> None:
+        self._start_request()
+        app = self.server.app
+        with app.metrics.lock:
+            app.metrics.inflight += 1
+        try:
+            path = urllib.parse.urlsplit(self.path).path or "/"
+            route = app.route(path)
+            if route is None:
+                raise RequestError(404, "NOT_FOUND", "no route %s; see GET / for the list of routes" % path)
+            self._route_label = route.label
+            method = "GET" if self.command == "HEAD" else self.command
+            handler = route.methods.get(method)
+            if handler is None:
+                allow = ", ".join(sorted(route.methods) + (["HEAD"] if "GET" in route.methods else []))
+                raise RequestError(405, "METHOD_NOT_ALLOWED", "%s is not allowed on %s; use %s" % (self.command, path, allow), {"Allow": allow})
+            r = handler(self, route.params)
+            self._finish(r)
+        except RequestError as e:
+            self._finish(e)
+        except Exception as e:  # noqa: BLE001 - never let a request take the server down
+            log("error: unexpected failure on %s %s\n%s" % (self.command, self.path[:200], traceback.format_exc().rstrip()))
+            self._finish(RequestError(500, "INTERNAL", "internal server error: %s" % type(e).__name__))
+        finally:
+            with app.metrics.lock:
+                app.metrics.inflight -= 1
+
+    def _finish(self, r, close: bool = False) -> None:
+        app = self.server.app
+        error_code = None
+        headers: dict = {}
+        if isinstance(r, RequestError):
+            status, error_code, headers = r.status, r.code, r.headers
+            if self._route_label.startswith("/v2"):
+                payload: object = {"error": r.message, "code": r.code}
+            else:
+                payload = {"error": {"code": r.code, "message": r.message}}
+            body = json.dumps(payload).encode("utf-8")
+            ctype = "application/json"
+        else:
+            status, obj = r[0], r[1]
+            ctype = r[2] if len(r) > 2 else "application/json"
+            body = obj if isinstance(obj, bytes) else json.dumps(obj, separators=(",", ":")).encode("utf-8")
+        # A body we did not read would be taken for the next request: close instead.
+        if close or self._linger or (self._body is None and self._has_body()) or app.stopping:
+            self.close_connection = True
+        self._write(status, ctype, body, headers)
+        if self._linger:
+            self._drain()
+        seconds = time.perf_counter() - self._t0
+        app.metrics.observe(self._route_label, self.command or "-", status, seconds, error_code)
+        raw_path = getattr(self, "path", "") or ""
+        path = urllib.parse.urlsplit(raw_path).path if raw_path else "-"
+        log("%s %s %d %.2fms" % (self.command, path[:200], status, seconds * 1000))
+
+    def _write(self, status: int, ctype: str, body: bytes, headers: dict) -> None:
+        lines = ["%s %d %s" % (self.protocol_version, status, _REASONS.get(status, "")),
+                 "Server: %s" % self.server_version,
+                 "Date: %s" % self.date_time_string(),
+                 "Content-Type: %s" % ctype,
+                 "Content-Length: %d" % len(body)]
+        for k, v in headers.items():
+            lines.append("%s: %s" % (k, v))
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        try:
+            # One write: headers and body in the same segment (no Nagle/delayed-ACK stall).
+            self.wfile.write(head if self.command == "HEAD" else head + body)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    def _drain(self) -> None:
+        """After refusing an oversized body, stop writing and discard what the client still
+        sends for a moment, so it reads our 413 instead of a connection reset."""
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(0.25)
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end:
+                if not self.connection.recv(65536):
+                    break
+        except OSError:
+            pass
+
+    # ---- errors raised by http.server itself (bad request line, unknown method...)
+    def send_error(self, code, message=None, explain=None):
+        # Only http.server calls this, before _dispatch: a new request starts here.
+        self._start_request()
+        self.close_connection = True
+        if not getattr(self, "command", None):
+            self.command = "-"
+        err = RequestError(code, _STATUS_CODES.get(code, "BAD_REQUEST"), message or _REASONS.get(code, "error"))
+        self._body = b""
+        self._finish(err, close=True)
+
+    def log_request(self, code="-", size="-"):
+        pass  # _finish writes the access line
+
+    def log_message(self, format, *args):
+        # http.server's own notes (timeouts, bad requests): one line, no body.
+        log("note: " + (format % args))
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address, app: App, max_connections: int):
+        host = address[0]
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        self.app = app
+        self.max_connections = max_connections
+        self.active = 0
+        self.active_lock = threading.Lock()
+        super().__init__(address, Handler)
+
+    def server_bind(self):
+        # HTTPServer.server_bind resolves the host's FQDN, which can stall on DNS; skip it.
+        import socketserver
+
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = str(self.server_address[0])
+        self.server_port = self.server_address[1]
+
+    def process_request(self, request, client_address):
+        with self.active_lock:
+            full = self.active >= self.max_connections
+            if not full:
+                self.active += 1
+        if full:
+            body = json.dumps({"error": {"code": "TOO_MANY_CONNECTIONS", "message": "the server is at its connection limit; retry"}}).encode()
+            try:
+                request.sendall(("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                                 "Retry-After: 1\r\nConnection: close\r\n\r\n" % len(body)).encode() + body)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            with self.active_lock:
+                self.active -= 1
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.active_lock:
+                self.active -= 1
+
+    def handle_error(self, request, client_address):
+        # A connection reset by the client is routine; anything else gets one line.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)):
+            return
+        log("error: connection from %s: %s" % (client_address[0] if client_address else "?", exc))
+
+
+# --------------------------------------------------------------------------------------
+# Entry point
+
+def _env_number(env: dict, name: str, kind, default):
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SystemExit("gitml-server: %s=%r is not a valid %s" % (name, raw, kind.__name__))
+
+
+def parse_args(argv: list, env: dict):
+    p = argparse.ArgumentParser(
+        prog="gitml_server.py",
+        description="Serve one gitml model bundle over HTTP (Azure /score, MLflow /invocations, Open Inference Protocol v2, /metrics, /openapi.json).")
+    p.add_argument("--model-dir", default=env.get("GITML_MODEL_DIR"), help="the serving bundle folder (env GITML_MODEL_DIR)")
+    p.add_argument("--host", default=env.get("GITML_HOST") or DEFAULTS["host"], help="address to listen on (env GITML_HOST; default 127.0.0.1; 0.0.0.0 in containers)")
+    p.add_argument("--port", type=int, default=_env_number(env, "GITML_PORT", int, DEFAULTS["port"]), help="port; 0 picks a free one (env GITML_PORT; default 8080)")
+    p.add_argument("--workers", type=int, default=_env_number(env, "GITML_WORKERS", int, DEFAULTS["workers"]), help="scoring calls that may run at once (env GITML_WORKERS; default 1, so run() is never called concurrently)")
+    p.add_argument("--max-body-bytes", type=int, default=_env_number(env, "GITML_MAX_BODY_BYTES", int, DEFAULTS["max_body_bytes"]), help="largest request body accepted (env GITML_MAX_BODY_BYTES; default 10 MiB)")
+    p.add_argument("--timeout", type=float, default=_env_number(env, "GITML_TIMEOUT", float, DEFAULTS["timeout"]), help="seconds a client may take to send a request, and idle keep-alive time (env GITML_TIMEOUT; default 30)")
+    p.add_argument("--max-connections", type=int, default=_env_number(env, "GITML_MAX_CONNECTIONS", int, DEFAULTS["max_connections"]), help="open connections before new ones get 503 (env GITML_MAX_CONNECTIONS; default 256)")
+    p.add_argument("--sample-log", default=env.get("GITML_SAMPLE_LOG") or None, help="append sampled scoring requests (inputs and outputs) to this JSON-lines file (env GITML_SAMPLE_LOG)")
+    p.add_argument("--sample-rate", type=float, default=_env_number(env, "GITML_SAMPLE_RATE", float, DEFAULTS["sample_rate"]), help="fraction of scoring requests to sample, 0..1 (env GITML_SAMPLE_RATE; default 1)")
+    p.add_argument("--grace", type=float, default=_env_number(env, "GITML_GRACE", float, DEFAULTS["grace"]), help="seconds to let in-flight requests finish on SIGTERM (env GITML_GRACE; default 10)")
+    p.add_argument("--check", action="store_true", help="load the bundle and the model, score sample.json, print the result and exit (0 ok, 1 failed)")
+    p.add_argument("--version", action="version", version="%s %s" % (RUNTIME_NAME, RUNTIME_VERSION))
+    a = p.parse_args(argv)
+    if a.workers < 1:
+        p.error("--workers must be at least 1")
+    if a.max_body_bytes < 1:
+        p.error("--max-body-bytes must be positive")
+    if not 0.0 <= a.sample_rate <= 1.0:
+        p.error("--sample-rate must be between 0 and 1")
+    if a.timeout <= 0:
+        p.error("--timeout must be positive")
+    if a.max_connections < 1:
+        p.error("--max-connections must be at least 1")
+    if not 0 <= a.port <= 65535:
+        p.error("--port must be between 0 and 65535")
+    return a
+
+
+def check(bundle: Bundle) -> int:
+    model = Model(bundle)
+    model.load()
+    if model.state != "ready":
+        return 1
+    if not bundle.sample:
+        log("check: model loaded; no sample.json to score")
+        return 0
+    try:
+        result = plain(model.predict(bundle.sample))
+    except Exception:  # noqa: BLE001
+        log("check: scoring sample.json failed\n%s" % traceback.format_exc().rstrip())
+        return 1
+    sys.stdout.write(json.dumps({"result": result}) + "\n")
+    return 0
+
+
+def main(argv: list | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv, dict(os.environ))
+    try:
+        bundle = load_bundle(args.model_dir)
+    except BundleError as e:
+        log("gitml-server: cannot serve: %s" % e)
+        return 2
+    if bundle.runtime and bundle.runtime.split(".")[0] != RUNTIME_VERSION.split(".")[0]:
+        log("warning: the bundle was made for server runtime %s; this is %s" % (bundle.runtime, RUNTIME_VERSION))
+    if args.check:
+        return check(bundle)
+    sampler = None
+    if args.sample_log:
+        try:
+            sampler = Sampler(args.sample_log, args.sample_rate)
+        except OSError as e:
+            log("gitml-server: cannot open the sample log %s: %s" % (args.sample_log, e))
+            return 2
+    app = App(bundle, args.workers, args.max_body_bytes, args.timeout, sampler)
+    try:
+        httpd = Server((args.host, args.port), app, args.max_connections)
+    except OSError as e:
+        log("gitml-server: cannot listen on %s:%d: %s" % (args.host, args.port, e))
+        return 3
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        if stop.is_set():
+            return
+        stop.set()
+        app.stopping = True
+        log("received %s: finishing in-flight requests, then stopping" % signal.Signals(signum).name)
+        threading.Thread(target=httpd.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    host, port = httpd.server_address[:2]
+    shown = "[%s]" % host if ":" in host else host
+    log("%s %s: listening on http://%s:%d (model %s %s, flavor %s, %d worker%s, body limit %d bytes)" % (
+        RUNTIME_NAME, RUNTIME_VERSION, shown, port, bundle.model, bundle.version, bundle.flavor,
+        args.workers, "" if args.workers == 1 else "s", args.max_body_bytes))
+    threading.Thread(target=app.model.load, name="model-loader", daemon=True).start()
+    try:
+        httpd.serve_forever(poll_interval=0.25)
+    finally:
+        end = time.monotonic() + args.grace
+        while time.monotonic() < end:
+            with app.metrics.lock:
+                if app.metrics.inflight == 0:
+                    break
+            time.sleep(0.02)
+        httpd.server_close()
+        if sampler:
+            sampler.close()
+        log("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
