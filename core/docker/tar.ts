@@ -1,0 +1,226 @@
+/**
+ * Tar archives to and from the Docker engine's archive API (build contexts, `putArchive`,
+ * `getArchive`), in memory or streamed, never through a shell. Extraction refuses entries
+ * that would land outside the destination and symlinks that point outside it, since a run's
+ * outputs are written by untrusted code.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { lstat, mkdir, readdir, readlink, symlink, copyFile, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import * as tar from 'tar-stream';
+import { GitmlError } from '../errors.js';
+import { safeJoin, safeRelPosix } from '../paths.js';
+
+export interface PackOptions {
+  /** Prefix every entry name with this folder ('/'-separated, no leading slash). */
+  prefix?: string;
+  /** Owner recorded for every entry (the engine applies it when extracting as root). */
+  uid?: number;
+  gid?: number;
+  /** Names skipped at any depth (default: ['.git']). */
+  exclude?: string[];
+  /** Extra in-memory files, '/'-separated names (after the prefix is applied to folder files). */
+  extra?: Record<string, string | Buffer>;
+}
+
+/**
+ * A tar stream of a host folder's contents, read lazily. Files keep their mode, symlinks stay
+ * symlinks (never followed), and every entry is owned by `uid:gid`.
+ *
+ * @example
+ *   await container.putArchive(packFolder(job.codeDir, { prefix: 'code', uid: 1000, gid: 1000 }), { path: '/gitml' });
+ */
+export function packFolder(dir: string | undefined, opts: PackOptions = {}): Readable {
+  const pack = tar.pack();
+  const uid = opts.uid ?? 0;
+  const gid = opts.gid ?? 0;
+  const exclude = new Set(opts.exclude ?? ['.git']);
+  const prefix = opts.prefix ? safeRelPosix(opts.prefix) : '';
+  const name = (rel: string) => (prefix ? (rel ? `${prefix}/${rel}` : prefix) : rel);
+  const mtime = new Date();
+  const entry = (header: Partial<tar.Header> & { name: string }, body?: Buffer | string) =>
+    new Promise<void>((resolve, reject) => {
+      const done = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (body === undefined) pack.entry(header, done);
+      else pack.entry(header, body, done);
+    });
+
+  const walk = async (abs: string, rel: string): Promise<void> => {
+    const ents = await readdir(abs, { withFileTypes: true });
+    ents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const ent of ents) {
+      if (exclude.has(ent.name)) continue;
+      const full = path.join(abs, ent.name);
+      const r = rel ? `${rel}/${ent.name}` : ent.name;
+      const st = await lstat(full);
+      if (st.isSymbolicLink()) {
+        await entry({ name: name(r), type: 'symlink', linkname: await readlink(full), mode: 0o777, uid, gid, mtime });
+      } else if (st.isDirectory()) {
+        await entry({ name: `${name(r)}/`, type: 'directory', mode: st.mode & 0o7777, uid, gid, mtime });
+        await walk(full, r);
+      } else if (st.isFile()) {
+        // Stream file bodies so a large code folder is never held in memory.
+        await new Promise<void>((resolve, reject) => {
+          const sink = pack.entry({ name: name(r), type: 'file', size: st.size, mode: st.mode & 0o7777, uid, gid, mtime }, (err) =>
+            err ? reject(err) : resolve(),
+          );
+          pipeline(createReadStream(full), sink as unknown as NodeJS.WritableStream).catch(reject);
+        });
+      }
+    }
+  };
+
+  (async () => {
+    if (prefix) await entry({ name: `${prefix}/`, type: 'directory', mode: 0o755, uid, gid, mtime });
+    if (dir) await walk(dir, '');
+    for (const [rel, body] of Object.entries(opts.extra ?? {})) {
+      const buf = typeof body === 'string' ? Buffer.from(body) : body;
+      await entry({ name: safeRelPosix(rel), type: 'file', size: buf.length, mode: 0o644, uid, gid, mtime }, buf);
+    }
+    pack.finalize();
+  })().catch((e) => pack.destroy(e as Error));
+  return pack as unknown as Readable;
+}
+
+/** A tar of in-memory files, as one Buffer (a generated build context). */
+export async function packFiles(files: Record<string, string | Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const stream = packFolder(undefined, { extra: files });
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export interface ExtractResult {
+  /** Files written, '/'-separated relative to the destination. */
+  files: string[];
+  /** Entries refused, with why (escaping paths, symlinks to outside, devices...). */
+  refused: Array<{ path: string; reason: string }>;
+}
+
+/**
+ * Extract a tar stream into `dest`, dropping the first `strip` path components (the engine's
+ * archive of /gitml/outputs names its entries `outputs/...`). Entries that would escape
+ * `dest`, symlinks whose target resolves outside it, hard links, devices and fifos are
+ * refused (listed in the result, not written); ownership is not applied.
+ */
+export async function extractTar(stream: NodeJS.ReadableStream, dest: string, opts: { strip?: number } = {}): Promise<ExtractResult> {
+  const strip = opts.strip ?? 0;
+  await mkdir(dest, { recursive: true });
+  const root = await realpath(dest);
+  const result: ExtractResult = { files: [], refused: [] };
+  const extract = tar.extract();
+
+  const inside = (p: string) => p === root || p.startsWith(root + path.sep);
+
+  // A path is written only when every existing parent is a real folder inside root (a symlinked
+  // parent created by an earlier entry must not redirect later writes).
+  const parentsOk = async (full: string): Promise<boolean> => {
+    let dir = path.dirname(full);
+    const chain: string[] = [];
+    while (dir !== root && inside(dir)) {
+      chain.unshift(dir);
+      dir = path.dirname(dir);
+    }
+    for (const d of chain) {
+      try {
+        const st = await lstat(d);
+        if (!st.isDirectory()) return false;
+      } catch {
+        return true; // not created yet: mkdir below creates real folders
+      }
+    }
+    return true;
+  };
+
+  const handle = async (header: tar.Header, body: NodeJS.ReadableStream): Promise<void> => {
+    const parts = header.name.split('/').filter((s: string) => s !== '' && s !== '.');
+    const rel = parts.slice(strip).join('/');
+    const drain = () => new Promise<void>((resolve) => {
+      body.on('end', resolve);
+      body.resume();
+    });
+    if (!rel) return drain();
+    let norm: string;
+    let full: string;
+    try {
+      norm = safeRelPosix(rel);
+      full = safeJoin(root, norm);
+    } catch {
+      result.refused.push({ path: rel, reason: 'path escapes the outputs folder' });
+      return drain();
+    }
+    if (!(await parentsOk(full))) {
+      result.refused.push({ path: norm, reason: 'a parent folder is a symlink' });
+      return drain();
+    }
+    switch (header.type) {
+      case 'directory':
+        await mkdir(full, { recursive: true });
+        return drain();
+      case 'file':
+      case 'contiguous-file': {
+        await mkdir(path.dirname(full), { recursive: true });
+        try {
+          if ((await lstat(full)).isSymbolicLink()) {
+            result.refused.push({ path: norm, reason: 'would write through a symlink' });
+            return drain();
+          }
+        } catch {
+          /* does not exist yet */
+        }
+        await pipeline(body, createWriteStream(full, { mode: (header.mode ?? 0o644) & 0o755 }));
+        result.files.push(norm);
+        return;
+      }
+      case 'symlink': {
+        const target = header.linkname ?? '';
+        const resolved = path.resolve(path.dirname(full), target);
+        if (path.isAbsolute(target) || !inside(resolved) || resolved === root) {
+          result.refused.push({ path: norm, reason: `symlink to ${target}, outside the outputs folder` });
+          return drain();
+        }
+        await mkdir(path.dirname(full), { recursive: true });
+        await symlink(target, full);
+        result.files.push(norm);
+        return drain();
+      }
+      case 'link': {
+        // A hard link to an entry extracted earlier: copy it if that entry is inside.
+        let src: string;
+        try {
+          const srcParts = (header.linkname ?? '')  .split('/').filter((s: string) => s !== '' && s !== '.');
+          src = safeJoin(root, safeRelPosix(srcParts.slice(strip).join('/')));
+          if (!(await lstat(src)).isFile()) throw new Error('not a file');
+        } catch {
+          result.refused.push({ path: norm, reason: `hard link to ${header.linkname}, not a file in the outputs folder` });
+          return drain();
+        }
+        await mkdir(path.dirname(full), { recursive: true });
+        await copyFile(src, full);
+        result.files.push(norm);
+        return drain();
+      }
+      default:
+        result.refused.push({ path: norm, reason: `${header.type} entries are not collected` });
+        return drain();
+    }
+  };
+
+  await new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, body, next) => {
+      handle(header, body as unknown as NodeJS.ReadableStream).then(() => next(), (e) => {
+        extract.destroy(e as Error);
+      });
+    });
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+    (stream as Readable).on('error', reject);
+    (stream as Readable).pipe(extract as unknown as NodeJS.WritableStream);
+  }).catch((e) => {
+    if (e instanceof GitmlError) throw e;
+    throw new GitmlError('IO', `cannot extract an archive into ${dest}: ${(e as Error).message}`, { dest }, { cause: e });
+  });
+  return result;
+}
