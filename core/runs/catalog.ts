@@ -1,0 +1,216 @@
+/**
+ * The derived index of every run on the branch, cached in `.git/gitml/cache/` and keyed by the
+ * branch tip. The branch is the truth: on a new tip the cache is brought up to date by diffing
+ * the cached tip's tree against the new one (only changed subtrees are read, so the cost follows
+ * what changed, not how many runs exist), and rebuilt from scratch when the old tree is gone
+ * (a rewritten and garbage-collected branch) or the cache is missing or unreadable.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { RunRecord } from './types.js';
+import type { RunsRepo } from './backend.js';
+import { isTreeMode, type TreeEntry } from './git/objects.js';
+import { RUN_DEPTH, RUN_FILE } from './layout.js';
+
+const VERSION = 1;
+
+export interface CatalogRun {
+  /** Folder of the run on the branch. */
+  path: string;
+  /** Blob id of its run.json. */
+  blob: string;
+  record: RunRecord;
+}
+
+export interface CatalogProblem {
+  path: string;
+  blob: string;
+  message: string;
+}
+
+export interface Catalog {
+  tip: string | null;
+  tree: string | null;
+  runs: Map<string, CatalogRun>;
+  problems: Map<string, CatalogProblem>;
+}
+
+interface CatalogFile {
+  version: number;
+  ref: string;
+  tip: string | null;
+  tree: string | null;
+  runs: Array<[string, string, RunRecord]>;
+  problems: Array<[string, string, string]>;
+}
+
+export function cacheFile(repo: RunsRepo): string {
+  return path.join(repo.paths.commondir, 'gitml', 'cache', `runs-index-${repo.config.ref.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
+}
+
+function loadFile(repo: RunsRepo): Catalog | null {
+  try {
+    const f = JSON.parse(readFileSync(cacheFile(repo), 'utf8')) as CatalogFile;
+    if (f.version !== VERSION || f.ref !== repo.config.ref) return null;
+    return {
+      tip: f.tip,
+      tree: f.tree,
+      runs: new Map(f.runs.map(([p, blob, record]) => [p, { path: p, blob, record }])),
+      problems: new Map(f.problems.map(([p, blob, message]) => [p, { path: p, blob, message }])),
+    };
+  } catch {
+    return null;
+  }
+}
+
+function saveFile(repo: RunsRepo, c: Catalog): void {
+  const file = cacheFile(repo);
+  const data: CatalogFile = {
+    version: VERSION,
+    ref: repo.config.ref,
+    tip: c.tip,
+    tree: c.tree,
+    runs: [...c.runs.values()].map((r) => [r.path, r.blob, r.record]),
+    problems: [...c.problems.values()].map((p) => [p.path, p.blob, p.message]),
+  };
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    writeFileSync(tmp, JSON.stringify(data));
+    renameSync(tmp, file);
+  } catch {
+    /* a cache we cannot write is only slower next time */
+  }
+}
+
+/** Why a run.json is not a usable record, or undefined when it is. */
+export function recordProblem(r: unknown, folder: string): string | undefined {
+  if (!r || typeof r !== 'object' || Array.isArray(r)) return 'run.json is not a JSON object';
+  const o = r as Record<string, unknown>;
+  if (typeof o.id !== 'string') return 'run.json has no "id"';
+  if (o.id !== folder) return `run.json has id ${JSON.stringify(o.id)} but sits in folder ${JSON.stringify(folder)}`;
+  if (typeof o.experiment !== 'string') return 'run.json has no "experiment"';
+  if (typeof o.status !== 'string') return 'run.json has no "status"';
+  if (!o.params || typeof o.params !== 'object' || Array.isArray(o.params)) return 'run.json "params" is not an object';
+  if (!o.metrics || typeof o.metrics !== 'object' || Array.isArray(o.metrics)) return 'run.json "metrics" is not an object';
+  return undefined;
+}
+
+class MissingOldTree extends Error {}
+
+interface Pair {
+  path: string;
+  depth: number;
+  old?: string;
+  new: string;
+}
+
+const join = (a: string, b: string) => (a ? `${a}/${b}` : b);
+
+function removeUnder(c: Catalog, prefix: string): void {
+  for (const m of [c.runs, c.problems] as Map<string, unknown>[]) {
+    for (const k of m.keys()) if (k === prefix || k.startsWith(prefix + '/')) m.delete(k);
+  }
+}
+
+/** Bring `c` (describing tree `c.tree`) to describe `newTree`. */
+async function applyDiff(repo: RunsRepo, c: Catalog, newTree: string): Promise<void> {
+  const toRead = new Map<string, string>(); // folder → run.json blob
+  let frontier: Pair[] = [{ path: '', depth: 0, old: c.tree ?? undefined, new: newTree }];
+  while (frontier.length) {
+    const want = new Set<string>();
+    for (const f of frontier) {
+      want.add(f.new);
+      if (f.old) want.add(f.old);
+    }
+    const oids = [...want];
+    const got = await repo.readTrees(oids);
+    const trees = new Map<string, TreeEntry[] | null>(oids.map((o, i) => [o, got[i]]));
+    const next: Pair[] = [];
+    for (const f of frontier) {
+      const newT = trees.get(f.new);
+      if (!newT) continue; // unreadable new tree: nothing below it can be listed
+      let oldT: TreeEntry[] | undefined;
+      if (f.old) {
+        const t = trees.get(f.old);
+        if (!t) throw new MissingOldTree();
+        oldT = t;
+      }
+      const runNew = newT.find((e) => e.name === RUN_FILE && !isTreeMode(e.mode));
+      const runOld = oldT?.find((e) => e.name === RUN_FILE && !isTreeMode(e.mode));
+      if (runNew) {
+        if (!runOld && oldT) removeUnder(c, f.path);
+        const known = c.runs.get(f.path)?.blob ?? c.problems.get(f.path)?.blob;
+        if (known !== runNew.oid) toRead.set(f.path, runNew.oid);
+        continue; // runs do not nest
+      }
+      if (runOld) {
+        c.runs.delete(f.path);
+        c.problems.delete(f.path);
+      }
+      if (f.depth >= RUN_DEPTH) continue;
+      const oldKids = new Map<string, string>();
+      if (oldT && !runOld) for (const e of oldT) if (isTreeMode(e.mode)) oldKids.set(e.name, e.oid);
+      const newNames = new Set<string>();
+      for (const e of newT) {
+        if (!isTreeMode(e.mode)) continue;
+        newNames.add(e.name);
+        const o = oldKids.get(e.name);
+        if (o === e.oid) continue;
+        next.push({ path: join(f.path, e.name), depth: f.depth + 1, old: o, new: e.oid });
+      }
+      for (const name of oldKids.keys()) if (!newNames.has(name)) removeUnder(c, join(f.path, name));
+    }
+    frontier = next;
+  }
+  const folders = [...toRead.keys()];
+  const blobs = await repo.cat.readMany(folders.map((f) => toRead.get(f)!));
+  folders.forEach((folder, i) => {
+    const blob = toRead.get(folder)!;
+    const o = blobs[i];
+    c.runs.delete(folder);
+    c.problems.delete(folder);
+    let rec: unknown;
+    let problem: string | undefined;
+    if (!o) problem = 'run.json is missing from the repository';
+    else {
+      try {
+        rec = JSON.parse(o.data.toString('utf8'));
+        problem = recordProblem(rec, folder.slice(folder.lastIndexOf('/') + 1));
+      } catch (e) {
+        problem = `run.json is not valid JSON: ${(e as Error).message}`;
+      }
+    }
+    if (problem) c.problems.set(folder, { path: folder, blob, message: problem });
+    else c.runs.set(folder, { path: folder, blob, record: rec as RunRecord });
+  });
+}
+
+/** The catalog for the branch's current tip (from the cache when it is fresh). */
+export async function loadCatalog(repo: RunsRepo, opts: { useCache?: boolean } = {}): Promise<Catalog> {
+  const tip = repo.tip();
+  const cached = opts.useCache === false ? null : loadFile(repo);
+  if (cached && cached.tip === tip) return cached;
+  const empty = (): Catalog => ({ tip: null, tree: null, runs: new Map(), problems: new Map() });
+  if (!tip) {
+    const c = empty();
+    saveFile(repo, c);
+    return c;
+  }
+  const tree = (await repo.readCommit(tip)).tree;
+  let c = cached ?? empty();
+  if (c.tree !== tree) {
+    try {
+      await applyDiff(repo, c, tree);
+    } catch (e) {
+      if (!(e instanceof MissingOldTree)) throw e;
+      c = empty();
+      await applyDiff(repo, c, tree);
+    }
+  }
+  c.tip = tip;
+  c.tree = tree;
+  saveFile(repo, c);
+  return c;
+}

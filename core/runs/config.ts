@@ -1,0 +1,63 @@
+/**
+ * The runs store's settings, from the Workspace (gitml.yaml `branches.runs` and `artifacts`)
+ * with defaults: branch `runs`, files up to 1 MiB inline on the branch, larger ones in
+ * `.git/gitml/artifacts`.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { GitmlError } from '../errors.js';
+import type { Workspace } from '../entities/types.js';
+import { repoPaths } from './git/repo.js';
+
+export interface RunStoreConfig {
+  /** Branch name, e.g. `runs`. */
+  branch: string;
+  /** Full ref, e.g. `refs/heads/runs`. */
+  ref: string;
+  /** Largest artifact (bytes) kept on the branch; larger ones go to the artifact store. */
+  inlineMaxBytes: number;
+  artifactStore: { type: 'local'; path: string };
+  /** A lock older than this whose owner is dead is cleared (ms). */
+  staleLockMs?: number;
+  /** How long to wait for a lock held by a live process (ms). */
+  lockTimeoutMs?: number;
+}
+
+export const DEFAULT_INLINE_MAX_BYTES = 1024 * 1024;
+
+const BAD_REF = /(^|\/)\.|\.\.|[\s~^:?*[\\\x00-\x1f\x7f]|\.lock(\/|$)|\/$|^\/|\/\/|@\{/;
+
+/** Settings for the runs store of the repository at `dir` (workspace may be undefined). */
+export function runStoreConfig(workspace: Workspace | undefined, dir: string): RunStoreConfig {
+  const branch = workspace?.branches?.runs ?? 'runs';
+  if (!branch || BAD_REF.test(branch)) throw new GitmlError('INVALID_ENTITIES', `gitml.yaml branches.runs ${JSON.stringify(branch)} is not a valid branch name`, { branch });
+  const inline = workspace?.artifacts?.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
+  let commondir: string;
+  try {
+    commondir = repoPaths(dir).commondir;
+  } catch {
+    commondir = path.join(path.resolve(dir), '.git');
+  }
+  const rel = workspace?.artifacts?.store?.path ?? 'gitml/artifacts';
+  const storePath = path.resolve(commondir, rel);
+  return { branch, ref: `refs/heads/${branch}`, inlineMaxBytes: inline, artifactStore: { type: 'local', path: storePath } };
+}
+
+/**
+ * The config for `dir`: read from gitml.yaml when the workspace loads, defaults otherwise (the
+ * runs store works in any git repository).
+ */
+export async function loadRunStoreConfig(dir: string): Promise<RunStoreConfig> {
+  let ws: Workspace | undefined;
+  try {
+    const root = repoPaths(dir).dir;
+    if (existsSync(path.join(root, 'gitml.yaml'))) {
+      const { loadEntities } = await import('../entities/load.js');
+      const r = await loadEntities({ dir: root });
+      ws = r.value?.workspace.spec;
+    }
+  } catch {
+    ws = undefined;
+  }
+  return runStoreConfig(ws, dir);
+}

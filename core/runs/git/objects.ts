@@ -1,0 +1,140 @@
+/**
+ * Writing git objects in-process (loose objects: zlib-deflated, written to a temporary file and
+ * renamed into place, as git does, so a crash never leaves a partial object), and encoding and
+ * decoding trees and commits. Spawning `git mktree` per tree would cost milliseconds each;
+ * recording a run writes about ten objects.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { deflateSync, constants as zc } from 'node:zlib';
+import { randomBytes } from 'node:crypto';
+import { GitmlError } from '../../errors.js';
+
+export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
+
+export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+
+export interface TreeEntry {
+  mode: string;
+  name: string;
+  oid: string;
+}
+
+export const MODE_TREE = '40000';
+export const MODE_FILE = '100644';
+export const MODE_EXEC = '100755';
+
+export const isTreeMode = (mode: string): boolean => mode === MODE_TREE || mode === '040000';
+
+export function hashObject(type: ObjectType, content: Buffer): { oid: string; header: Buffer } {
+  const header = Buffer.from(`${type} ${content.length}\0`);
+  const h = createHash('sha1');
+  h.update(header);
+  h.update(content);
+  return { oid: h.digest('hex'), header };
+}
+
+/** Write one loose object into `objectsDir` (the repository's objects/ folder); returns its id. */
+export function writeObject(objectsDir: string, type: ObjectType, content: Buffer, opts: { fsync?: boolean } = {}): string {
+  const { oid, header } = hashObject(type, content);
+  const dir = path.join(objectsDir, oid.slice(0, 2));
+  const file = path.join(dir, oid.slice(2));
+  if (existsSync(file)) return oid;
+  mkdirSync(dir, { recursive: true });
+  // Big blobs (metric series, logs) compress fast enough at level 1; small ones at git's default.
+  const level = content.length > 1 << 20 ? 1 : zc.Z_DEFAULT_COMPRESSION;
+  const data = deflateSync(Buffer.concat([header, content]), { level });
+  // git's own temporary-object naming, so `git gc` cleans up after a crash.
+  const tmp = path.join(dir, `tmp_obj_gitml_${process.pid}_${randomBytes(4).toString('hex')}`);
+  try {
+    const fd = openSync(tmp, 'wx', 0o444);
+    try {
+      writeSync(fd, data);
+      if (opts.fsync) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+    throw new GitmlError('IO', `cannot write git object ${oid}: ${(e as Error).message}`, { oid }, { cause: e });
+  }
+  return oid;
+}
+
+/** git's tree order: byte order of names, with a tree's name compared as if it ended in '/'. */
+function treeSortKey(e: TreeEntry): Buffer {
+  return Buffer.from(isTreeMode(e.mode) ? e.name + '/' : e.name);
+}
+
+export function encodeTree(entries: TreeEntry[]): Buffer {
+  const keyed = entries.map((e) => ({ e, k: treeSortKey(e) }));
+  keyed.sort((a, b) => Buffer.compare(a.k, b.k));
+  const parts: Buffer[] = [];
+  for (const { e } of keyed) {
+    if (!e.name || e.name.includes('/') || e.name.includes('\0')) throw new GitmlError('INTERNAL', `invalid tree entry name ${JSON.stringify(e.name)}`);
+    parts.push(Buffer.from(`${isTreeMode(e.mode) ? MODE_TREE : e.mode} ${e.name}\0`), Buffer.from(e.oid, 'hex'));
+  }
+  return Buffer.concat(parts);
+}
+
+export function decodeTree(buf: Buffer): TreeEntry[] {
+  const out: TreeEntry[] = [];
+  let i = 0;
+  while (i < buf.length) {
+    const sp = buf.indexOf(0x20, i);
+    const nul = buf.indexOf(0, sp);
+    if (sp < 0 || nul < 0 || nul + 21 > buf.length) throw new GitmlError('RUNS_BRANCH_CORRUPT', 'malformed tree object');
+    out.push({ mode: buf.toString('latin1', i, sp), name: buf.toString('utf8', sp + 1, nul), oid: buf.toString('hex', nul + 1, nul + 21) });
+    i = nul + 21;
+  }
+  return out;
+}
+
+export interface Ident {
+  name: string;
+  email: string;
+}
+
+export interface CommitInfo {
+  tree: string;
+  parents: string[];
+  message: string;
+}
+
+function tz(date: Date): string {
+  const off = -date.getTimezoneOffset();
+  const sign = off >= 0 ? '+' : '-';
+  const a = Math.abs(off);
+  return `${sign}${String(Math.floor(a / 60)).padStart(2, '0')}${String(a % 60).padStart(2, '0')}`;
+}
+
+export function identLine(who: Ident, ms: number): string {
+  const clean = (s: string) => s.replace(/[<>\n\0]/g, '').trim();
+  return `${clean(who.name) || 'gitml'} <${clean(who.email)}> ${Math.floor(ms / 1000)} ${tz(new Date(ms))}`;
+}
+
+export function encodeCommit(c: { tree: string; parents: string[]; author: Ident; committer: Ident; time: number; message: string }): Buffer {
+  const lines = [`tree ${c.tree}`, ...c.parents.map((p) => `parent ${p}`), `author ${identLine(c.author, c.time)}`, `committer ${identLine(c.committer, c.time)}`];
+  const msg = c.message.endsWith('\n') ? c.message : c.message + '\n';
+  return Buffer.from(lines.join('\n') + '\n\n' + msg);
+}
+
+export function decodeCommit(buf: Buffer): CommitInfo {
+  const s = buf.toString('utf8');
+  const end = s.indexOf('\n\n');
+  const head = end < 0 ? s : s.slice(0, end);
+  let tree = '';
+  const parents: string[] = [];
+  for (const line of head.split('\n')) {
+    if (line.startsWith('tree ')) tree = line.slice(5, 45);
+    else if (line.startsWith('parent ')) parents.push(line.slice(7, 47));
+  }
+  if (!/^[0-9a-f]{40}$/.test(tree)) throw new GitmlError('RUNS_BRANCH_CORRUPT', 'malformed commit object');
+  return { tree, parents, message: end < 0 ? '' : s.slice(end + 2) };
+}

@@ -1,0 +1,120 @@
+/**
+ * Reading a run's logs, metric series and artifacts back from the branch (and from the
+ * artifact store for large files).
+ */
+import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { GitmlError } from '../errors.js';
+import { safeRelPosix } from '../paths.js';
+import type { MetricPoint } from './types.js';
+import { openRuns, type RunsRepo } from './backend.js';
+import { loadRunStoreConfig, type RunStoreConfig } from './config.js';
+import { artifactStoreFor } from './artifact-store.js';
+import { locateRun } from './get.js';
+import { isTreeMode } from './git/objects.js';
+import { ARTIFACTS_DIR, LOGS_FILE, LOGS_REF_FILE, METRICS_DIR, metricNameFromFile } from './layout.js';
+
+interface RunOpts {
+  dir: string;
+  /** Run id or unique prefix. */
+  id: string;
+  config?: RunStoreConfig;
+}
+
+async function repoFor(o: RunOpts): Promise<RunsRepo> {
+  return openRuns(o.dir, o.config ?? (await loadRunStoreConfig(o.dir)));
+}
+
+/** The run's logs ('' when none were recorded). */
+export async function readRunLogs(opts: RunOpts): Promise<string> {
+  const repo = await repoFor(opts);
+  const run = await locateRun(repo, opts.id);
+  const inline = run.entries.find((e) => e.name === LOGS_FILE);
+  if (inline) return (await repo.readObject(inline.oid, 'blob')).toString('utf8');
+  const ref = run.entries.find((e) => e.name === LOGS_REF_FILE);
+  if (ref) {
+    const { sha256 } = JSON.parse((await repo.readObject(ref.oid, 'blob')).toString('utf8')) as { sha256: string };
+    return (await artifactStoreFor(repo.config).read(sha256)).toString('utf8');
+  }
+  return '';
+}
+
+export function parseSeries(name: string, text: string): MetricPoint[] {
+  const out: MetricPoint[] = [];
+  const lines = text.split('\n');
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    if (!line) continue;
+    const [s, t, v] = line.split('\t');
+    out.push({ name, step: Number(s), timestamp: Number(t), value: Number(v) });
+  }
+  return out;
+}
+
+/** Metric series of a run, by metric name (optionally only `metric`). */
+export async function readRunMetrics(opts: RunOpts & { metric?: string }): Promise<Record<string, MetricPoint[]>> {
+  const repo = await repoFor(opts);
+  const run = await locateRun(repo, opts.id);
+  const dirEntry = run.entries.find((e) => e.name === METRICS_DIR && isTreeMode(e.mode));
+  const out: Record<string, MetricPoint[]> = {};
+  if (!dirEntry) {
+    if (opts.metric !== undefined) throw new GitmlError('PARAM', `run ${run.record.id} recorded no metric series`, { id: run.record.id });
+    return out;
+  }
+  const files = (await repo.readTree(dirEntry.oid))
+    .map((e) => ({ e, name: metricNameFromFile(e.name) }))
+    .filter((x): x is { e: (typeof x)['e']; name: string } => x.name !== undefined && (opts.metric === undefined || x.name === opts.metric));
+  if (opts.metric !== undefined && files.length === 0) {
+    throw new GitmlError('PARAM', `run ${run.record.id} has no metric ${JSON.stringify(opts.metric)}`, { id: run.record.id, metric: opts.metric });
+  }
+  const blobs = await repo.cat.readMany(files.map((f) => f.e.oid));
+  files.forEach((f, i) => {
+    out[f.name] = parseSeries(f.name, blobs[i]?.data.toString('utf8') ?? '');
+  });
+  return out;
+}
+
+interface ArtifactOpts extends RunOpts {
+  /** Artifact path as listed in the record, relative to the outputs folder. */
+  path: string;
+}
+
+async function findArtifact(opts: ArtifactOpts) {
+  const rel = safeRelPosix(opts.path);
+  const repo = await repoFor(opts);
+  const run = await locateRun(repo, opts.id);
+  const ref = run.record.artifacts?.find((a) => a.path === rel);
+  if (!ref) throw new GitmlError('PARAM', `run ${run.record.id} has no artifact ${JSON.stringify(rel)}`, { id: run.record.id, path: rel });
+  return { repo, run, ref, rel };
+}
+
+/** The bytes of one artifact of a run. */
+export async function readArtifact(opts: ArtifactOpts): Promise<Buffer> {
+  const { repo, run, ref, rel } = await findArtifact(opts);
+  if (ref.storage === 'store') return artifactStoreFor(repo.config).read(ref.sha256);
+  const e = await repo.lookup((await repo.readCommit(run.tip)).tree, [...run.path.split('/'), ARTIFACTS_DIR, ...rel.split('/')]);
+  if (!e || isTreeMode(e.mode)) throw new GitmlError('RUNS_BRANCH_CORRUPT', `artifact ${rel} of run ${run.record.id} is listed but missing from the branch`, { id: run.record.id, path: rel });
+  return repo.readObject(e.oid, 'blob');
+}
+
+/**
+ * A file on disk holding the artifact (read-only: do not modify it). Store artifacts are
+ * returned in place; inline ones are written once to `.git/gitml/cache/artifacts/<sha256>/`.
+ */
+export async function artifactPath(opts: ArtifactOpts): Promise<string> {
+  const { repo, ref, rel } = await findArtifact(opts);
+  if (ref.storage === 'store') return artifactStoreFor(repo.config).localPath(ref.sha256);
+  const dest = path.join(repo.paths.commondir, 'gitml', 'cache', 'artifacts', ref.sha256, path.posix.basename(rel));
+  try {
+    if (statSync(dest).size === ref.size) return dest;
+  } catch {
+    /* not materialised yet */
+  }
+  const buf = await readArtifact(opts);
+  mkdirSync(path.dirname(dest), { recursive: true });
+  const tmp = `${dest}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(tmp, buf);
+  renameSync(tmp, dest);
+  return dest;
+}

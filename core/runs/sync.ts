@@ -1,0 +1,228 @@
+/**
+ * Exchanging the runs branch and tags with a remote (a path, ssh or https URL, or a remote
+ * name), through the git CLI for transport. Pull fetches the remote branch, then fast-forwards
+ * or makes a union merge: run folders never collide, so the merged tree holds every run of
+ * both sides (when the same run was recorded on both, the more final record wins). Push sends
+ * the tip; when the remote moved, it pulls, merges and retries.
+ */
+import { randomBytes } from 'node:crypto';
+import { GitmlError, isGitmlError } from '../errors.js';
+import type { RunRecord } from './types.js';
+import { FINAL_STATUSES } from './types.js';
+import { openRuns, type RunsRepo } from './backend.js';
+import { loadRunStoreConfig, type RunStoreConfig } from './config.js';
+import { gitExec } from './git/exec.js';
+import { isTreeMode, type TreeEntry } from './git/objects.js';
+import { casRef, readRef } from './git/refs.js';
+import { RUN_FILE } from './layout.js';
+
+export interface SyncResult {
+  remote: string;
+  branch: string;
+  /** Local tip before and after. */
+  before: string | null;
+  after: string | null;
+  /** The remote tip that was fetched (pull) or that we pushed onto (push). */
+  remoteTip: string | null;
+  /** 'none' | 'fast-forward' | 'merge' | 'up-to-date' (pull); for push, what the last pull did. */
+  action: 'none' | 'fast-forward' | 'merge' | 'up-to-date';
+  pushed: boolean;
+  attempts: number;
+  /** Tags the remote or we refused because the same name points elsewhere. */
+  rejectedTags: string[];
+}
+
+interface SyncOptions {
+  dir: string;
+  /** Remote name, path or URL; default `origin`. */
+  remote?: string;
+  config?: RunStoreConfig;
+  /** Also exchange refs/tags/* (default true). */
+  tags?: boolean;
+}
+
+function remoteError(remote: string, stderr: string): GitmlError {
+  const msg = stderr.trim().split('\n').filter(Boolean).slice(-2).join('; ');
+  return new GitmlError('REMOTE', `cannot reach remote ${JSON.stringify(remote)}: ${msg || 'git failed'}`, { remote }, { retryable: true });
+}
+
+async function remoteTip(repo: RunsRepo, remote: string): Promise<string | null> {
+  const r = await gitExec(repo.dir, ['ls-remote', '--', remote, repo.config.ref]);
+  if (r.code !== 0) throw remoteError(remote, r.stderr);
+  const line = r.stdout.split('\n').find((l) => l.endsWith(`\t${repo.config.ref}`));
+  return line ? line.slice(0, 40) : null;
+}
+
+const rejectedRefs = (porcelain: string): string[] =>
+  porcelain
+    .split('\n')
+    .filter((l) => l.startsWith('!'))
+    .map((l) => l.split('\t')[1]?.split(':').pop() ?? l)
+    .filter(Boolean);
+
+async function fetchTags(repo: RunsRepo, remote: string): Promise<string[]> {
+  // Never forced: a local tag that differs from the remote's is kept and reported.
+  const r = await gitExec(repo.dir, ['fetch', '--no-write-fetch-head', '--', remote, 'refs/tags/*:refs/tags/*']);
+  if (r.code === 0) return [];
+  const rejected = [...r.stderr.matchAll(/\[rejected\]\s+(\S+)\s+->/g)].map((m) => `refs/tags/${m[1]}`);
+  if (rejected.length === 0) throw remoteError(remote, r.stderr);
+  return rejected;
+}
+
+async function isAncestor(repo: RunsRepo, a: string, b: string): Promise<boolean> {
+  const r = await gitExec(repo.dir, ['merge-base', '--is-ancestor', a, b]);
+  return r.code === 0;
+}
+
+function score(r: RunRecord | undefined): string {
+  if (!r) return '';
+  return `${FINAL_STATUSES.includes(r.status) ? 1 : 0}|${r.endedAt ?? ''}|${r.startedAt ?? ''}`;
+}
+
+async function readRecord(repo: RunsRepo, entries: TreeEntry[]): Promise<RunRecord | undefined> {
+  const e = entries.find((x) => x.name === RUN_FILE && !isTreeMode(x.mode));
+  if (!e) return undefined;
+  try {
+    return JSON.parse((await repo.readObject(e.oid, 'blob')).toString('utf8')) as RunRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The union of two trees: every run of both; for a run on both sides, the more final record. */
+export async function unionTree(repo: RunsRepo, ours: string, theirs: string): Promise<string> {
+  if (ours === theirs) return ours;
+  const [a, b] = await repo.readTrees([ours, theirs]);
+  if (!a || !b) throw new GitmlError('RUNS_BRANCH_CORRUPT', 'cannot read a tree of the runs branch while merging');
+  const aRun = a.some((e) => e.name === RUN_FILE);
+  const bRun = b.some((e) => e.name === RUN_FILE);
+  if (aRun && bRun) {
+    const [ra, rb] = [await readRecord(repo, a), await readRecord(repo, b)];
+    return score(rb) > score(ra) ? theirs : ours;
+  }
+  const byName = new Map(a.map((e) => [e.name, e]));
+  for (const e of b) {
+    const mine = byName.get(e.name);
+    if (!mine) byName.set(e.name, e);
+    else if (mine.oid !== e.oid && isTreeMode(mine.mode) && isTreeMode(e.mode)) {
+      byName.set(e.name, { ...mine, oid: await unionTree(repo, mine.oid, e.oid) });
+    }
+    // Two different files at the same path outside run folders: keep ours.
+  }
+  return repo.writeTree([...byName.values()]);
+}
+
+/** Bring the remote's runs into the local branch (fast-forward or union merge). */
+async function integrate(repo: RunsRepo, remote: string, theirs: string): Promise<{ action: SyncResult['action']; before: string | null; after: string | null }> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const ours = repo.tip();
+    let next: string;
+    let action: SyncResult['action'];
+    if (ours === theirs || (ours && (await isAncestor(repo, theirs, ours)))) return { action: 'up-to-date', before: ours, after: ours };
+    if (!ours || (await isAncestor(repo, ours, theirs))) {
+      next = theirs;
+      action = 'fast-forward';
+    } else {
+      const [ca, cb] = [await repo.readCommit(ours), await repo.readCommit(theirs)];
+      const tree = await unionTree(repo, ca.tree, cb.tree);
+      next = repo.writeCommit({
+        tree,
+        parents: [ours, theirs],
+        message: `merge runs from ${remote}\n\nGitml-Merge: ${theirs}\n`,
+        time: Date.now(),
+      });
+      action = 'merge';
+    }
+    try {
+      await casRef({
+        commondir: repo.paths.commondir,
+        ref: repo.config.ref,
+        newOid: next,
+        oldOid: ours,
+        ident: repo.ident().committer,
+        message: `gitml: ${action} runs from ${remote}`,
+        staleMs: repo.config.staleLockMs,
+        timeoutMs: repo.config.lockTimeoutMs,
+      });
+      return { action, before: ours, after: next };
+    } catch (e) {
+      if (!isGitmlError(e, 'REF_CONFLICT')) throw e;
+    }
+  }
+  throw new GitmlError('REF_CONFLICT', `${repo.config.ref} kept moving while merging runs from ${remote}; retry`, {}, { retryable: true });
+}
+
+async function pullInto(repo: RunsRepo, remote: string, tags: boolean): Promise<SyncResult> {
+  const before = repo.tip();
+  const tip = await remoteTip(repo, remote);
+  let result: Pick<SyncResult, 'action' | 'after'> = { action: 'none', after: before };
+  if (tip) {
+    const tmpRef = `refs/gitml/fetch/${process.pid}-${randomBytes(4).toString('hex')}`;
+    const f = await gitExec(repo.dir, ['fetch', '--no-tags', '--no-write-fetch-head', '--', remote, `+${repo.config.ref}:${tmpRef}`]);
+    try {
+      if (f.code !== 0) throw remoteError(remote, f.stderr);
+      const fetched = readRef(repo.paths.commondir, tmpRef);
+      if (!fetched) throw remoteError(remote, f.stderr);
+      const r = await integrate(repo, remote, fetched);
+      result = { action: r.action, after: r.after };
+    } finally {
+      await gitExec(repo.dir, ['update-ref', '-d', tmpRef]);
+    }
+  }
+  const rejectedTags = tags ? await fetchTags(repo, remote) : [];
+  return { remote, branch: repo.config.branch, before, after: result.after, remoteTip: tip, action: result.action, pushed: false, attempts: 1, rejectedTags };
+}
+
+/**
+ * Fetch the remote's runs branch and tags and merge them into the local runs branch.
+ *
+ * Example: `await pullRuns({ dir, remote: 'origin' })`.
+ */
+export async function pullRuns(opts: SyncOptions): Promise<SyncResult> {
+  const repo = openRuns(opts.dir, opts.config ?? (await loadRunStoreConfig(opts.dir)));
+  return pullInto(repo, opts.remote ?? 'origin', opts.tags !== false);
+}
+
+/**
+ * Push the runs branch and tags; when the remote has runs we lack, pull (union merge) and retry.
+ *
+ * Example: `await pushRuns({ dir, remote: 'origin' })`.
+ */
+export async function pushRuns(opts: SyncOptions & { maxAttempts?: number }): Promise<SyncResult> {
+  const repo = openRuns(opts.dir, opts.config ?? (await loadRunStoreConfig(opts.dir)));
+  const remote = opts.remote ?? 'origin';
+  const before = repo.tip();
+  const maxAttempts = opts.maxAttempts ?? 5;
+  let action: SyncResult['action'] = 'none';
+  let pushed = false;
+  let attempts = 0;
+  let lastRemote: string | null = null;
+  const rejectedTags: string[] = [];
+  while (repo.tip() && attempts < maxAttempts) {
+    attempts++;
+    const local = repo.tip()!;
+    const r = await gitExec(repo.dir, ['push', '--porcelain', '--', remote, `${local}:${repo.config.ref}`]);
+    if (r.code === 0) {
+      pushed = true;
+      lastRemote = local;
+      break;
+    }
+    if (rejectedRefs(r.stdout).length === 0) throw remoteError(remote, r.stderr);
+    // The remote has runs we do not: merge them in and try again.
+    const p = await pullInto(repo, remote, false);
+    action = p.action;
+    lastRemote = p.remoteTip;
+  }
+  if (repo.tip() && !pushed) {
+    throw new GitmlError('REF_CONFLICT', `the remote's ${repo.config.branch} branch kept moving; pushed nothing after ${attempts} attempts, retry`, { remote }, { retryable: true });
+  }
+  if (opts.tags !== false) {
+    const t = await gitExec(repo.dir, ['push', '--porcelain', '--', remote, 'refs/tags/*:refs/tags/*']);
+    if (t.code !== 0) {
+      const rej = rejectedRefs(t.stdout);
+      if (rej.length === 0) throw remoteError(remote, t.stderr);
+      rejectedTags.push(...rej);
+    }
+  }
+  return { remote, branch: repo.config.branch, before, after: repo.tip(), remoteTip: lastRemote, action, pushed, attempts, rejectedTags };
+}
