@@ -4,7 +4,8 @@
  * and worded for a person ("unknown field `comand`; did you mean `command`?").
  */
 import type { ErrorObject } from 'ajv';
-import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
+import type { Document, LineCounter, Node } from 'yaml';
+import { yamlLib } from './parse.js';
 import type { Problem } from './types.js';
 
 export interface SourceDoc {
@@ -23,6 +24,7 @@ function decodePointer(ptr: string): string[] {
 
 /** The YAML node at a JSON-pointer path, plus the key node of its pair when there is one. */
 export function nodeAt(doc: Document.Parsed, segments: (string | number)[]): { node?: Node; key?: Node } {
+  const { isMap, isPair, isScalar, isSeq } = yamlLib();
   let node: unknown = doc.contents;
   let key: Node | undefined;
   for (const seg of segments) {

@@ -32,10 +32,34 @@ export async function generateSchemaTypes(schemasDir: string): Promise<string> {
   return parts.join('\n');
 }
 
+/**
+ * Standalone validation code for every kind (ajv's compiled output, no compiler at run time):
+ * compiling the schemas costs ~200 ms a process, which `gitml validate` and `gitml run` should
+ * not pay. Errors are still explained by the full ajv, loaded only when a file is invalid.
+ */
+export async function generateValidators(schemasDir: string): Promise<string> {
+  const { Ajv2020 } = await import('ajv/dist/2020.js');
+  const standalone = (await import('ajv/dist/standalone/index.js')).default as unknown as (ajv: unknown, refs: Record<string, string>) => string;
+  const ajv = new Ajv2020({ discriminator: true, strict: false, allowUnionTypes: true, code: { source: true, esm: true } });
+  const refs: Record<string, string> = {};
+  for (const name of SCHEMA_FILES) {
+    ajv.addSchema(JSON.parse(await readFile(path.join(schemasDir, `${name}.schema.json`), 'utf8')), name);
+    refs[name] = name;
+  }
+  return [
+    '// @ts-nocheck',
+    '// Generated from schemas/*.schema.json by core/entities/generate-types.ts. Do not edit: run `npm run gen:types`.',
+    "import { createRequire } from 'node:module';",
+    'const require = createRequire(import.meta.url);',
+    standalone(ajv, refs),
+    '',
+  ].join('\n');
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { writeFile } = await import('node:fs/promises');
   const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-  const out = await generateSchemaTypes(path.join(root, 'schemas'));
-  await writeFile(path.join(root, 'core/entities/schema-types.ts'), out);
-  process.stdout.write('wrote core/entities/schema-types.ts\n');
+  await writeFile(path.join(root, 'core/entities/schema-types.ts'), await generateSchemaTypes(path.join(root, 'schemas')));
+  await writeFile(path.join(root, 'core/entities/validators.generated.ts'), await generateValidators(path.join(root, 'schemas')));
+  process.stdout.write('wrote core/entities/schema-types.ts and core/entities/validators.generated.ts\n');
 }

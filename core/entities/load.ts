@@ -12,7 +12,7 @@ import { GitmlError } from '../errors.js';
 import { findRepoRoot, resolveCommit } from '../git.js';
 import { closest, locate, schemaProblems, type SourceDoc } from './diagnostics.js';
 import { parseEntity } from './parse.js';
-import { validator } from './schemas.js';
+import { validate } from './schemas.js';
 import { commitFiles, workingTreeFiles, type EntityFile } from './sources.js';
 import {
   KIND_DIRS,
@@ -43,7 +43,7 @@ interface Parsed {
   kind: EntityKind;
   name: string;
   file: string;
-  src: SourceDoc;
+  src: () => SourceDoc;
   data: Record<string, unknown>;
 }
 
@@ -84,7 +84,7 @@ export async function loadFromFiles(dir: string, files: EntityFile[], commit?: s
 
     // A kind that does not match the folder is the most useful thing to say first.
     if (typeof data.kind === 'string' && data.kind !== kind) {
-      const at = locate(p.src, ['kind']);
+      const at = locate(p.src(), ['kind']);
       errors.push({
         file: f.path,
         ...at,
@@ -95,9 +95,9 @@ export async function loadFromFiles(dir: string, files: EntityFile[], commit?: s
       if (kind !== 'Workspace') invalid.add(`${kind}/${stem}`);
       continue;
     }
-    const validate = validator(kind);
-    if (!validate(data)) {
-      errors.push(...schemaProblems(p.src, data, validate.errors ?? [], kind));
+    const schemaErrors = validate(kind, data);
+    if (schemaErrors.length > 0) {
+      errors.push(...schemaProblems(p.src(), data, schemaErrors, kind));
       // Still known by name, so references to it do not add a second, misleading error.
       if (kind !== 'Workspace') invalid.add(`${kind}/${stem}`);
       continue;
@@ -108,7 +108,7 @@ export async function loadFromFiles(dir: string, files: EntityFile[], commit?: s
         continue;
       }
       if (typeof data.name === 'string' && data.name !== stem) {
-        errors.push({ file: f.path, ...locate(p.src, ['name']), code: 'name', severity: 'error', message: `\`name\` is ${JSON.stringify(data.name)} but the file is ${path.posix.basename(f.path)}; an entity's name is its file stem (rename the file or remove \`name\`)` });
+        errors.push({ file: f.path, ...locate(p.src(), ['name']), code: 'name', severity: 'error', message: `\`name\` is ${JSON.stringify(data.name)} but the file is ${path.posix.basename(f.path)}; an entity's name is its file stem (rename the file or remove \`name\`)` });
         continue;
       }
       const key = `${kind}/${stem}`;
@@ -170,14 +170,14 @@ function checkReferences(
   const out: Problem[] = [];
   const ref = (p: Parsed, fieldPath: (string | number)[], value: unknown, target: Map<string, unknown>, what: string, extra?: (name: string) => string | undefined) => {
     if (typeof value !== 'string') return;
-    const at = locate(p.src, fieldPath);
+    const at = () => locate(p.src(), fieldPath); // parsing positions only when there is a problem
     const label = '`' + fieldPath.join('.') + '`';
     if (!target.has(value)) {
       const known = [...target.keys()].sort();
       const guess = closest(value, known);
       out.push({
         file: p.file,
-        ...at,
+        ...at(),
         code: 'reference',
         severity: 'error',
         message: `${label} refers to ${JSON.stringify(value)}, but there is no ${what} of that name ${known.length ? `(known: ${known.join(', ')})` : `(none defined yet)`}${guess ? `; did you mean "${guess}"?` : ''}`,
@@ -185,7 +185,7 @@ function checkReferences(
       return;
     }
     const more = extra?.(value);
-    if (more) out.push({ file: p.file, ...at, code: 'reference', severity: 'error', message: `${label}: ${more}` });
+    if (more) out.push({ file: p.file, ...at(), code: 'reference', severity: 'error', message: `${label}: ${more}` });
   };
   const wsData = (ws?.data ?? {}) as unknown as Workspace;
   const stages = wsData.stages ?? ['dev', 'staging', 'production'];
@@ -194,7 +194,7 @@ function checkReferences(
     ref(ws, ['defaults', 'environment'], wsData.defaults?.environment, maps.environments, 'environment');
     for (const stage of Object.keys(wsData.access ?? {})) {
       if (!stages.includes(stage)) {
-        out.push({ file: ws.file, ...locate(ws.src, ['access', stage], true), code: 'reference', severity: 'error', message: `\`access\` names stage ${JSON.stringify(stage)}, which is not in \`stages\` (${stages.join(', ')})` });
+        out.push({ file: ws.file, ...locate(ws.src(), ['access', stage], true), code: 'reference', severity: 'error', message: `\`access\` names stage ${JSON.stringify(stage)}, which is not in \`stages\` (${stages.join(', ')})` });
       }
     }
   }
@@ -227,7 +227,7 @@ function checkReferences(
         });
         const stageRef = (fieldPath: string[], v: unknown) => {
           if (typeof v === 'string' && !stages.includes(v)) {
-            out.push({ file: p.file, ...locate(p.src, fieldPath), code: 'reference', severity: 'error', message: `\`${fieldPath.join('.')}\` is ${JSON.stringify(v)}, which is not a stage of this workspace (${stages.join(', ')})` });
+            out.push({ file: p.file, ...locate(p.src(), fieldPath), code: 'reference', severity: 'error', message: `\`${fieldPath.join('.')}\` is ${JSON.stringify(v)}, which is not a stage of this workspace (${stages.join(', ')})` });
           }
         };
         stageRef(['stage'], d.stage);

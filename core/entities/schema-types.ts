@@ -192,7 +192,13 @@ export interface Param {
    * Allowed values.
    */
   enum?: (string | number | boolean)[];
+  /**
+   * Smallest allowed value (numbers).
+   */
   minimum?: number;
+  /**
+   * Largest allowed value (numbers).
+   */
   maximum?: number;
 }
 
@@ -537,6 +543,9 @@ export interface Service {
      * Share of requests written to the sample log.
      */
     sampleRate?: number;
+    /**
+     * How drift between served requests and the training sample is measured.
+     */
     drift?: {
       /**
        * Drift statistic.
@@ -547,11 +556,17 @@ export interface Service {
        */
       threshold?: number;
     };
+    /**
+     * Start a run of an experiment when drift passes a threshold.
+     */
     retrain?: {
       /**
        * Experiment started when drift passes the threshold.
        */
       experiment?: string;
+      /**
+       * Drift score above which retraining starts.
+       */
       threshold?: number;
     };
   };

@@ -6,7 +6,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import fs from 'node:fs';
 import path from 'node:path';
-import * as igit from 'isomorphic-git';
 import { KIND_DIRS, WORKSPACE_FILE } from './types.js';
 import { gitDir } from '../git.js';
 
@@ -38,6 +37,7 @@ export async function workingTreeFiles(dir: string): Promise<EntityFile[]> {
 
 /** The same files as they are in `commit`, read from the object database. */
 export async function commitFiles(dir: string, commit: string): Promise<EntityFile[]> {
+  const igit = await import('isomorphic-git'); // only history reads pay for loading it
   const gitdir = gitDir(dir);
   const cache = {};
   const out: EntityFile[] = [];
