@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { register as init } from './init.js';
 import { register as validate } from './validate.js';
 import { register as run } from './run.js';
+import { register as model } from './model.js';
+import { register as models } from './models.js';
 
 /** Every top-level command, in the order `gitml --help` lists them. */
-export const commands: Array<(program: Command) => void> = [init, validate, run];
+export const commands: Array<(program: Command) => void> = [init, validate, run, model, models];
