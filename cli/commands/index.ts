@@ -4,6 +4,8 @@ import { register as validate } from './validate.js';
 import { register as run } from './run.js';
 import { register as model } from './model.js';
 import { register as models } from './models.js';
+import { register as runs } from './runs.js';
+import { register as sync } from './sync.js';
 
 /** Every top-level command, in the order `gitml --help` lists them. */
-export const commands: Array<(program: Command) => void> = [init, validate, run, model, models];
+export const commands: Array<(program: Command) => void> = [init, validate, run, model, models, runs, sync];

@@ -1,0 +1,52 @@
+/**
+ * `gitml push` / `gitml pull`: exchange the runs branch and the model tags with a remote.
+ */
+import type { Command } from 'commander';
+import { c, printJson, progress } from '../output.js';
+import { repoDir } from '../util.js';
+
+interface SyncOpts {
+  json?: boolean;
+  tags?: boolean;
+}
+
+function summary(verb: string, r: import('../../core/runs/sync.js').SyncResult): string {
+  const parts: string[] = [];
+  if (verb === 'push') parts.push(r.pushed ? `pushed ${r.branch} (${r.after?.slice(0, 12)}) to ${r.remote}` : `nothing to push: no ${r.branch} branch yet`);
+  if (r.action === 'merge') parts.push(`merged runs from ${r.remote}`);
+  else if (r.action === 'fast-forward') parts.push(`fast-forwarded ${r.branch} to ${r.after?.slice(0, 12)}`);
+  else if (verb === 'pull') parts.push(r.remoteTip ? `${r.branch} is up to date with ${r.remote}` : `${r.remote} has no ${r.branch} branch`);
+  return parts.join('; ');
+}
+
+export function register(program: Command): void {
+  for (const verb of ['push', 'pull'] as const) {
+    program
+      .command(verb)
+      .description(
+        verb === 'push'
+          ? 'Push the runs branch and tags (model versions and stages) to a remote; merges and retries if the remote has new runs'
+          : 'Fetch the runs branch and tags from a remote and merge them into the local runs branch (union of both sides)',
+      )
+      .argument('[remote]', 'remote name, path or URL', 'origin')
+      .option('--no-tags', 'leave tags alone; only the runs branch')
+      .option('--json', 'print the result as JSON')
+      .action(async (remote: string, opts: SyncOpts, cmd: Command) => {
+        const dir = repoDir(cmd.optsWithGlobals());
+        const { pushRuns, pullRuns } = await import('../../core/runs/sync.js');
+        const p = progress();
+        p.update(`${verb === 'push' ? 'pushing to' : 'pulling from'} ${remote}…`);
+        let r;
+        try {
+          r = verb === 'push' ? await pushRuns({ dir, remote, tags: opts.tags }) : await pullRuns({ dir, remote, tags: opts.tags });
+        } finally {
+          p.done();
+        }
+        if (opts.json) printJson(r);
+        else {
+          process.stdout.write(summary(verb, r) + '\n');
+          for (const t of r.rejectedTags) process.stderr.write(`${c.yellow('warning', process.stderr)}: tag ${t} differs between here and ${remote}; left as is\n`);
+        }
+      });
+  }
+}
