@@ -214,10 +214,10 @@ function baseRecord(prep: PreparedRun, runId: string, startedAt: number, trigger
 async function startDetached(opts: RunExperimentOptions, prep: PreparedRun, runId: string, clock: () => number): Promise<RunExperimentResult> {
   const live = livePaths(prep.repoDir, runId);
   mkdirSync(path.dirname(live.log), { recursive: true });
-  const args = [path.join(packageRoot(), 'bin', 'gitml.js'), '-C', prep.repoDir, 'run', prep.experiment.name, '--rev', prep.commit, '--compute', prep.compute.name, '--_worker', runId];
+  const args = [path.join(packageRoot(), 'bin', 'gitml.js'), '-C', prep.repoDir, 'run', prep.experiment.name, '--rev', prep.commit, '--compute', prep.compute.name, '--worker', runId];
   for (const [k, v] of Object.entries(opts.params ?? {})) args.push('--param', `${k}=${String(v)}`);
-  if (prep.dirty) args.push('--_dirty');
-  if (opts.trigger) args.push('--_trigger', JSON.stringify(opts.trigger));
+  if (prep.dirty) args.push('--dirty-parent');
+  if (opts.trigger) args.push('--trigger-json', JSON.stringify(opts.trigger));
   const errFd = openSync(live.worker, 'a');
   const child = spawn(process.execPath, args, { cwd: prep.repoDir, detached: true, stdio: ['ignore', errFd, errFd], env: { ...(opts.env ?? process.env), NO_COLOR: '1' } });
   closeSync(errFd);
