@@ -31,9 +31,11 @@ import {
 } from '../docker/layout.js';
 import type { GitmlDocker } from '../docker/client.js';
 import type { EnvironmentImage } from '../docker/environment-image.js';
+import type { TargetOptions } from './index.js';
 import type { Target, TargetJob, TargetLayout, TargetResult, TargetStatus } from './types.js';
 
-export interface DockerTargetOptions {
+/** Takes the shared TargetOptions (createTarget passes compute and repoDir; the job carries both too) plus its own knobs. */
+export interface DockerTargetOptions extends Partial<TargetOptions> {
   /** Use this client instead of one made from the compute spec (tests, a shared connection). */
   docker?: GitmlDocker;
   /** How often the engine is pinged while a run waits, to notice an engine that went away without closing the connection. */
@@ -185,6 +187,11 @@ export class DockerTarget implements Target {
       if (isGitmlError(e, 'CANCELED')) {
         const status = abortStatus(job.signal);
         return { ...base, status, exitCode: null, error: `${abortMessage(status)} while its environment image was being built` };
+      }
+      // The build log belongs in the run's own log, where `gitml runs show` finds it.
+      if (isGitmlError(e, 'IMAGE_BUILD') && typeof e.data.log === 'string' && e.data.log) {
+        const tail = e.data.log.split('\n').slice(-200).join('\n');
+        job.onLog(`gitml: the environment image build failed; build log (tail):\n${tail}${tail.endsWith('\n') ? '' : '\n'}`, 'stderr');
       }
       throw e;
     }
