@@ -152,7 +152,7 @@ function runMissingEngineFixture(ci: boolean): { status: number | null; passed: 
   }
 }
 
-test('describeDocker fails under CI and skips elsewhere when the engine is missing', () => {
-  expect(runMissingEngineFixture(true)).toEqual({ status: 1, passed: 0, failed: 1, skipped: 0 });
-  expect(runMissingEngineFixture(false)).toEqual({ status: 0, passed: 0, failed: 0, skipped: 1 });
+test('describeDocker and requireDocker fail under CI and skip elsewhere when the engine is missing', () => {
+  expect(runMissingEngineFixture(true)).toEqual({ status: 1, passed: 0, failed: 2, skipped: 0 });
+  expect(runMissingEngineFixture(false)).toEqual({ status: 0, passed: 0, failed: 0, skipped: 2 });
 });
