@@ -13,7 +13,10 @@ import { commands } from './commands/index.js';
 export function buildProgram(): Command {
   const program = new Command('gitml')
     .description('Turn a git repository into a machine-learning workbench.')
-    .version(packageVersion(), '-V, --version', 'print the gitml version')
+    // Only -V is a root option: commander consumes root options anywhere on the line, and
+    // `gitml model register --version v1.2.0` needs its own --version. `gitml --version` is
+    // answered in main() below.
+    .version(packageVersion(), '-V', 'print the gitml version (also --version)')
     .option('-C, --repo <dir>', 'work on the repository in DIR instead of the current folder')
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ sortSubcommands: false })
@@ -33,6 +36,10 @@ export function formatError(e: unknown): string {
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {
+  if (argv[2] === '--version' && argv.length === 3) {
+    process.stdout.write(packageVersion() + '\n');
+    return EXIT.OK;
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -1,13 +1,14 @@
 /**
- * Registry fixtures: a real repository with a valid workspace and a model, and run records
- * committed on the `runs` branch by hand with git plumbing (a commit holding run.json).
+ * Registry fixtures: a real repository with a valid workspace and a model, and runs recorded
+ * with the real runs store (recordRun) from real output files.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { RunRecord } from '../../core/runs/types.js';
-import { GIT_ENV, makeRepo } from '../support/repo.js';
+import { recordRun } from '../../core/runs/record.js';
+import { newRunId } from '../../core/runs/id.js';
+import { makeRepo, writeFiles } from '../support/repo.js';
 
 export const WORKSPACE_FILES: Record<string, string> = {
   'gitml.yaml': [
@@ -33,23 +34,11 @@ export function makeRegistryRepo(files: Record<string, string> = {}): string {
   return makeRepo({ ...WORKSPACE_FILES, ...files });
 }
 
-function run(dir: string, args: string[], opts: { env?: Record<string, string>; input?: string } = {}): string {
-  return execFileSync('git', args, { cwd: dir, env: { ...process.env, ...GIT_ENV, ...opts.env }, input: opts.input, encoding: 'utf8' }).trim();
-}
-
 let seq = 0;
 
-/** A run id in the runs store's format (26 characters of lowercase base32), unique per call. */
+/** A run id in the runs store's format, unique and increasing per call. */
 export function fakeRunId(): string {
-  const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';
-  let n = Date.now() * 1000 + seq++;
-  let s = '';
-  for (let i = 0; i < 10; i++) {
-    s = alphabet[n % 32] + s;
-    n = Math.floor(n / 32);
-  }
-  for (let i = 0; i < 16; i++) s += alphabet[Math.floor(Math.random() * 32)];
-  return s;
+  return newRunId(() => Date.UTC(2026, 10, 23, 9, 0, 0) + seq++);
 }
 
 export function record(over: Partial<RunRecord> = {}): RunRecord {
@@ -69,35 +58,24 @@ export function record(over: Partial<RunRecord> = {}): RunRecord {
     startedAt: '2026-11-23T09:00:00.000Z',
     endedAt: '2026-11-23T09:00:05.000Z',
     exitCode: 0,
-    artifacts: [
-      { path: 'model.pkl', size: 1234, sha256: 'e'.repeat(64), storage: 'inline' },
-      { path: 'sample.json', size: 100, sha256: 'f'.repeat(64), storage: 'inline' },
-    ],
+    artifacts: [],
     ...over,
   };
 }
 
-/** Commit `rec` as `<experiment>/<month>/<bucket>/<id>/run.json` on the runs branch; returns the commit. */
-export function addRun(dir: string, rec: RunRecord): string {
-  const tmp = mkdtempSync(path.join(tmpdir(), 'gitml-idx-'));
-  const env = { GIT_INDEX_FILE: path.join(tmp, 'index') };
+/**
+ * Record `rec` with the real runs store; `outputs` are written to a scratch outputs folder
+ * and collected as artifacts (default: model.pkl and sample.json). Returns the runs commit.
+ */
+export async function addRun(dir: string, rec: RunRecord, outputs: Record<string, string> = { 'model.pkl': `model of ${rec.id}`, 'sample.json': '[{"x": 1}]' }): Promise<string> {
+  const out = mkdtempSync(path.join(tmpdir(), 'gitml-out-'));
   try {
-    let parent: string | undefined;
-    try {
-      parent = run(dir, ['rev-parse', '--verify', '--quiet', 'refs/heads/runs']);
-    } catch {
-      parent = undefined;
-    }
-    if (parent) run(dir, ['read-tree', parent], { env });
-    const blob = run(dir, ['hash-object', '-w', '--stdin'], { input: JSON.stringify(rec, null, 2) + '\n' });
-    const file = `${rec.experiment}/2026-11/${rec.id.slice(10, 12)}/${rec.id}/run.json`;
-    run(dir, ['update-index', '--add', '--cacheinfo', `100644,${blob},${file}`], { env });
-    const tree = run(dir, ['write-tree'], { env });
-    const commit = run(dir, ['commit-tree', tree, ...(parent ? ['-p', parent] : []), '-m', `run ${rec.id}`]);
-    run(dir, ['update-ref', 'refs/heads/runs', commit, ...(parent ? [parent] : [''])]);
-    return commit;
+    writeFiles(out, outputs);
+    const r = await recordRun({ dir, record: rec, outputsDir: out });
+    rec.artifacts = r.record.artifacts;
+    return r.commit;
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    rmSync(out, { recursive: true, force: true });
   }
 }
 

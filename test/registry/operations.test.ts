@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isGitmlError } from '../../core/errors.js';
 import { demoteModel } from '../../core/registry/demote.js';
@@ -23,6 +24,7 @@ async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
 }
 
 const env = { ...process.env, ...GIT_ENV };
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 describe('registry operations on a real repository', () => {
   let dir: string;
@@ -30,9 +32,9 @@ describe('registry operations on a real repository', () => {
   const runs = [record({ metrics: { accuracy: 0.9 } }), record({ metrics: { accuracy: 0.95 } }), record({ metrics: { accuracy: 0.97 } })];
   const commits: string[] = [];
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = makeRegistryRepo();
-    for (const r of runs) commits.push(addRun(dir, r));
+    for (const r of runs) commits.push(await addRun(dir, r));
   });
   afterAll(() => removeDir(dir));
 
@@ -42,7 +44,7 @@ describe('registry operations on a real repository', () => {
     expect(git(dir, 'rev-parse', 'iris@v0.0.1^{commit}')).toBe(commits[0]);
     expect(git(dir, 'cat-file', '-t', 'iris@v0.0.1')).toBe('tag');
     const [tag] = await readRegistryTags({ dir });
-    expect(tag.meta).toMatchObject({ action: 'register', run: runs[0].id, experiment: 'train', metrics: { accuracy: 0.9 }, artifact: { path: 'model.pkl', sha256: 'e'.repeat(64), size: 1234 }, source: 'a'.repeat(40) });
+    expect(tag.meta).toMatchObject({ action: 'register', run: runs[0].id, experiment: 'train', metrics: { accuracy: 0.9 }, artifact: { output: 'model', path: 'model.pkl', sha256: sha256(`model of ${runs[0].id}`), size: `model of ${runs[0].id}`.length }, source: 'a'.repeat(40) });
     expect(tag.tagger.email).toBe('test@example.com');
 
     const b = await registerModel({ dir, name: 'iris', runId: runs[1].id, bump: 'minor', now: now(), env });
@@ -110,7 +112,7 @@ describe('registry operations on a real repository', () => {
     expect(await codeOf(deregisterModel({ dir, name: 'iris', version: 'v1.0.0', env }))).toBe('UNKNOWN_VERSION');
     expect(await codeOf(promoteModel({ dir, name: 'iris', version: 'v1.0.0', stage: 'dev', env }))).toBe('UNKNOWN_VERSION');
     const run = record();
-    addRun(dir, run);
+    await addRun(dir, run);
     expect(await codeOf(registerModel({ dir, name: 'iris', runId: run.id, version: 'v1.0.0', env }))).toBe('VERSION_EXISTS');
     // the default bump skips the deregistered number
     const next = await registerModel({ dir, name: 'iris', runId: run.id, now: now(), env });
@@ -131,12 +133,13 @@ describe('bad input', () => {
   let dir: string;
   const ok = record();
   const failed = record({ status: 'failed', error: 'exit code 1' });
-  const noModel = record({ artifacts: [{ path: 'sample.json', size: 1, sha256: 'f'.repeat(64), storage: 'inline' }] });
+  const noModel = record();
   const otherExperiment = record({ experiment: 'other' });
 
   beforeAll(async () => {
     dir = makeRegistryRepo();
-    for (const r of [ok, failed, noModel, otherExperiment]) addRun(dir, r);
+    for (const r of [ok, failed, otherExperiment]) await addRun(dir, r);
+    await addRun(dir, noModel, { 'sample.json': '[]' });
     await registerModel({ dir, name: 'iris', runId: ok.id, version: 'v1.0.0', env });
   });
   afterAll(() => removeDir(dir));
@@ -188,7 +191,7 @@ describe('concurrent promotions', () => {
   beforeAll(async () => {
     dir = makeRegistryRepo();
     const runs = Array.from({ length: 3 }, () => record());
-    for (const r of runs) addRun(dir, r);
+    for (const r of runs) await addRun(dir, r);
     for (const r of runs) await registerModel({ dir, name: 'iris', runId: r.id, env });
   });
   afterAll(() => removeDir(dir));
