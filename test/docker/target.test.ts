@@ -132,6 +132,31 @@ describeDocker('docker target (real engine)', () => {
     expect(other.built).toBe(true);
   });
 
+  test("an environment from the user's own Dockerfile gets the run user on top; its ENTRYPOINT does not wrap the command", async () => {
+    const dfEnv = env('own-dockerfile', { dockerfile: 'docker/Dockerfile' });
+    const { job, logs, scratch } = await makeJob({
+      files: {
+        'docker/Dockerfile': `FROM ${TINY_IMAGE}\nCOPY marker.txt /opt/marker.txt\nENTRYPOINT ["sh", "-c", "echo entrypoint-ran"]\nUSER nobody\n`,
+        'docker/marker.txt': `marker-${nonce}\n`,
+        'run.sh': 'cat /opt/marker.txt\necho "uid=$(id -u)"\n',
+      },
+      argv: ['sh', 'run.sh'],
+      environment: dfEnv,
+    });
+    scratches.push(scratch);
+    const images: EnvironmentImage[] = [];
+    const r = await new DockerTarget({ onImage: (i) => images.push(i) }).run(job);
+    tagsToRemove.push(r.image!, `${r.image!}-base`);
+    expect(r.status, logs.stderr).toBe('completed');
+    expect(images[0]!.built).toBe(true);
+    expect(logs.stdout).toContain(`marker-${nonce}`);
+    expect(logs.stdout).toContain('uid=1000');
+    expect(logs.stdout).not.toContain('entrypoint-ran');
+    // The Dockerfile's context is part of the digest: the same files, the same image.
+    const again = await buildEnvironmentImage({ docker, environment: dfEnv, digest: job.environmentDigest, codeDir: job.codeDir });
+    expect(again).toMatchObject({ built: false, id: r.imageDigest });
+  });
+
   test('an output symlink that points outside the outputs folder is refused; files and inner links come back', async () => {
     const { job, logs, scratch } = await makeJob({
       files: { 'run.sh': 'set -e\ncd "$GITML_OUTPUTS"\necho kept > ok.txt\nln -s /etc/passwd leak\nln -s ../../../../etc escape\nln -s ok.txt inner\nmkdir sub\necho deep > sub/deep.txt\n' },
