@@ -153,7 +153,7 @@ setup_python_image() {
   printf '%-10s %6ss\n' import "$(($(date +%s) - t1))" >> "$GITML_LOG_DIR/setup-times.txt"
   # Removing 1 GB of small files takes a minute on a busy machine: do it behind our back.
   mv "$rootfs" "$rootfs.old.$$"
-  (rm -rf "$rootfs.old.$$" >/dev/null 2>&1 </dev/null &)
+  (rm -rf "$rootfs.old.$$" >/dev/null 2>&1 &)
   docker run --rm "$GITML_BASE_IMAGE" sh -c 'python3 -c "import sklearn, numpy, pandas" && python3 -m pip --version >/dev/null' \
     || die "$GITML_BASE_IMAGE was built but cannot import sklearn/numpy/pandas or run pip"
 }
