@@ -937,6 +937,7 @@ def openapi(bundle: Bundle) -> dict:
         "Index": {"type": "object", "required": ["name", "version", "model", "model_version", "ready", "routes"], "properties": {
             "name": {"type": "string"}, "version": {"type": "string"}, "model": {"type": "string"},
             "model_version": {"type": "string"}, "flavor": {"type": "string"}, "ready": {"type": "boolean"},
+            "state": {"type": "string", "enum": ["loading", "ready", "failed"]},
             "routes": {"type": "array", "items": {"type": "string"}}}},
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message"], "additionalProperties": False, "properties": {
@@ -1125,14 +1126,18 @@ class App:
     def h_index(self, req, p):
         b = self.bundle
         return 200, {"name": RUNTIME_NAME, "version": RUNTIME_VERSION, "model": b.model, "model_version": b.version,
-                     "flavor": b.flavor, "ready": self.model.state == "ready", "routes": self.routes_list()}
+                     "flavor": b.flavor, "ready": self.model.state == "ready", "state": self.model.state,
+                     "routes": self.routes_list()}
 
     def h_score(self, req, p):
-        records = score_inputs(parse_json(req.read_body()), self.bundle.inputs)
+        body = req.read_body()
+        self._require_ready()  # before validation: a model that is down is the news
+        records = score_inputs(parse_json(body), self.bundle.inputs)
         return 200, {"result": self.score("/score", records)}
 
     def h_invocations(self, req, p):
         body = req.read_body()
+        self._require_ready()
         ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype == "text/csv":
             records = parse_csv(body, self.bundle.inputs)
@@ -1170,7 +1175,9 @@ class App:
         if req.headers.get("Inference-Header-Content-Length") is not None:
             req.read_body()
             raise RequestError(400, "BAD_REQUEST", "the binary tensor data extension is not supported; send JSON tensors")
-        body = parse_json(req.read_body())
+        raw = req.read_body()
+        self._require_ready()
+        body = parse_json(raw)
         records = v2_inputs(body, self.bundle.inputs)
         wanted = None
         if isinstance(body, dict) and body.get("outputs") is not None:
