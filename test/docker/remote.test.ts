@@ -4,9 +4,10 @@
  * real SSH server from ssh2 running the real `docker system dial-stdio`, as sshd would), and
  * the engine vanishing mid-run behind a TCP proxy (connection dropped, or silently gone).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -232,5 +233,81 @@ describeDocker('docker target over ssh://', () => {
     writeFileSync(path.join(other, '.ssh', 'id_ed25519'), ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
     const docker = dockerClient(compute({ host: `ssh://gitml@127.0.0.1:${port}` }).spec, undefined, { env: { HOME: other } });
     await expect(pingDocker(docker)).rejects.toMatchObject({ code: 'DOCKER_UNAVAILABLE' });
+  });
+});
+
+/** A CA and certificates made with the real openssl CLI (argument arrays, no shell). */
+function makeCerts(dir: string): void {
+  const ossl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  for (const ca of ['ca', 'other-ca']) ossl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${ca}.key`, '-out', `${ca}.pem`, '-days', '2', '-subj', `/CN=gitml test ${ca}`);
+  writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  writeFileSync(path.join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  for (const who of ['server', 'client']) {
+    ossl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${who}-key.pem`, '-out', `${who}.csr`, '-subj', `/CN=${who === 'server' ? '127.0.0.1' : 'gitml client'}`);
+    ossl('x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${who}.pem`, '-days', '2', '-extfile', `${who}.ext`);
+  }
+}
+
+describeDocker('docker target over tcp:// with TLS (client certificates, verify)', () => {
+  let dir = '';
+  let server: tls.Server;
+  let host = '';
+
+  beforeAll(async () => {
+    dir = tmpDir('gitml-tls-');
+    makeCerts(dir);
+    // A TLS front for the local engine that demands a client certificate from our CA, as
+    // `dockerd --tlsverify` does.
+    server = tls.createServer(
+      {
+        key: readFileSync(path.join(dir, 'server-key.pem')),
+        cert: readFileSync(path.join(dir, 'server.pem')),
+        ca: readFileSync(path.join(dir, 'ca.pem')),
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (client) => {
+        const up = net.connect(LOCAL_DOCKER_HOST.slice('unix://'.length));
+        client.on('error', () => up.destroy());
+        up.on('error', () => client.destroy());
+        client.pipe(up).pipe(client);
+      },
+    );
+    server.on('tlsClientError', () => undefined);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    host = `tcp://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((resolve) => {
+      server?.close(() => resolve());
+      setTimeout(resolve, 500);
+    });
+    if (dir) removeDir(dir);
+  });
+
+  test('ca/cert/key files relative to the repository: pings and runs', async () => {
+    const c = compute({ host, tls: { ca: 'ca.pem', cert: 'client.pem', key: 'client-key.pem', verify: true } }, 'tls');
+    await pingDocker(dockerClient(c.spec, dir));
+    const { job, logs, scratch } = await makeJob({ files: { 'run.sh': 'echo over-tls\necho ok > "$GITML_OUTPUTS/tls.txt"\n' }, argv: ['sh', 'run.sh'], environment: tinyEnv, compute: c });
+    scratches.push(scratch);
+    job.repoDir = dir;
+    const r = await new DockerTarget().run(job);
+    expect(r.status, logs.stderr).toBe('completed');
+    expect(logs.stdout).toContain('over-tls');
+    expect(readFileSync(path.join(r.outputsDir, 'tls.txt'), 'utf8')).toBe('ok\n');
+    expect(r.host).toBe(host);
+  });
+
+  test('verify: an engine certificate from another CA is refused, accepted with verify: false', async () => {
+    const strict = compute({ host, tls: { ca: 'other-ca.pem', cert: 'client.pem', key: 'client-key.pem', verify: true } });
+    await expect(pingDocker(dockerClient(strict.spec, dir))).rejects.toMatchObject({ code: 'DOCKER_UNAVAILABLE' });
+    const lax = compute({ host, tls: { ca: 'other-ca.pem', cert: 'client.pem', key: 'client-key.pem', verify: false } });
+    await pingDocker(dockerClient(lax.spec, dir));
+  });
+
+  test('without a client certificate the engine refuses: DOCKER_UNAVAILABLE', async () => {
+    const nocert = compute({ host, tls: { ca: 'ca.pem', verify: true } });
+    await expect(pingDocker(dockerClient(nocert.spec, dir))).rejects.toMatchObject({ code: 'DOCKER_UNAVAILABLE' });
   });
 });
