@@ -205,7 +205,9 @@ export async function startSecondEngine(opts: SecondEngineOptions = {}): Promise
   const logFile = path.join(dir, 'dockerd.log');
   const log = createWriteStream(logFile);
   await new Promise((resolve) => log.once('open', resolve));
-  const child = spawn('dockerd', args, { stdio: ['ignore', log, log], detached: false });
+  // setpriv --pdeathsig: the engine gets SIGTERM (and shuts down cleanly) when the test process
+  // dies without running its exit hooks, e.g. a worker killed on a timeout.
+  const child = spawn('setpriv', ['--pdeathsig', 'TERM', '--', 'dockerd', ...args], { stdio: ['ignore', log, log] });
   liveEngines.add(child);
   if (!exitHookInstalled) {
     exitHookInstalled = true;
