@@ -93,6 +93,7 @@ async function listAction(opts: ListOpts, cmd: Command): Promise<void> {
 
 export interface ShowOpts {
   json?: boolean;
+  follow?: boolean;
 }
 
 function kv(rows: Array<[string, string | undefined]>): string {
@@ -147,6 +148,7 @@ export function renderRun(record: RunRecord, commit: string): string {
 
 async function showAction(id: string, opts: ShowOpts, cmd: Command): Promise<void> {
   const dir = repoDir(cmd.optsWithGlobals());
+  if (opts.follow) return (await import('../follow.js')).followCommand({ dir, id, json: opts.json, render: renderRun });
   const { getRun } = await store();
   const { record, commit } = await getRun({ dir, id });
   if (opts.json) printJson({ ...record, commit });
@@ -160,6 +162,7 @@ function showCommand(runs: Command): Command {
     .description('Show one run: status, source, params, metrics, inputs and artifacts')
     .argument('<id>', 'run id or a unique prefix of it')
     .option('--json', 'print the run record as JSON, with the runs-branch commit that recorded it')
+    .option('-f, --follow', "print the run's log live until it ends, then show it (exit status: 0 completed, 1 failed, 130 canceled)")
     .action(showAction);
 }
 

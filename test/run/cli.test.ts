@@ -78,4 +78,20 @@ describe('gitml run (CLI)', () => {
     expect(rec.metrics).toEqual({ m: 1.5 });
     expect(final.commit).toBeTruthy();
   });
+
+  it('gitml runs show ID --follow streams a detached run and exits with its status', () => {
+    const r = gitml(dir, ['run', 'fails', '--detach']);
+    const id = r.stdout.trim();
+    const f = gitml(dir, ['runs', 'show', id, '--follow', '--json']);
+    expect(f.code).toBe(1);
+    const rec = JSON.parse(f.stdout);
+    expect(rec.id).toBe(id);
+    expect(rec.status).toBe('failed');
+    expect(rec.exitCode).toBe(4);
+    const q = gitml(dir, ['run', 'quick', '--detach']);
+    const g = gitml(dir, ['runs', 'show', q.stdout.trim().slice(0, 14), '--follow']);
+    expect(g.code).toBe(0);
+    expect(g.stdout).toContain('line 19');
+    expect(g.stdout).toContain('completed');
+  });
 });

@@ -1,0 +1,98 @@
+/**
+ * Benchmarks of `gitml run` (issue 4), as ratios against baselines measured in the same run:
+ *  1. overhead of `gitml run` (the real CLI, local target) over running the same command by
+ *     hand (`python3 -c pass`): median of N runs each;
+ *  2. a run emitting 1,000,000 metric points: time from the process's exit to the run being
+ *     recorded, and bytes stored on the runs branch (vs the JSON-lines file the run wrote).
+ *
+ * Run: npx tsx bench/run.ts [N]   (needs `npm run build` for the CLI)
+ */
+import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runExperiment } from '../core/run/run-experiment.js';
+import { git, makeRepo, removeDir } from '../test/support/repo.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(ROOT, 'bin/gitml.js');
+const N = Number(process.argv[2] ?? 15);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+
+const dir = makeRepo({
+  'gitml.yaml': 'kind: Workspace\nname: bench\ndefaults:\n  compute: local\n',
+  'gitml/compute/local.yaml': 'kind: ComputeTarget\ntype: local\n',
+  'gitml/experiments/noop.yaml': 'kind: Experiment\ncommand: [python3, -c, pass]\n',
+  'gitml/experiments/million.yaml': [
+    'kind: Experiment',
+    'command:',
+    '  - python3',
+    '  - -c',
+    '  - |',
+    '    import os',
+    '    with open(os.environ["GITML_METRICS"], "w") as f:',
+    '        f.writelines(\'{"name":"loss","value":%r,"step":%d,"timestamp":%d}\\n\' % (1.0 / (i + 1), i, 1700000000000 + i) for i in range(1000000))',
+    '',
+  ].join('\n'),
+});
+const env = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b', NO_COLOR: '1' };
+
+try {
+  // 1. Overhead over the bare command, interleaved so machine noise hits both alike.
+  const bare: number[] = [];
+  const cli: number[] = [];
+  const nodeStart: number[] = [];
+  for (let i = 0; i < N; i++) {
+    let t = process.hrtime.bigint();
+    spawnSync('python3', ['-c', 'pass'], { cwd: dir });
+    bare.push(ms(t));
+    t = process.hrtime.bigint();
+    spawnSync(process.execPath, ['-e', '0'], { cwd: dir });
+    nodeStart.push(ms(t));
+    t = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, [BIN, 'run', 'noop'], { cwd: dir, env, encoding: 'utf8' });
+    cli.push(ms(t));
+    if (r.status !== 0) throw new Error(`gitml run failed: ${r.stderr}`);
+  }
+  const overhead = median(cli) - median(bare);
+  console.log(`gitml run overhead, local target (median of ${N}):`);
+  console.log(`  python3 -c pass by hand    ${median(bare).toFixed(1)} ms`);
+  console.log(`  node -e 0 (runtime start)  ${median(nodeStart).toFixed(1)} ms`);
+  console.log(`  gitml run noop             ${median(cli).toFixed(1)} ms   (ratio ${(median(cli) / median(bare)).toFixed(1)}x)`);
+  console.log(`  overhead                   ${overhead.toFixed(1)} ms   target < 300 ms: ${overhead < 300 ? 'OK' : 'MISSED'}`);
+
+  // 2. One million metric points.
+  const marks: Record<string, number> = {};
+  const t0 = process.hrtime.bigint();
+  const objectsBefore = git(dir, 'count-objects', '-v');
+  const res = await runExperiment({
+    dir,
+    experiment: 'million',
+    onProgress: (m) => {
+      marks[m.split(' ')[0]] = ms(t0);
+    },
+  });
+  const total = ms(t0);
+  if (res.record.status !== 'completed') throw new Error(`million run ${res.record.status}: ${res.record.error}`);
+  const recordMs = total - marks.collecting;
+  const tsv = git(dir, 'ls-tree', '-r', '-l', 'runs')
+    .split('\n')
+    .filter((l) => l.includes('/metrics/'))
+    .reduce((s, l) => s + Number(l.split(/\s+/)[3]), 0);
+  const before = Number(/size: (\d+)/.exec(objectsBefore)![1]) + Number(/size-pack: (\d+)/.exec(objectsBefore)![1]);
+  const afterOut = git(dir, 'count-objects', '-v');
+  const after = Number(/size: (\d+)/.exec(afterOut)![1]) + Number(/size-pack: (\d+)/.exec(afterOut)![1]);
+  // The same points as the run wrote them (JSON lines), for scale.
+  const jsonlBytes = 1_000_000 * 0 + Number(spawnSync('python3', ['-c', 'print(sum(len(\'{"name":"loss","value":%r,"step":%d,"timestamp":%d}\\n\' % (1.0 / (i + 1), i, 1700000000000 + i)) for i in range(1000000)))'], { encoding: 'utf8' }).stdout);
+  console.log(`1,000,000 metric points:`);
+  console.log(`  run in all                    ${total.toFixed(0)} ms (python writing the file included)`);
+  console.log(`  process exit → recorded       ${recordMs.toFixed(0)} ms   target < 3000 ms: ${recordMs < 3000 ? 'OK' : 'MISSED'}`);
+  console.log(`  points recorded               ${Object.keys(res.record.metrics).length} series, final loss ${res.record.metrics.loss}`);
+  console.log(`  JSON lines written by the run ${(jsonlBytes / 1e6).toFixed(1)} MB`);
+  console.log(`  TSV series on the branch      ${(tsv / 1e6).toFixed(1)} MB (${(tsv / jsonlBytes).toFixed(2)}x)`);
+  console.log(`  .git growth (zlib, loose)     ${((after - before) / 1024).toFixed(1)} MB (${(((after - before) * 1024) / jsonlBytes).toFixed(2)}x)`);
+  void statSync;
+} finally {
+  removeDir(dir);
+}
