@@ -195,6 +195,8 @@ def load_bundle(model_dir: str) -> Bundle:
         if not isinstance(s.get(key), str) or not s.get(key):
             raise BundleError("server.json: `%s` must be a non-empty string" % key)
     b.model, b.version = s["model"], s["version"]
+    if any(ch.isspace() for ch in b.model):
+        raise BundleError("server.json: `model` must not contain spaces, got %r" % b.model)
     b.flavor = s.get("flavor", "sklearn")
     if b.flavor not in ("sklearn", "python"):
         raise BundleError("server.json: `flavor` must be sklearn or python, got %r" % (b.flavor,))

@@ -4,7 +4,8 @@
  * requests, and a Prometheus text-format parser.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import net from 'node:net';
 import path from 'node:path';
 import { ROOT, tmpDir } from '../support/repo.js';
@@ -65,6 +66,26 @@ export function writeBundle(dir: string, files: Record<string, unknown>): string
     writeFileSync(full, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
   }
   return dir;
+}
+
+// schemas/serving-bundle.schema.json: server.json at the top, schema.json as $defs/signature.
+const ajv = new Ajv2020({ allErrors: true, strict: false });
+const bundleSchema = JSON.parse(readFileSync(path.join(ROOT, 'schemas/serving-bundle.schema.json'), 'utf8'));
+ajv.addSchema(bundleSchema);
+const validServer = ajv.getSchema(bundleSchema.$id)!;
+const validSignature = ajv.getSchema(`${bundleSchema.$id}#/$defs/signature`)!;
+const validSample = ajv.getSchema(`${bundleSchema.$id}#/$defs/sample`)!;
+/** Whether a bundle folder's JSON files pass schemas/serving-bundle.schema.json. */
+export function bundleValid(dir: string): boolean {
+  const read = (f: string) => {
+    try {
+      return JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  };
+  const sample = existsSync(path.join(dir, 'sample.json')) ? validSample(read('sample.json')) === true : true;
+  return validServer(read('server.json')) === true && validSignature(read('schema.json')) === true && sample;
 }
 
 export interface RunningServer {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { removeDir, tmpDir } from '../support/repo.js';
 import { testPython } from '../support/python.js';
-import { call, IRIS_COLUMNS, irisBundle, metric, parsePrometheus, rawConnect, SERVER, startServer, type IrisBundle, type RunningServer } from './helpers.js';
+import { bundleValid, call, IRIS_COLUMNS, irisBundle, metric, parsePrometheus, rawConnect, SERVER, startServer, type IrisBundle, type RunningServer } from './helpers.js';
 
 let bundle: IrisBundle;
 let server: RunningServer;
@@ -427,6 +427,7 @@ describe('request sampling', () => {
 
 describe('--check', () => {
   it('loads the model, scores sample.json and prints the result', () => {
+    expect(bundleValid(bundle.dir)).toBe(true);
     const r = spawnSync(testPython(), [SERVER, '--model-dir', bundle.dir, '--check'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ result: bundle.expected.pred });

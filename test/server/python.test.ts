@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { removeDir, tmpDir } from '../support/repo.js';
 import { testPython } from '../support/python.js';
-import { call, metric, parsePrometheus, rawConnect, SERVER, startServer, waitFor, writeBundle, type RunningServer } from './helpers.js';
+import { bundleValid, call, metric, parsePrometheus, rawConnect, SERVER, startServer, waitFor, writeBundle, type RunningServer } from './helpers.js';
 
 // A model without scikit-learn: y = scale * x + n, plus hooks the tests use to make run()
 // raise, wait for a second concurrent call, or take a moment.
@@ -263,6 +263,11 @@ describe('init() raising', () => {
 });
 
 describe('configuration and broken bundles', () => {
+  it('the bundles the server serves in these tests pass the bundle schema', () => {
+    expect(bundleValid(pyBundle())).toBe(true);
+    expect(bundleValid(pyBundle(SCORE_PY, { scoring: 'src/score.py', artifact: null }))).toBe(true);
+  });
+
   it('takes its settings from GITML_* environment variables', async () => {
     const dir = pyBundle();
     const s = await startServer('', { env: { GITML_MODEL_DIR: dir, GITML_PORT: '0', GITML_MAX_BODY_BYTES: '200' }, ready: true });
@@ -295,10 +300,12 @@ describe('configuration and broken bundles', () => {
     ['the python flavor without a script', (d: string) => writeBundle(d, { 'server.json': { model: 'm', version: 'v1.0.0', flavor: 'python', artifact: 'a.bin' }, 'a.bin': 'x', 'schema.json': SCHEMA })],
     ['an unknown column type', (d: string) => writeBundle(d, { 'server.json': { model: 'm', version: 'v1.0.0', flavor: 'sklearn', artifact: 'a.bin' }, 'a.bin': 'x', 'schema.json': { inputs: [{ name: 'x', type: 'decimal' }] } })],
     ['no inputs', (d: string) => writeBundle(d, { 'server.json': { model: 'm', version: 'v1.0.0', flavor: 'sklearn', artifact: 'a.bin' }, 'a.bin': 'x', 'schema.json': { inputs: [] } })],
-  ])('refuses to start (exit 2) with %s', (_name, make) => {
+    ['a model name with a space', (d: string) => writeBundle(d, { 'server.json': { model: 'my model', version: 'v1.0.0', flavor: 'sklearn', artifact: 'a.bin', runtime: '1.0.0' }, 'a.bin': 'x', 'schema.json': SCHEMA })],
+  ])('refuses to start (exit 2) with %s, as schemas/serving-bundle.schema.json does', (_name, make) => {
     const d = tmpDir('gitml-bad-bundle-');
     dirs.push(d);
     make(d);
+    expect(bundleValid(d)).toBe(false);
     const r = spawnSync(testPython(), [SERVER, '--model-dir', d, '--port', '0'], { encoding: 'utf8', timeout: 30_000 });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('cannot serve');
