@@ -11,6 +11,7 @@
  * engine that is down or goes away turns into GitmlError 'DOCKER_UNAVAILABLE' with a plain
  * message instead of a raw socket stack.
  */
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
@@ -109,11 +110,69 @@ export function dockerOptions(
         }
       }
       if (url.password) sshOptions.password = decodeURIComponent(url.password);
+      // ssh2 accepts any host key unless told otherwise: check ~/.ssh/known_hosts as ssh does
+      // in batch mode (an unknown or changed key is refused, never silently trusted).
+      sshOptions.hostVerifier = knownHostsVerifier({ host: url.hostname, port: Number(url.port || 22), home: env.HOME || os.homedir() });
       return { ...none, host: url.hostname, port: url.port || '22', protocol: 'ssh', username, sshOptions: sshOptions as Dockerode.DockerOptions['sshOptions'] };
     }
     default:
       throw new GitmlError('TARGET', `unsupported Docker engine address ${address}: use unix:///PATH, tcp://HOST:PORT or ssh://USER@HOST`, { host: address });
   }
+}
+
+function globMatch(pattern: string, name: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  return re.test(name);
+}
+
+/** Whether one known_hosts host field (comma-separated patterns, or one hashed name) names `name`. */
+function hostFieldMatches(field: string, name: string): boolean {
+  if (field.startsWith('|1|')) {
+    const [, , salt, hash] = field.split('|');
+    if (!salt || !hash) return false;
+    return createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
+  }
+  let hit = false;
+  for (const pat of field.split(',')) {
+    if (pat.startsWith('!')) {
+      if (globMatch(pat.slice(1), name)) return false;
+    } else if (globMatch(pat, name)) hit = true;
+  }
+  return hit;
+}
+
+/**
+ * An ssh2 `hostVerifier` that accepts the engine host's key only when ~/.ssh/known_hosts (or
+ * /etc/ssh/ssh_known_hosts) lists it for that host (`host`, or `[host]:port` off port 22;
+ * plain, wildcard or hashed entries; @revoked honoured).
+ */
+export function knownHostsVerifier(opts: { host: string; port: number; home: string; files?: string[] }): (key: Buffer) => boolean {
+  const name = opts.port === 22 ? opts.host : `[${opts.host}]:${opts.port}`;
+  const files = opts.files ?? [path.join(opts.home, '.ssh', 'known_hosts'), '/etc/ssh/ssh_known_hosts'];
+  return (key: Buffer) => {
+    const presented = key.toString('base64');
+    let accepted = false;
+    for (const f of files) {
+      let text: string;
+      try {
+        text = readFileSync(f, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const raw of text.split('\n')) {
+        const line = raw.trim();
+        if (!line || line.startsWith('#')) continue;
+        const parts = line.split(/\s+/);
+        let marker: string | undefined;
+        if (parts[0]!.startsWith('@')) marker = parts.shift();
+        const [hosts, , b64] = parts;
+        if (!hosts || !b64 || !hostFieldMatches(hosts, name)) continue;
+        if (marker === '@revoked' && b64 === presented) return false;
+        if (marker === undefined && b64 === presented) accepted = true;
+      }
+    }
+    return accepted;
+  };
 }
 
 /**
@@ -177,7 +236,7 @@ export function unavailableError(address: string, cause?: unknown): GitmlError {
   const hint = address.startsWith('unix://')
     ? 'start it with `dockerd` or set DOCKER_HOST'
     : address.startsWith('ssh://')
-      ? 'check that ssh to that host works without a password prompt and that `docker` runs there'
+      ? 'check that `ssh` to that host works without a prompt (a key in ~/.ssh or ssh-agent, the host key in ~/.ssh/known_hosts) and that `docker` runs there'
       : 'check that the engine is running and listening there, or fix the compute target\'s `host`';
   return new GitmlError('DOCKER_UNAVAILABLE', `the Docker engine at ${address} does not answer${why}: ${hint}`, { host: address }, { retryable: true, cause });
 }

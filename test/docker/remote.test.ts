@@ -150,6 +150,7 @@ describeDocker('docker target over ssh://', () => {
   let server: ssh2.Server;
   let port = 0;
   let home = '';
+  let hostPublic = '';
   const execs: string[] = [];
 
   beforeAll(async () => {
@@ -197,6 +198,9 @@ describeDocker('docker target over ssh://', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as net.AddressInfo).port;
+    // The engine host's key, as `ssh-keyscan -p PORT 127.0.0.1 >> ~/.ssh/known_hosts` would write it.
+    hostPublic = hostKey.public.split(' ').slice(0, 2).join(' ');
+    writeFileSync(path.join(home, '.ssh', 'known_hosts'), `# test\n[127.0.0.1]:${port} ${hostPublic}\n`);
   });
 
   afterAll(async () => {
@@ -226,11 +230,31 @@ describeDocker('docker target over ssh://', () => {
     expect(execs.length).toBeGreaterThan(0);
   });
 
+  test('an engine host whose key is not in known_hosts (or differs) is refused: DOCKER_UNAVAILABLE', async () => {
+    const other = tmpDir('gitml-ssh-nohosts-');
+    scratches.push(other);
+    mkdirSync(path.join(other, '.ssh'));
+    writeFileSync(path.join(other, '.ssh', 'id_ed25519'), readFileSync(path.join(home, '.ssh', 'id_ed25519')), { mode: 0o600 });
+    const c = compute({ host: `ssh://gitml@127.0.0.1:${port}` }).spec;
+    await expect(pingDocker(dockerClient(c, undefined, { env: { HOME: other } }))).rejects.toMatchObject({ code: 'DOCKER_UNAVAILABLE' });
+    // Listed with another key: refused too.
+    const wrong = ssh2.utils.generateKeyPairSync('ed25519').public.split(' ').slice(0, 2).join(' ');
+    writeFileSync(path.join(other, '.ssh', 'known_hosts'), `[127.0.0.1]:${port} ${wrong}\n`);
+    await expect(pingDocker(dockerClient(c, undefined, { env: { HOME: other } }))).rejects.toMatchObject({ code: 'DOCKER_UNAVAILABLE' });
+    // A hashed entry (HashKnownHosts yes, Debian's default) for the right key: accepted.
+    const { createHmac, randomBytes } = await import('node:crypto');
+    const salt = randomBytes(20);
+    const hashed = `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update(`[127.0.0.1]:${port}`).digest('base64')}`;
+    writeFileSync(path.join(other, '.ssh', 'known_hosts'), `${hashed} ${hostPublic}\n`);
+    await pingDocker(dockerClient(c, undefined, { env: { HOME: other } }));
+  });
+
   test('a key the server does not accept is DOCKER_UNAVAILABLE', async () => {
     const other = tmpDir('gitml-ssh-other-');
     scratches.push(other);
     mkdirSync(path.join(other, '.ssh'));
     writeFileSync(path.join(other, '.ssh', 'id_ed25519'), ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+    writeFileSync(path.join(other, '.ssh', 'known_hosts'), readFileSync(path.join(home, '.ssh', 'known_hosts')));
     const docker = dockerClient(compute({ host: `ssh://gitml@127.0.0.1:${port}` }).spec, undefined, { env: { HOME: other } });
     await expect(pingDocker(docker)).rejects.toMatchObject({ code: 'DOCKER_UNAVAILABLE' });
   });
