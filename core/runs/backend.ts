@@ -17,6 +17,12 @@ const treeCache = new Map<string, TreeEntry[]>();
 const commitCache = new Map<string, CommitInfo>();
 const TREE_CACHE_MAX = 20_000;
 
+/** Forget parsed trees and commits (benchmarks measure cold reads with this). */
+export function clearObjectCaches(): void {
+  treeCache.clear();
+  commitCache.clear();
+}
+
 function remember<T>(m: Map<string, T>, k: string, v: T): void {
   if (m.size >= TREE_CACHE_MAX) m.clear();
   m.set(k, v);

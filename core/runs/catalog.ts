@@ -8,6 +8,8 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { GitmlError } from '../errors.js';
 import type { RunRecord } from './types.js';
 import type { RunsRepo } from './backend.js';
 import { isTreeMode, type TreeEntry } from './git/objects.js';
@@ -116,8 +118,13 @@ function removeUnder(c: Catalog, prefix: string): void {
 
 /** Bring `c` (describing tree `c.tree`) to describe `newTree`. */
 async function applyDiff(repo: RunsRepo, c: Catalog, newTree: string): Promise<void> {
-  const toRead = new Map<string, string>(); // folder → run.json blob
+  let toRead = new Map<string, string>(); // folder → run.json blob
   let frontier: Pair[] = [{ path: '', depth: 0, old: c.tree ?? undefined, new: newTree }];
+  if (c.tree === null) {
+    // Cold: no previous state to diff against.
+    toRead = await listRunFiles(repo, newTree);
+    frontier = [];
+  }
   while (frontier.length) {
     const want = new Set<string>();
     for (const f of frontier) {
@@ -184,6 +191,48 @@ async function applyDiff(repo: RunsRepo, c: Catalog, newTree: string): Promise<v
     }
     if (problem) c.problems.set(folder, { path: folder, blob, message: problem });
     else c.runs.set(folder, { path: folder, blob, record: rec as RunRecord });
+  });
+}
+
+/** Every `run.json` below `tree`, from one `git ls-tree -r` (much faster than walking trees). */
+function listRunFiles(repo: RunsRepo, tree: string): Promise<Map<string, string>> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('git', ['ls-tree', '-r', '-z', '--full-tree', tree], { cwd: repo.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    let err = '';
+    p.stdout.on('data', (c: Buffer) => chunks.push(c));
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    p.on('error', (e) => reject(new GitmlError('IO', `cannot run git ls-tree: ${e.message}`)));
+    p.on('close', (code) => {
+      if (code !== 0) {
+        reject(new GitmlError('RUNS_BRANCH_CORRUPT', `git ls-tree failed on the runs branch: ${err.trim()}`));
+        return;
+      }
+      const text = Buffer.concat(chunks).toString('utf8');
+      const found = new Map<string, string>();
+      const suffix = '/' + RUN_FILE;
+      let start = 0;
+      while (start < text.length) {
+        let end = text.indexOf('\0', start);
+        if (end < 0) end = text.length;
+        const tab = text.indexOf('\t', start);
+        if (tab > 0 && tab < end && text.endsWith(suffix, end)) {
+          const file = text.slice(tab + 1, end);
+          const folder = file.slice(0, -suffix.length);
+          // "<mode> blob <oid>\t<path>"
+          if (text.startsWith('blob ', start + 7) && folder.split('/').length <= RUN_DEPTH) found.set(folder, text.slice(start + 12, start + 52));
+        }
+        start = end + 1;
+      }
+      // Runs do not nest: a run.json inside another run's folder (e.g. an artifact) is not a run.
+      const folders = [...found.keys()].sort();
+      let last: string | undefined;
+      for (const f of folders) {
+        if (last !== undefined && f.startsWith(last + '/')) found.delete(f);
+        else last = f;
+      }
+      resolve(found);
+    });
   });
 }
 

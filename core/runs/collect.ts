@@ -11,17 +11,18 @@ import type { ArtifactRef, MetricPoint } from './types.js';
 import type { RunsRepo } from './backend.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { MODE_EXEC, MODE_FILE, MODE_TREE, type TreeEntry } from './git/objects.js';
-import { METRICS_HEADER, metricFileName } from './layout.js';
+import { METRICS_FILE, METRICS_HEADER, escapeMetricName } from './layout.js';
 
 export interface SeriesResult {
-  /** The `metrics` subtree entry, or undefined when there were no points. */
-  tree?: TreeEntry;
+  /** The `metrics.tsv` blob entry, or undefined when there were no points. */
+  entry?: TreeEntry;
   finals: Record<string, number>;
   points: number;
 }
 
 class SeriesBuilder {
-  private lines = new Map<string, string[]>();
+  private lines: string[] = [];
+  private escaped = new Map<string, string>();
   finals: Record<string, number> = {};
   points = 0;
   private fallbackTime = Date.now();
@@ -36,21 +37,17 @@ class SeriesBuilder {
     else return;
     const step = typeof p.step === 'number' && Number.isFinite(p.step) ? p.step : index;
     const ts = typeof p.timestamp === 'number' && Number.isFinite(p.timestamp) ? p.timestamp : this.fallbackTime;
-    let arr = this.lines.get(p.name);
-    if (!arr) this.lines.set(p.name, (arr = []));
-    arr.push(`${step}\t${ts}\t${value}`);
+    let esc = this.escaped.get(p.name);
+    if (esc === undefined) this.escaped.set(p.name, (esc = escapeMetricName(p.name)));
+    this.lines.push(`${esc}\t${step}\t${ts}\t${value}`);
     this.finals[p.name] = value;
     this.points++;
   }
 
   write(repo: RunsRepo): SeriesResult {
-    if (this.lines.size === 0) return { finals: this.finals, points: 0 };
-    const entries: TreeEntry[] = [];
-    for (const [name, arr] of this.lines) {
-      const oid = repo.writeBlob(METRICS_HEADER + arr.join('\n') + '\n');
-      entries.push({ mode: MODE_FILE, name: metricFileName(name), oid });
-    }
-    return { tree: { mode: MODE_TREE, name: 'metrics', oid: repo.writeTree(entries) }, finals: this.finals, points: this.points };
+    if (this.lines.length === 0) return { finals: this.finals, points: 0 };
+    const oid = repo.writeBlob(METRICS_HEADER + this.lines.join('\n') + '\n');
+    return { entry: { mode: MODE_FILE, name: METRICS_FILE, oid }, finals: this.finals, points: this.points };
   }
 }
 

@@ -3,7 +3,7 @@
  *
  *   <experiment>/<yyyy-mm>/<bucket>/<run-id>/
  *     run.json              the RunRecord (pretty JSON)
- *     metrics/<name>.tsv    one series per metric: "step<TAB>timestamp<TAB>value" lines
+ *     metrics.tsv           every metric point: "name<TAB>step<TAB>timestamp<TAB>value" lines
  *     logs.txt              stdout+stderr of the run
  *     artifacts/<path>      artifacts up to the inline threshold (larger ones: artifact store)
  *
@@ -18,7 +18,7 @@ export const RUN_FILE = 'run.json';
 export const LOGS_FILE = 'logs.txt';
 /** When the logs are larger than the inline threshold: a pointer into the artifact store. */
 export const LOGS_REF_FILE = 'logs.ref.json';
-export const METRICS_DIR = 'metrics';
+export const METRICS_FILE = 'metrics.tsv';
 export const ARTIFACTS_DIR = 'artifacts';
 /** Depth of a run folder below the branch root. */
 export const RUN_DEPTH = 4;
@@ -48,22 +48,13 @@ export function runFolder(experiment: string, id: string): string {
   return runFolderSegments(experiment, id).join('/');
 }
 
-/** Metric names become file names: anything outside [A-Za-z0-9._-] is %-encoded. */
-export function metricFileName(name: string): string {
-  let enc = name.replace(/[^A-Za-z0-9._-]/g, (ch) =>
-    Array.from(Buffer.from(ch, 'utf8'), (b) => '%' + b.toString(16).toUpperCase().padStart(2, '0')).join(''),
-  );
-  if (enc.startsWith('.')) enc = '%2E' + enc.slice(1);
-  return enc + '.tsv';
+/** Metric names in metrics.tsv: tab, newline and backslash are escaped. */
+export function escapeMetricName(name: string): string {
+  return name.replace(/[\\\t\n\r]/g, (ch) => (ch === '\\' ? '\\\\' : ch === '\t' ? '\\t' : ch === '\n' ? '\\n' : '\\r'));
 }
 
-export function metricNameFromFile(file: string): string | undefined {
-  if (!file.endsWith('.tsv')) return undefined;
-  try {
-    return decodeURIComponent(file.slice(0, -4));
-  } catch {
-    return undefined;
-  }
+export function unescapeMetricName(s: string): string {
+  return s.replace(/\\(.)/g, (_m, ch: string) => (ch === 't' ? '\t' : ch === 'n' ? '\n' : ch === 'r' ? '\r' : ch));
 }
 
-export const METRICS_HEADER = 'step\ttimestamp\tvalue\n';
+export const METRICS_HEADER = 'name\tstep\ttimestamp\tvalue\n';

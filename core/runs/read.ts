@@ -13,7 +13,7 @@ import { loadRunStoreConfig, type RunStoreConfig } from './config.js';
 import { artifactStoreFor } from './artifact-store.js';
 import { locateRun } from './get.js';
 import { isTreeMode } from './git/objects.js';
-import { ARTIFACTS_DIR, LOGS_FILE, LOGS_REF_FILE, METRICS_DIR, metricNameFromFile } from './layout.js';
+import { ARTIFACTS_DIR, LOGS_FILE, LOGS_REF_FILE, METRICS_FILE, unescapeMetricName } from './layout.js';
 
 interface RunOpts {
   dir: string;
@@ -40,14 +40,18 @@ export async function readRunLogs(opts: RunOpts): Promise<string> {
   return '';
 }
 
-export function parseSeries(name: string, text: string): MetricPoint[] {
-  const out: MetricPoint[] = [];
+/** Parse metrics.tsv into series by metric name (in recorded order). */
+export function parseSeries(text: string, only?: string): Record<string, MetricPoint[]> {
+  const out: Record<string, MetricPoint[]> = {};
   const lines = text.split('\n');
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
     if (!line) continue;
-    const [s, t, v] = line.split('\t');
-    out.push({ name, step: Number(s), timestamp: Number(t), value: Number(v) });
+    const parts = line.split('\t');
+    if (parts.length < 4) continue;
+    const name = unescapeMetricName(parts[0]);
+    if (only !== undefined && name !== only) continue;
+    (out[name] ??= []).push({ name, step: Number(parts[1]), timestamp: Number(parts[2]), value: Number(parts[3]) });
   }
   return out;
 }
@@ -56,22 +60,11 @@ export function parseSeries(name: string, text: string): MetricPoint[] {
 export async function readRunMetrics(opts: RunOpts & { metric?: string }): Promise<Record<string, MetricPoint[]>> {
   const repo = await repoFor(opts);
   const run = await locateRun(repo, opts.id);
-  const dirEntry = run.entries.find((e) => e.name === METRICS_DIR && isTreeMode(e.mode));
-  const out: Record<string, MetricPoint[]> = {};
-  if (!dirEntry) {
-    if (opts.metric !== undefined) throw new GitmlError('PARAM', `run ${run.record.id} recorded no metric series`, { id: run.record.id });
-    return out;
+  const file = run.entries.find((e) => e.name === METRICS_FILE && !isTreeMode(e.mode));
+  const out = file ? parseSeries((await repo.readObject(file.oid, 'blob')).toString('utf8'), opts.metric) : {};
+  if (opts.metric !== undefined && !out[opts.metric]) {
+    throw new GitmlError('PARAM', `run ${run.record.id} has no metric series ${JSON.stringify(opts.metric)}`, { id: run.record.id, metric: opts.metric });
   }
-  const files = (await repo.readTree(dirEntry.oid))
-    .map((e) => ({ e, name: metricNameFromFile(e.name) }))
-    .filter((x): x is { e: (typeof x)['e']; name: string } => x.name !== undefined && (opts.metric === undefined || x.name === opts.metric));
-  if (opts.metric !== undefined && files.length === 0) {
-    throw new GitmlError('PARAM', `run ${run.record.id} has no metric ${JSON.stringify(opts.metric)}`, { id: run.record.id, metric: opts.metric });
-  }
-  const blobs = await repo.cat.readMany(files.map((f) => f.e.oid));
-  files.forEach((f, i) => {
-    out[f.name] = parseSeries(f.name, blobs[i]?.data.toString('utf8') ?? '');
-  });
   return out;
 }
 

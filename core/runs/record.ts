@@ -14,7 +14,7 @@ import { artifactStoreFor } from './artifact-store.js';
 import { buildSeries, collectOutputs } from './collect.js';
 import { MODE_FILE, MODE_TREE, isTreeMode, type TreeEntry } from './git/objects.js';
 import { casRef } from './git/refs.js';
-import { ARTIFACTS_DIR, LOGS_FILE, LOGS_REF_FILE, METRICS_DIR, RUN_FILE, checkRunId, runFolderSegments } from './layout.js';
+import { ARTIFACTS_DIR, LOGS_FILE, LOGS_REF_FILE, METRICS_FILE, RUN_FILE, checkRunId, runFolderSegments } from './layout.js';
 
 export interface RecordRunOptions {
   /** Any folder inside the repository. */
@@ -76,7 +76,7 @@ export async function recordRun(opts: RecordRunOptions): Promise<{ commit: strin
   const replace = new Map<string, TreeEntry | null>();
   const seriesGiven = opts.metrics !== undefined || opts.metricsFile !== undefined;
   const series = seriesGiven ? buildSeries(repo, opts.metrics, opts.metricsFile) : undefined;
-  if (series) replace.set(METRICS_DIR, series.tree ?? null);
+  if (series) replace.set(METRICS_FILE, series.entry ?? null);
   const store = artifactStoreFor(config);
   if (opts.logs !== undefined || opts.logsFile !== undefined) {
     let buf: Buffer;

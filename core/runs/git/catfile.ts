@@ -22,8 +22,12 @@ interface Pending {
 export class CatFile {
   private proc?: ChildProcessWithoutNullStreams;
   private queue: Pending[] = [];
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private head = 0;
+  private buf: Buffer = Buffer.alloc(0);
+  private pos = 0;
+  private parts: Buffer[] = [];
+  private partsLen = 0;
+  private waitFor = 0;
   /** header of the object being received, once parsed. */
   private current?: { oid: string; type: string; size: number };
 
@@ -38,11 +42,15 @@ export class CatFile {
     const fail = (err: unknown) => {
       if (this.proc !== proc) return;
       this.proc = undefined;
-      this.chunks = [];
-      this.buffered = 0;
+      this.buf = Buffer.alloc(0);
+      this.pos = 0;
+      this.parts = [];
+      this.partsLen = 0;
+      this.waitFor = 0;
       this.current = undefined;
-      const q = this.queue;
+      const q = this.queue.slice(this.head);
       this.queue = [];
+      this.head = 0;
       for (const p of q) p.reject(new GitmlError('IO', `git cat-file stopped: ${String((err as Error)?.message ?? err)}`, {}, { retryable: true }));
     };
     proc.on('error', fail);
@@ -58,43 +66,51 @@ export class CatFile {
     for (const h of handles) (on ? h.ref?.() : h.unref?.());
   }
 
-  private take(n: number): Buffer {
-    // Concatenate lazily: only what is needed for one object.
-    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.chunks = rest.length ? [rest] : [];
-    this.buffered = rest.length;
-    return out;
-  }
-
   private onData(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    if (this.waitFor > 0) {
+      // A large object is arriving: gather its chunks and join them once.
+      this.parts.push(chunk);
+      this.partsLen += chunk.length;
+      if (this.partsLen < this.waitFor) return;
+      this.buf = Buffer.concat(this.parts, this.partsLen);
+      this.parts = [];
+      this.partsLen = 0;
+      this.waitFor = 0;
+    } else {
+      // One buffer and a read position: only the unparsed tail is ever copied.
+      this.buf = this.pos < this.buf.length ? Buffer.concat([this.buf.subarray(this.pos), chunk]) : chunk;
+    }
+    this.pos = 0;
+    const buf = this.buf;
     for (;;) {
       if (!this.current) {
-        // Find the end of the header line without concatenating everything.
-        let nl = -1;
-        let off = 0;
-        for (const c of this.chunks) {
-          const i = c.indexOf(10);
-          if (i >= 0) {
-            nl = off + i;
-            break;
-          }
-          off += c.length;
-        }
+        const nl = buf.indexOf(10, this.pos);
         if (nl < 0) return;
-        const line = this.take(nl + 1).toString('utf8', 0, nl);
-        const parts = line.split(' ');
-        if (parts[1] === 'missing' || parts[1] === 'ambiguous' || parts.length < 3) {
+        const line = buf.toString('latin1', this.pos, nl);
+        this.pos = nl + 1;
+        const sp1 = line.indexOf(' ');
+        const sp2 = line.indexOf(' ', sp1 + 1);
+        const type = line.slice(sp1 + 1, sp2 < 0 ? undefined : sp2);
+        if (sp2 < 0 || type === 'missing' || type === 'ambiguous') {
           this.deliver(null);
           continue;
         }
-        this.current = { oid: parts[0], type: parts[1], size: Number(parts[2]) };
+        this.current = { oid: line.slice(0, sp1), type, size: Number(line.slice(sp2 + 1)) };
       }
-      if (this.buffered < this.current.size + 1) return;
-      const data = Buffer.from(this.take(this.current.size + 1).subarray(0, this.current.size));
+      const need = this.current.size + 1;
+      if (buf.length - this.pos < need) {
+        if (need > 1 << 20) {
+          const tail = buf.subarray(this.pos);
+          this.parts = [tail];
+          this.partsLen = tail.length;
+          this.waitFor = need;
+          this.buf = Buffer.alloc(0);
+          this.pos = 0;
+        }
+        return;
+      }
+      const data = buf.subarray(this.pos, this.pos + this.current.size);
+      this.pos += need;
       const { oid, type } = this.current;
       this.current = undefined;
       this.deliver({ oid, type, data });
@@ -102,8 +118,13 @@ export class CatFile {
   }
 
   private deliver(o: GitObject | null): void {
-    const p = this.queue.shift();
-    if (this.queue.length === 0) this.setRef(false);
+    // An index into the queue: Array.shift() would make a 10,000-object batch quadratic.
+    const p = this.queue[this.head++];
+    if (this.head >= this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      this.setRef(false);
+    }
     p?.resolve(o);
   }
 
