@@ -11,6 +11,8 @@ import { parseMessage, type TagMetadata } from './metadata.js';
 export interface RegistryTag extends ParsedTag {
   /** The commit the tag points at (for gitml: the runs commit that recorded the run). */
   commit: string;
+  /** Committer time of the tagged commit (GTO counts it as an event of the version). */
+  commitTime: number;
   /** The tag object's id. */
   object: string;
   tagger: { name: string; email: string };
@@ -28,6 +30,7 @@ const FIELDS = [
   '%(objectname)',
   '%(*objectname)',
   '%(*objecttype)',
+  '%(*committerdate:unix)',
   '%(taggername)',
   '%(taggeremail)',
   '%(taggerdate:raw)',
@@ -55,7 +58,7 @@ export function parseForEachRef(out: string): RegistryTag[] {
   const tags: RegistryTag[] = [];
   const n = FIELDS.length;
   for (let i = 0; i + n <= parts.length; i += n) {
-    const [ref, type, object, peeled, peeledType, taggerName, taggerEmail, date, contents] = parts.slice(i, i + n);
+    const [ref, type, object, peeled, peeledType, commitDate, taggerName, taggerEmail, date, contents] = parts.slice(i, i + n);
     const refname = ref.replace(/^\n/, '');
     if (type !== 'tag' || peeledType !== 'commit') continue;
     const name = refname.slice('refs/tags/'.length);
@@ -65,6 +68,7 @@ export function parseForEachRef(out: string): RegistryTag[] {
     tags.push({
       ...parsed,
       commit: peeled,
+      commitTime: Number(commitDate),
       object,
       tagger: { name: taggerName, email: taggerEmail.replace(/^<|>$/g, '') },
       time: Number(secs),

@@ -4,7 +4,7 @@
  */
 import { GitmlError } from '../errors.js';
 import { parseModelRef, type ModelRef } from './grammar.js';
-import type { ModelState, RegistryState, VersionState } from './state.js';
+import type { ModelState, VersionState } from './state.js';
 import { requireModel, type RegistrySnapshot } from './context.js';
 
 export interface Selected {
@@ -13,9 +13,9 @@ export interface Selected {
   version: VersionState;
 }
 
-export function selectVersion(snap: RegistrySnapshot | { state: RegistryState; tags: [] }, refText: string): Selected {
+export function selectVersion(snap: RegistrySnapshot, refText: string): Selected {
   const ref = parseModelRef(refText);
-  const model = requireModel(snap as RegistrySnapshot, ref.name);
+  const model = requireModel(snap, ref.name);
   let version: VersionState | undefined;
   if (ref.version) {
     version = model.versions.find((v) => v.version === ref.version && v.registered);

@@ -22,6 +22,8 @@ export interface RegistryEvent {
   version?: string;
   stage?: string;
   commit: string;
+  /** Committer time of the tagged commit. */
+  commitTime: number;
   tag: string;
   counter?: number;
   /** Seconds since the epoch. */
@@ -97,6 +99,7 @@ export function toEvents(tags: RegistryTag[]): RegistryEvent[] {
       version: t.version,
       stage: t.stage,
       commit: t.commit,
+      commitTime: t.commitTime,
       tag: t.tag,
       counter: t.counter,
       time: t.time,
@@ -214,9 +217,13 @@ function replayModel(name: string, history: RegistryEvent[]): ModelState {
   const latest = sorted.find((v) => v.registered && v.active && isValidVersion(v.version))?.version;
   const lastEvent = history[history.length - 1];
   const deprecations = history.filter((e) => e.kind === 'deprecate');
+  // GTO also counts each version's commit (its time) as an event of the model: a deprecation
+  // only holds if it is later than those too.
+  const commitTimes = history.filter((e) => e.kind !== 'deprecate').map((e) => e.commitTime);
+  const deprecated = lastEvent?.kind === 'deprecate' && commitTimes.every((t) => !(t >= lastEvent.time));
   return {
     name,
-    deprecated: lastEvent?.kind === 'deprecate',
+    deprecated,
     deprecatedAt: deprecations.at(-1)?.time,
     versions: sorted,
     latest,

@@ -79,8 +79,12 @@ export async function addRun(dir: string, rec: RunRecord, outputs: Record<string
   }
 }
 
-/** Seconds-resolution clock for exact tagger times: t0 + i seconds per call. */
-export function clock(start = Date.UTC(2026, 10, 23, 9, 0, 0)): () => Date {
+/**
+ * Seconds-resolution clock for exact tagger times: start + i seconds per call. The default
+ * start is a minute ahead, so tags are later than the runs commits they point at (as in life;
+ * GTO counts commit times as events too).
+ */
+export function clock(start = Math.ceil(Date.now() / 1000) * 1000 + 60_000): () => Date {
   let i = 0;
   return () => new Date(start + 1000 * i++);
 }

@@ -1,60 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { isGitmlError } from '../../core/errors.js';
+import { TAG_TABLE } from './tag-table.js';
 import { bumpVersion, compareVersions, formatTag, isValidVersion, parseModelRef, parseTag } from '../../core/registry/grammar.js';
-
-/**
- * GTO's grammar (gto/constants.py tag_re). `expected` is what GTO's parse_name returns;
- * test/registry/gto.test.ts checks this same table against the real GTO.
- */
-export const TAG_TABLE: Array<[string, Record<string, unknown> | null]> = [
-  ['iris@v1.2.0', { action: 'register', name: 'iris', version: 'v1.2.0' }],
-  ['iris@v1.2.0!', { action: 'deregister', name: 'iris', version: 'v1.2.0' }],
-  ['iris#production#3', { action: 'assign', name: 'iris', stage: 'production', counter: 3 }],
-  ['iris#production!#4', { action: 'unassign', name: 'iris', stage: 'production', counter: 4 }],
-  ['iris#prod', { action: 'assign', name: 'iris', stage: 'prod' }],
-  ['iris#prod!', { action: 'unassign', name: 'iris', stage: 'prod' }],
-  ['iris@deprecated', { action: 'deprecate', name: 'iris' }],
-  ['iris@deprecated#7', { action: 'deprecate', name: 'iris', counter: 7 }],
-  ['iris@v1.2.0#5', { action: 'register', name: 'iris', version: 'v1.2.0', counter: 5 }],
-  ['iris@v1.2.0!#6', { action: 'deregister', name: 'iris', version: 'v1.2.0', counter: 6 }],
-  ['iris@v1.0.0-rc.1+build.5', { action: 'register', name: 'iris', version: 'v1.0.0-rc.1+build.5' }],
-  ['iris@v0.0.0', { action: 'register', name: 'iris', version: 'v0.0.0' }],
-  ['iris#prod#01', { action: 'assign', name: 'iris', stage: 'prod', counter: 1 }],
-  ['my-model_2@v10.20.30', { action: 'register', name: 'my-model_2', version: 'v10.20.30' }],
-  ['a/b@v1.0.0', { action: 'register', name: 'a/b', version: 'v1.0.0' }],
-  ['path/to.x=model@v1.0.0', { action: 'register', name: 'path/to.x:model', version: 'v1.0.0' }],
-  ['m#Prod/eu-1#2', { action: 'assign', name: 'm', stage: 'Prod/eu-1', counter: 2 }],
-  ['M@v1.0.0', { action: 'register', name: 'M', version: 'v1.0.0' }],
-  // rejected by GTO
-  ['iris@1.2.0', null],
-  ['iris@V1.2.0', null],
-  ['iris@v1.2', null],
-  ['iris@v1', null],
-  ['iris@v01.2.0', null],
-  ['iris@v1.02.0', null],
-  ['iris@v1.0.0-01', null],
-  ['iris@v1.0.0-', null],
-  ['iris@v1.0.0+', null],
-  ['iris@latest', null],
-  ['iris@deprecated!', null],
-  ['iris#prod#', null],
-  ['iris#prod#x', null],
-  ['iris#prod#-1', null],
-  ['iris#-prod#1', null],
-  ['iris#prod-#1', null],
-  ['iris#pr.od#1', null],
-  ['iris##1', null],
-  ['iris', null],
-  ['-iris@v1.0.0', null],
-  ['iris-@v1.0.0', null],
-  ['ir.is@v1.0.0', null],
-  ['ir is@v1.0.0', null],
-  ['@v1.0.0', null],
-  ['iris@v1.0.0!!', null],
-  ['iris!@v1.0.0', null],
-  ['iris@v1.0.0#prod', null],
-  ['v1.0.0', null],
-];
 
 describe('GTO tag grammar', () => {
   test.each(TAG_TABLE)('%s', (tag, expected) => {

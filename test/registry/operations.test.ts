@@ -28,7 +28,8 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 describe('registry operations on a real repository', () => {
   let dir: string;
-  const now = clock();
+  const t0 = Math.ceil(Date.now() / 1000) * 1000 + 60_000;
+  const now = clock(t0);
   const runs = [record({ metrics: { accuracy: 0.9 } }), record({ metrics: { accuracy: 0.95 } }), record({ metrics: { accuracy: 0.97 } })];
   const commits: string[] = [];
 
@@ -91,7 +92,7 @@ describe('registry operations on a real repository', () => {
       'unassign:v1.0.0:production',
       'unassign:v0.1.0:production',
     ]);
-    expect(d.history[3]).toMatchObject({ by: { name: 'Test User', email: 'test@example.com' }, time: '2026-11-23T09:00:03.000Z' });
+    expect(d.history[3]).toMatchObject({ by: { name: 'Test User', email: 'test@example.com' }, time: new Date(t0 + 3000).toISOString() });
     expect(d.selected?.lineage).toMatchObject({ run: runs[2].id, commit: commits[2], source: { commit: 'a'.repeat(40) }, inputs: { iris: { path: 'data/iris.csv' } }, environment: { name: 'py' } });
   });
 
