@@ -77,3 +77,9 @@ export function runFiles(dir: string, runId: string): string[] {
     .filter((p) => p.includes(`/${runId}/`))
     .map((p) => p.slice(p.indexOf(`/${runId}/`) + runId.length + 2));
 }
+
+/** A run's metric series through the runs store (its on-branch format is the store's business). */
+export async function runSeries(dir: string, runId: string): Promise<Record<string, Array<{ step: number; timestamp: number; value: number }>>> {
+  const { readRunMetrics } = await import('../../core/runs/read.js');
+  return readRunMetrics({ dir, id: runId });
+}

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runExperiment } from '../../core/run/run-experiment.js';
 import { removeDir } from '../support/repo.js';
 import { ROOT } from '../support/repo.js';
-import { runFile, workspace } from './fixtures.js';
+import { runFile, runSeries, workspace } from './fixtures.js';
 
 describe('templates/python/gitml_helper.py', () => {
   let dir = '';
@@ -26,9 +26,9 @@ describe('templates/python/gitml_helper.py', () => {
     const r = await runExperiment({ dir, experiment: 'helper' });
     expect(r.record.status).toBe('completed');
     expect(r.record.metrics).toEqual({ loss: 0.25, acc: 0.8 });
-    const loss = runFile(dir, r.runId, 'metrics/loss.tsv')!.trim().split('\n').slice(1);
-    expect(loss.map((l) => l.split('\t')[0])).toEqual(['0', '1', '2']);
-    expect(runFile(dir, r.runId, 'metrics/acc.tsv')).toContain('10\t1700000000000\t0.8');
+    const series = await runSeries(dir, r.runId);
+    expect(series.loss.map((p) => p.step)).toEqual([0, 1, 2]);
+    expect(series.acc).toEqual([{ name: 'acc', step: 10, timestamp: 1700000000000, value: 0.8 }]);
     expect(runFile(dir, r.runId, 'artifacts/out.txt')).toBe(r.runId);
   });
 });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runExperiment } from '../../core/run/run-experiment.js';
 import { environmentDigest } from '../../core/environments/digest.js';
 import { git, removeDir, writeFiles } from '../support/repo.js';
-import { head, runFile, runFiles, workspace } from './fixtures.js';
+import { head, runFile, runFiles, runSeries, workspace } from './fixtures.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 const SECRET = 'v3ry-s3cret-token';
@@ -73,13 +73,12 @@ describe('the run contract on the local target', () => {
     for (const f of runFiles(dir, res.runId)) expect(runFile(dir, res.runId, f) ?? '').not.toContain(SECRET);
   });
 
-  it('collects metrics from the file and from stdout marker lines; malformed lines are warnings', () => {
+  it('collects metrics from the file and from stdout marker lines; malformed lines are warnings', async () => {
     expect(res.record.metrics).toEqual({ loss: 0.25, acc: 0.95 });
-    const loss = runFile(dir, res.runId, 'metrics/loss.tsv')!.trim().split('\n');
-    expect(loss[1]).toBe('0\t1700000000000\t0.5');
-    expect(loss).toHaveLength(3);
-    const acc = runFile(dir, res.runId, 'metrics/acc.tsv')!.trim().split('\n').slice(1);
-    expect(acc.map((l) => l.split('\t')[0])).toEqual(['3', '4']);
+    const series = await runSeries(dir, res.runId);
+    expect(series.loss.map((p) => [p.step, p.value])).toEqual([[0, 0.5], [1, 0.25]]);
+    expect(series.loss[0].timestamp).toBe(1700000000000);
+    expect(series.acc.map((p) => p.step)).toEqual([3, 4]);
     expect(logs).toMatch(/warning: ignored metric at \$GITML_METRICS line 3/);
     expect(logs).toMatch(/warning: ignored metric at \$GITML_METRICS line 4/);
     expect(logs).toMatch(/warning: ignored metric at stdout line \d+/);
