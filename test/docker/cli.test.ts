@@ -1,0 +1,79 @@
+/**
+ * `gitml run` on the docker target from the CLI: the sklearn template's experiment in
+ * gitml/python:bookworm, recorded with its environment image; an engine that does not answer
+ * (exit 3, recorded failed); a failed environment build (exit 1, build log in the run's logs).
+ */
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { TINY_IMAGE, describeDocker } from '../support/docker.js';
+import { git, gitml, removeDir, tmpDir } from '../support/repo.js';
+
+let repo = '';
+
+async function closedPort(): Promise<number> {
+  return await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function commitFile(rel: string, text: string): void {
+  writeFileSync(path.join(repo, rel), text);
+  git(repo, 'add', rel);
+  git(repo, 'commit', '-q', '-m', `change ${rel}`);
+}
+
+describeDocker('gitml run on the docker target (CLI)', () => {
+  beforeAll(() => {
+    repo = tmpDir('gitml-docker-cli-');
+    const r = gitml(repo, ['init', '.', '--template', 'sklearn']);
+    expect(r.code, r.stderr).toBe(0);
+  });
+  afterAll(() => {
+    if (repo) removeDir(repo);
+  });
+
+  test("the sklearn template's experiment runs in a container and is recorded with its image", () => {
+    const r = gitml(repo, ['run', 'train', '--compute', 'docker', '--param', 'C=0.5', '--json'], { timeout: 300_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const rec = JSON.parse(r.stdout);
+    expect(rec.status).toBe('completed');
+    expect(rec.compute).toMatchObject({ name: 'docker', type: 'docker' });
+    expect(rec.host).toBe('unix:///var/run/docker.sock');
+    expect(rec.environment.image).toMatch(/^gitml-env\/sklearn:[0-9a-f]{16}$/);
+    expect(rec.environment.imageDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(rec.metrics.accuracy).toBeGreaterThan(0.8);
+    expect(rec.artifacts.map((a: { path: string }) => a.path).sort()).toEqual(['model.pkl', 'sample.json']);
+    // A second run of the unchanged environment uses the same image.
+    const again = gitml(repo, ['run', 'train', '--compute', 'docker', '--json'], { timeout: 300_000 });
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).environment.imageDigest).toBe(rec.environment.imageDigest);
+  });
+
+  test('an engine that does not answer: exit 3 (environment), the run recorded as failed', async () => {
+    commitFile('gitml/compute/nowhere.yaml', `kind: ComputeTarget\ntype: docker\nhost: tcp://127.0.0.1:${await closedPort()}\n`);
+    const r = gitml(repo, ['run', 'train', '--compute', 'nowhere']);
+    expect(r.code).toBe(3);
+    const list = gitml(repo, ['runs', '--json', '--status', 'failed']);
+    expect(list.code, list.stderr).toBe(0);
+    const runs = JSON.parse(list.stdout).runs as Array<{ compute: { name: string } }>;
+    expect(runs.some((x) => x.compute.name === 'nowhere')).toBe(true);
+  });
+
+  test('a failed environment build: exit 1, the build log in the run logs', () => {
+    // A user Dockerfile whose RUN fails: as real a build failure as a bad apt package, in a second.
+    commitFile('broken.Dockerfile', `FROM ${TINY_IMAGE}\nRUN echo gitml-build-step-that-fails && exit 7\n`);
+    commitFile('gitml/environments/broken.yaml', 'kind: Environment\ndockerfile: broken.Dockerfile\ncontext: gitml\n');
+    commitFile('gitml/experiments/broken.yaml', 'kind: Experiment\ncommand: [python3, -c, "print(1)"]\nenvironment: broken\ncompute: docker\n');
+    const r = gitml(repo, ['run', 'broken', '--json'], { timeout: 300_000 });
+    expect(r.code).toBe(1);
+    const list = JSON.parse(gitml(repo, ['runs', '--json', '--experiment', 'broken']).stdout).runs as Array<{ id: string; status: string }>;
+    expect(list[0]!.status).toBe('failed');
+    const logs = gitml(repo, ['runs', 'logs', list[0]!.id]);
+    expect(logs.stdout + logs.stderr).toContain('gitml-build-step-that-fails');
+  });
+});
