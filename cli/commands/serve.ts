@@ -1,0 +1,100 @@
+/**
+ * `gitml serve`: run a model version's scoring server locally (a process, the default) or as
+ * its image on the Docker engine, until Ctrl-C. Thin over core/package/serve.ts.
+ */
+import type { Command } from 'commander';
+import { EXIT } from '../../core/errors.js';
+import { c, progress } from '../output.js';
+import { repoDir, usage } from '../util.js';
+
+interface ServeOpts {
+  port: string;
+  host: string;
+  docker?: boolean;
+  sampleLog?: string;
+  sampleRate?: string;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('Serve a model version over HTTP (/score, /invocations, /v2 Open Inference Protocol, /metrics) until Ctrl-C')
+    .argument('<model>', 'NAME@VERSION, NAME#STAGE or NAME (its latest version)')
+    .option('-p, --port <port>', 'port on this machine (0 picks a free one)', '8080')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--docker', "run the model's image on the Docker engine (built if needed) instead of a local Python process")
+    .option('--sample-log <file>', 'append sampled scoring requests and responses to this JSON-lines file (for monitoring)')
+    .option('--sample-rate <rate>', 'fraction of requests to sample, 0..1 (with --sample-log)', '1')
+    .option('-q, --quiet', "do not echo the server's log")
+    .option('--json', 'print {url, mode, examples, ...} as one JSON line once ready (logs go to stderr)')
+    .addHelpText(
+      'after',
+      `
+Locally, the server runs with the environment's Python (its \`venv\` or \`python\`); the
+sklearn flavor needs scikit-learn there. With --docker it runs as the non-root user of the
+model image, published on HOST:PORT; Ctrl-C stops and removes the container.
+Exit status: 0 after Ctrl-C, 1 when the server fails, 3 when the Docker engine is down.`,
+    )
+    .action(async (ref: string, opts: ServeOpts, cmd: Command) => {
+      const port = Number(opts.port);
+      if (!/^\d+$/.test(opts.port) || port > 65535) usage(`--port takes a number from 0 to 65535, not ${JSON.stringify(opts.port)}`);
+      const rate = Number(opts.sampleRate ?? '1');
+      if (!Number.isFinite(rate) || rate < 0 || rate > 1) usage('--sample-rate takes a number between 0 and 1');
+      const { serveModel } = await import('../../core/package/serve.js');
+      const p = progress(process.stderr);
+      // Ctrl-C while starting: stop what was started (the process or the container), then exit.
+      const starting = new AbortController();
+      const onEarlySignal = () => starting.abort();
+      process.on('SIGINT', onEarlySignal);
+      process.on('SIGTERM', onEarlySignal);
+      const s = await serveModel({
+        signal: starting.signal,
+        dir: repoDir(cmd.optsWithGlobals()),
+        ref,
+        port,
+        host: opts.host,
+        docker: opts.docker,
+        sampleLog: opts.sampleLog,
+        sampleRate: rate,
+        onProgress: (line) => p.update(line.slice(0, (process.stderr.columns ?? 100) - 1)),
+        onLog: opts.quiet ? undefined : (chunk) => process.stderr.write(c.dim(chunk, process.stderr)),
+      });
+      p.done();
+      process.off('SIGINT', onEarlySignal);
+      process.off('SIGTERM', onEarlySignal);
+      const m = s.manifest;
+      if (opts.json) {
+        process.stdout.write(
+          JSON.stringify({ url: s.url, mode: s.mode, model: m.model.name, version: m.model.version, manifestDigest: s.manifestDigest, container: s.container, image: s.image?.image, imageId: s.image?.id, pid: s.pid, examples: s.examples }) + '\n',
+        );
+      } else {
+        const out = process.stdout;
+        out.write(
+          `\n${c.green('serving', out)} ${c.bold(`${m.model.name} ${m.model.version}`, out)} at ${c.bold(s.url, out)} ` +
+            `(${s.mode === 'docker' ? `container ${s.container!.slice(0, 12)} of ${s.image!.image}` : `process ${s.pid}`})\n\n` +
+            `Try it (Azure ML /score, MLflow /invocations, Open Inference Protocol v2):\n` +
+            s.examples.map((e) => `  ${e.curl}`).join('\n') +
+            `\n  curl -s ${s.url}/v2/health/ready\n  curl -s ${s.url}/metrics\n  curl -s ${s.url}/openapi.json\n\n` +
+            c.dim('Ctrl-C to stop.', out) +
+            '\n',
+        );
+      }
+      let stopping = false;
+      const stop = () => {
+        if (stopping) return;
+        stopping = true;
+        process.stderr.write(c.dim('stopping…', process.stderr) + '\n');
+        void s.stop().then(() => process.exit(EXIT.OK));
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      const code = await s.exited;
+      if (!stopping) {
+        await s.stop();
+        process.stderr.write(`${c.red('error', process.stderr)}: the scoring server stopped (exit ${code})\n`);
+        process.exit(EXIT.FAILURE);
+      }
+    });
+}

@@ -1,0 +1,143 @@
+/**
+ * The serving bundle of a manifest: the folder `templates/server/gitml_server.py --model-dir`
+ * serves (server.json, schema.json, sample.json, score.py, model/<file>). One function gives
+ * its files in memory (the image build packs them into its context); another writes them
+ * under `.git/gitml/cache/bundles/<manifest digest>/` for a local `gitml serve`.
+ *
+ * @example
+ *   const { manifest, digest } = await buildManifest({ dir, ref: 'iris@v0.0.1' });
+ *   const folder = await materializeBundle({ dir, manifest, digest });
+ *   // python3 templates/server/gitml_server.py --model-dir <folder>
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { GitmlError } from '../errors.js';
+import { findRepoRoot, gitDir } from '../git.js';
+import { safeJoin, safeRelPosix } from '../paths.js';
+import { readBlobs } from '../run/export.js';
+import { readArtifact } from '../runs/store.js';
+import type { ModelManifest } from './manifest.js';
+import { inferSchema } from './schema-infer.js';
+
+/** Name of the model file inside the bundle: `model/<file name of the artifact>`. */
+export function bundleArtifactPath(manifest: ModelManifest): string {
+  const base = path.posix.basename(safeRelPosix(manifest.artifact.path)) || 'model';
+  return `model/${base}`;
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+export interface BundleFilesOptions {
+  dir: string;
+  manifest: ModelManifest;
+  /** Injected for tests; defaults to the runs store. */
+  readArtifact?: (o: { dir: string; id: string; path: string }) => Promise<Buffer>;
+}
+
+/**
+ * The bundle's files by '/'-separated name. Every byte is checked against the manifest: the
+ * model file and the sample by sha256, the scoring script by its git blob id.
+ */
+export async function bundleFiles(opts: BundleFilesOptions): Promise<Record<string, Buffer>> {
+  const { manifest: m, dir } = opts;
+  const read = opts.readArtifact ?? ((o) => readArtifact(o));
+  const files: Record<string, Buffer> = {};
+
+  const model = await read({ dir, id: m.run.id, path: m.artifact.path });
+  if (sha256(model) !== m.artifact.sha256) {
+    throw new GitmlError('RUNS_BRANCH_CORRUPT', `the model file ${m.artifact.path} of run ${m.run.id} does not match the manifest's sha256`, { run: m.run.id, path: m.artifact.path });
+  }
+  const artifactName = bundleArtifactPath(m);
+  files[artifactName] = model;
+
+  let scoring: string | null = null;
+  if (m.scoring.kind === 'script') {
+    const blob: Buffer[] = [];
+    try {
+      await readBlobs(dir, [m.scoring.blob], (_i, b) => {
+        blob[0] = b;
+      });
+    } catch (e) {
+      throw new GitmlError('MANIFEST', `the scoring script ${m.scoring.path} (blob ${m.scoring.blob.slice(0, 12)}) is not in this repository's objects: fetch the source commit ${m.source.commit.slice(0, 12)}`, { blob: m.scoring.blob }, { cause: e });
+    }
+    files['score.py'] = blob[0];
+    scoring = 'score.py';
+  }
+
+  let records = m.sample.records;
+  if (!records) {
+    const bytes = await read({ dir, id: m.run.id, path: m.sample.path });
+    if (sha256(bytes) !== m.sample.sha256) throw new GitmlError('RUNS_BRANCH_CORRUPT', `the sample data ${m.sample.path} of run ${m.run.id} does not match the manifest's sha256`, { run: m.run.id });
+    records = inferSchema({ text: bytes.toString('utf8'), flavor: m.model.flavor }).records;
+  }
+  // Keys in the schema's column order, so the examples read naturally.
+  const ordered = records.map((r) => Object.fromEntries(m.schema.inputs.map((c) => [c.name, r[c.name] ?? null])));
+  files['sample.json'] = Buffer.from(JSON.stringify(ordered, null, 2) + '\n');
+  files['schema.json'] = Buffer.from(JSON.stringify({ inputs: m.schema.inputs, outputs: m.schema.outputs }, null, 2) + '\n');
+  files['server.json'] = Buffer.from(
+    JSON.stringify(
+      {
+        model: m.model.name,
+        version: m.model.version,
+        flavor: m.model.flavor,
+        method: m.model.method,
+        artifact: artifactName,
+        scoring,
+        runtime: m.server.runtime,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  return files;
+}
+
+export interface MaterializeBundleOptions extends BundleFilesOptions {
+  /** The manifest digest (names the cache folder). */
+  digest: string;
+  /** Write here instead of the cache folder. */
+  dest?: string;
+}
+
+/** The cache folder of a manifest's bundle. */
+export async function bundleCacheDir(dir: string, digest: string): Promise<string> {
+  const root = await findRepoRoot(dir);
+  const hex = digest.replace(/^sha256:/, '');
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new GitmlError('INTERNAL', `not a manifest digest: ${digest}`);
+  return path.join(gitDir(root), 'gitml', 'cache', 'bundles', hex);
+}
+
+/**
+ * Write the bundle folder (once: an existing complete folder for the same digest is reused)
+ * and return its path. The folder appears atomically (written aside, then renamed).
+ */
+export async function materializeBundle(opts: MaterializeBundleOptions): Promise<string> {
+  const dest = opts.dest ?? (await bundleCacheDir(opts.dir, opts.digest));
+  if (!opts.dest && existsSync(path.join(dest, 'server.json'))) return dest;
+  const files = await bundleFiles(opts);
+  const tmp = `${dest}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await mkdir(tmp, { recursive: true });
+  try {
+    for (const [rel, body] of Object.entries(files)) {
+      const full = safeJoin(tmp, safeRelPosix(rel));
+      await mkdir(path.dirname(full), { recursive: true });
+      await writeFile(full, body, { mode: 0o644 });
+    }
+    if (opts.dest) await rm(dest, { recursive: true, force: true });
+    await mkdir(path.dirname(dest), { recursive: true });
+    try {
+      await rename(tmp, dest);
+    } catch (e) {
+      // Another process wrote the same bundle first: theirs is identical.
+      if (existsSync(path.join(dest, 'server.json'))) await rm(tmp, { recursive: true, force: true });
+      else throw e;
+    }
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    if (e instanceof GitmlError) throw e;
+    throw new GitmlError('IO', `cannot write the serving bundle to ${dest}: ${(e as Error).message}`, { dest }, { cause: e });
+  }
+  return dest;
+}
