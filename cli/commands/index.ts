@@ -6,6 +6,9 @@ import { register as model } from './model.js';
 import { register as models } from './models.js';
 import { register as runs } from './runs.js';
 import { register as sync } from './sync.js';
+import { register as manifest } from './manifest.js';
+import { register as image } from './image.js';
+import { register as serve } from './serve.js';
 
 /** Every top-level command, in the order `gitml --help` lists them. */
-export const commands: Array<(program: Command) => void> = [init, validate, run, model, models, runs, sync];
+export const commands: Array<(program: Command) => void> = [init, validate, run, model, models, runs, sync, manifest, image, serve];
