@@ -201,7 +201,7 @@ def load_bundle(model_dir: str) -> Bundle:
     if b.flavor not in ("sklearn", "python"):
         raise BundleError("server.json: `flavor` must be sklearn or python, got %r" % (b.flavor,))
     b.runtime = s.get("runtime") if isinstance(s.get("runtime"), str) else ""
-    method = s.get("method", "predict")
+    method = s.get("method") or "predict"
     if not isinstance(method, str) or not method.isidentifier() or method.startswith("_"):
         raise BundleError("server.json: `method` must be a public method name such as predict or predict_proba")
     b.method = method
