@@ -16,7 +16,8 @@ import path from 'node:path';
 import { GitmlError } from '../errors.js';
 import { findRepoRoot, resolveCommit, runGit } from '../git.js';
 import { packageRoot, safeRelPosix } from '../paths.js';
-import { requireEntities, resolveExperiment } from '../entities/load.js';
+import { resolveExperiment } from '../entities/load.js';
+import { requireEntitiesAt } from './entities.js';
 import type { ComputeTarget, Entities, Environment, Experiment, Loaded } from '../entities/types.js';
 import { environmentDigest, folderFiles } from '../environments/digest.js';
 import { newRunId } from '../runs/id.js';
@@ -122,7 +123,7 @@ export async function prepareRun(opts: RunExperimentOptions): Promise<PreparedRu
     }
     dirty = true;
   }
-  const entities = await requireEntities({ dir: repoDir, rev: commit });
+  const entities = await requireEntitiesAt(repoDir, commit);
   const resolved = resolveExperiment(entities, opts.experiment);
   const experiment = resolved.experiment;
   const computeName = opts.compute ?? resolved.compute;
