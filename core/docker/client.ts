@@ -294,3 +294,48 @@ export async function pingDocker(docker: GitmlDocker, opts: { timeoutMs?: number
     clearTimeout(timer);
   }
 }
+
+/**
+ * Watch an engine while a long call is outstanding: a remote engine that vanishes without
+ * closing the connection (host powered off, network cut) would otherwise leave a build or a
+ * wait hanging forever. `lost` rejects with 'DOCKER_UNAVAILABLE' after `failures` pings in a
+ * row get no answer; `stop()` ends the watch. `lost` never resolves.
+ */
+export function watchEngine(docker: GitmlDocker, opts: { intervalMs?: number; failures?: number } = {}): { lost: Promise<never>; stop(): void } {
+  const every = opts.intervalMs ?? 5000;
+  const limit = opts.failures ?? 3;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const lost = new Promise<never>((_, reject) => {
+    let misses = 0;
+    let inFlight = false;
+    timer = setInterval(() => {
+      if (inFlight || stopped) return;
+      inFlight = true;
+      pingDocker(docker, { timeoutMs: every })
+        .then(() => {
+          misses = 0;
+        })
+        .catch((e: unknown) => {
+          misses++;
+          if (misses >= limit && !stopped) {
+            stopped = true;
+            clearInterval(timer);
+            reject(e instanceof GitmlError ? e : unavailableError(docker.gitmlAddress, e));
+          }
+        })
+        .finally(() => {
+          inFlight = false;
+        });
+    }, every);
+    timer.unref();
+  });
+  lost.catch(() => undefined);
+  return {
+    lost,
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
+}

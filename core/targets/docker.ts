@@ -9,7 +9,7 @@
  *
  * dockerode is imported lazily in run(), so importing this file costs nothing.
  */
-import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { Writable } from 'node:stream';
@@ -158,8 +158,7 @@ export class DockerTarget implements Target {
     const spec = job.compute.spec;
     if (spec.type !== 'docker') throw new GitmlError('TARGET', `compute target ${job.compute.name} is a ${spec.type} target, not docker`, { compute: job.compute.name });
     const dspec = spec as DockerCompute;
-    const { dockerClient, pingDocker } = await import('../docker/client.js');
-    const { buildEnvironmentImage } = await import('../docker/environment-image.js');
+    const { dockerClient, pingDocker, watchEngine } = await import('../docker/client.js');
     const docker = this.opts.docker ?? dockerClient(dspec, job.repoDir);
     const host = docker.gitmlAddress;
     const who = runUser(dspec.user);
@@ -173,42 +172,62 @@ export class DockerTarget implements Target {
     await pingDocker(docker);
     if (job.signal.aborted) return { ...base, status: abortStatus(job.signal), exitCode: null, error: abortMessage(abortStatus(job.signal)) };
 
-    let image: EnvironmentImage;
+    // From here on an engine that stops answering must end the run, not hang it.
+    const watch = watchEngine(docker, { intervalMs: this.opts.healthIntervalMs, failures: this.opts.healthFailures });
     try {
-      image = await buildEnvironmentImage({
-        docker,
-        environment: job.environment,
-        digest: job.environmentDigest,
-        codeDir: job.codeDir,
-        signal: job.signal,
-        onProgress: (line) => job.onProgress?.(line),
-      });
-    } catch (e) {
-      if (isGitmlError(e, 'CANCELED')) {
+      const image = await this.environmentImage(job, docker, watch.lost);
+      if (image === undefined) {
         const status = abortStatus(job.signal);
         return { ...base, status, exitCode: null, error: `${abortMessage(status)} while its environment image was being built` };
       }
-      // The build log belongs in the run's own log, where `gitml runs show` finds it.
+      this.opts.onImage?.(image);
+      if (job.signal.aborted) {
+        const status = abortStatus(job.signal);
+        return { ...base, image: image.tag, imageDigest: image.id, status, exitCode: null, error: abortMessage(status) };
+      }
+      return await this.runContainer(job, docker, image, watch.lost, { who, cwd, nano, memory, paths, network: dspec.network, gpu: dspec.resources?.gpu });
+    } finally {
+      watch.stop();
+    }
+  }
+
+  /** Build or reuse the environment image; undefined when the job was aborted meanwhile. */
+  private async environmentImage(job: TargetJob, docker: GitmlDocker, lost: Promise<never>): Promise<EnvironmentImage | undefined> {
+    const { buildEnvironmentImage } = await import('../docker/environment-image.js');
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(job.signal.reason);
+    if (job.signal.aborted) onAbort();
+    else job.signal.addEventListener('abort', onAbort, { once: true });
+    const building = buildEnvironmentImage({
+      docker,
+      environment: job.environment,
+      digest: job.environmentDigest,
+      codeDir: job.codeDir,
+      signal: stop.signal,
+      onProgress: (line) => job.onProgress?.(line),
+    });
+    building.catch(() => undefined);
+    try {
+      return await Promise.race([building, lost]);
+    } catch (e) {
+      if (isGitmlError(e, 'CANCELED') && job.signal.aborted) return undefined;
+      // The build log belongs in the run's own log, where `gitml runs logs` finds it.
       if (isGitmlError(e, 'IMAGE_BUILD') && typeof e.data.log === 'string' && e.data.log) {
         const tail = e.data.log.split('\n').slice(-200).join('\n');
         job.onLog(`gitml: the environment image build failed; build log (tail):\n${tail}${tail.endsWith('\n') ? '' : '\n'}`, 'stderr');
       }
       throw e;
+    } finally {
+      job.signal.removeEventListener('abort', onAbort);
+      if (!stop.signal.aborted) stop.abort('done');
     }
-    this.opts.onImage?.(image);
-    const imageInfo = { image: image.tag, imageDigest: image.id };
-    if (job.signal.aborted) {
-      const status = abortStatus(job.signal);
-      return { ...base, ...imageInfo, status, exitCode: null, error: abortMessage(status) };
-    }
-
-    return await this.runContainer(job, docker, image, { who, cwd, nano, memory, paths, network: dspec.network, gpu: dspec.resources?.gpu });
   }
 
   private async runContainer(
     job: TargetJob,
     docker: GitmlDocker,
     image: EnvironmentImage,
+    lost: Promise<never>,
     o: {
       who: { user: string; uid: number; gid: number };
       cwd: string;
@@ -219,7 +238,7 @@ export class DockerTarget implements Target {
       gpu?: number;
     },
   ): Promise<TargetResult> {
-    const { dockerError, isUnavailable, pingDocker, statusOf, unavailableError } = await import('../docker/client.js');
+    const { dockerError, isUnavailable, statusOf, unavailableError } = await import('../docker/client.js');
     const { extractTar, packFolder } = await import('../docker/tar.js');
     const host = docker.gitmlAddress;
     const result = (r: Omit<TargetResult, 'outputsDir' | 'host' | 'image' | 'imageDigest'>): TargetResult => ({
@@ -229,58 +248,64 @@ export class DockerTarget implements Target {
       imageDigest: image.id,
       ...r,
     });
+    // After this call returns nothing more reaches the job (a call left hanging on a dead
+    // engine may still settle later).
+    let finished = false;
+    const onLog = (chunk: string, stream: 'stdout' | 'stderr') => {
+      if (!finished) job.onLog(chunk, stream);
+    };
     const workdir = o.cwd ? `${CODE_DIR}/${o.cwd}` : CODE_DIR;
     const env = Object.entries({ ...job.env, ...job.secretEnv }).map(([k, v]) => `${k}=${v}`);
-
-    job.onProgress?.('creating the run container');
-    let container: Dockerode.Container;
-    try {
-      container = await docker.createContainer({
-        name: containerName(job.runId),
-        Image: image.id,
-        // The argv is the whole command: an ENTRYPOINT from the base image or the user's Dockerfile would wrap it.
-        Entrypoint: [''],
-        Cmd: job.argv,
-        Env: env,
-        WorkingDir: workdir,
-        User: o.who.user,
-        Tty: false,
-        OpenStdin: false,
-        AttachStdin: false,
-        AttachStdout: false,
-        AttachStderr: false,
-        Labels: {
-          [LABEL_RUN_ID]: job.runId,
-          [LABEL_EXPERIMENT]: job.experiment,
-          [LABEL_COMPUTE]: job.compute.name,
-          [LABEL_ENVIRONMENT]: job.environment.name,
-          [LABEL_DIGEST]: job.environmentDigest,
-        },
-        HostConfig: {
-          NanoCpus: o.nano,
-          Memory: o.memory,
-          NetworkMode: o.network,
-          AutoRemove: false,
-          DeviceRequests: o.gpu ? [{ Driver: '', Count: o.gpu, Capabilities: [['gpu']], DeviceIDs: [], Options: {} }] : undefined,
-        },
-      });
-    } catch (e) {
-      throw dockerError(e, host, 'creating the run container');
-    }
-
     const cleanups: Array<() => void> = [];
-    let engineLost: unknown;
-    try {
-      // The code, owned by the run user. Also re-own /gitml/outputs in case the user is not 1000.
-      job.onProgress?.('copying the code into the container');
-      await container.putArchive(
-        packFolder(job.codeDir, { prefix: 'code', uid: o.who.uid, gid: o.who.gid }) as unknown as NodeJS.ReadableStream,
-        { path: '/gitml' },
-      );
-      if (o.who.uid !== RUN_UID || o.who.gid !== RUN_GID) {
-        await container.putArchive(packFolder(undefined, { prefix: 'outputs', uid: o.who.uid, gid: o.who.gid }) as unknown as NodeJS.ReadableStream, { path: '/gitml' });
-      }
+    let container: Dockerode.Container | undefined;
+    let killedFor: TargetStatus | undefined;
+    let created = false;
 
+    const main = async (): Promise<TargetResult> => {
+      job.onProgress?.('creating the run container');
+      try {
+        container = await docker.createContainer({
+          name: containerName(job.runId),
+          Image: image.id,
+          // The argv is the whole command: an ENTRYPOINT from the base image or the user's Dockerfile would wrap it.
+          Entrypoint: [''],
+          Cmd: job.argv,
+          Env: env,
+          WorkingDir: workdir,
+          User: o.who.user,
+          Tty: false,
+          OpenStdin: false,
+          AttachStdin: false,
+          AttachStdout: false,
+          AttachStderr: false,
+          Labels: {
+            [LABEL_RUN_ID]: job.runId,
+            [LABEL_EXPERIMENT]: job.experiment,
+            [LABEL_COMPUTE]: job.compute.name,
+            [LABEL_ENVIRONMENT]: job.environment.name,
+            [LABEL_DIGEST]: job.environmentDigest,
+          },
+          HostConfig: {
+            NanoCpus: o.nano,
+            Memory: o.memory,
+            NetworkMode: o.network,
+            AutoRemove: false,
+            DeviceRequests: o.gpu ? [{ Driver: '', Count: o.gpu, Capabilities: [['gpu']], DeviceIDs: [], Options: {} }] : undefined,
+          },
+        });
+      } catch (e) {
+        // Nothing ran yet: an engine problem here is the same as before the run.
+        throw dockerError(e, host, 'creating the run container');
+      }
+      created = true;
+      const c = container;
+
+      // The code, owned by the run user; /gitml/outputs re-owned when the user is not 1000.
+      job.onProgress?.('copying the code into the container');
+      await c.putArchive(packFolder(job.codeDir, { prefix: 'code', uid: o.who.uid, gid: o.who.gid }) as unknown as NodeJS.ReadableStream, { path: '/gitml' });
+      if (o.who.uid !== RUN_UID || o.who.gid !== RUN_GID) {
+        await c.putArchive(packFolder(undefined, { prefix: 'outputs', uid: o.who.uid, gid: o.who.gid }) as unknown as NodeJS.ReadableStream, { path: '/gitml' });
+      }
       if (job.signal.aborted) {
         const status = abortStatus(job.signal);
         return result({ status, exitCode: null, error: abortMessage(status) });
@@ -288,22 +313,23 @@ export class DockerTarget implements Target {
 
       job.onProgress?.('starting the run container');
       try {
-        await container.start();
+        await c.start();
       } catch (e) {
         if (isUnavailable(e)) throw e;
         // A command that does not exist fails here, not as an exit code.
         const msg = ((e as { json?: { message?: string } }).json?.message ?? (e as Error).message).trim();
         const exitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : null;
         const err = `the container did not start: ${msg}`;
-        job.onLog(`gitml: ${err}\n`, 'stderr');
+        onLog(`gitml: ${err}\n`, 'stderr');
         return result({ status: 'failed', exitCode, error: err });
       }
       job.onProgress?.('running');
 
       // Logs: follow from the start, demultiplexed (no TTY → 8-byte frame headers).
-      const logStream = await container.logs({ follow: true, stdout: true, stderr: true });
-      const out = logSink(job, 'stdout');
-      const errS = logSink(job, 'stderr');
+      const logStream = await c.logs({ follow: true, stdout: true, stderr: true });
+      const sinkJob = { ...job, onLog } as TargetJob;
+      const out = logSink(sinkJob, 'stdout');
+      const errS = logSink(sinkJob, 'stderr');
       const logsDone = new Promise<void>((resolve) => {
         const finish = () => {
           out.end();
@@ -318,46 +344,17 @@ export class DockerTarget implements Target {
       cleanups.push(() => (logStream as unknown as { destroy?: () => void }).destroy?.());
 
       // Abort → kill. The wait below then returns with the kill's exit status.
-      let killedFor: TargetStatus | undefined;
       const onAbort = () => {
         killedFor = abortStatus(job.signal);
         job.onProgress?.(killedFor === 'timed_out' ? 'timeout: killing the container' : 'canceling: killing the container');
-        container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+        c.kill({ signal: 'SIGKILL' }).catch(() => undefined);
       };
       if (job.signal.aborted) onAbort();
       else job.signal.addEventListener('abort', onAbort, { once: true });
       cleanups.push(() => job.signal.removeEventListener('abort', onAbort));
 
-      // An engine that vanishes without closing the connection (a remote host gone) would leave
-      // wait() hanging forever: ping it on the side and give up after a few silent rounds.
-      const lost = new Promise<never>((_, reject) => {
-        let misses = 0;
-        const every = this.opts.healthIntervalMs ?? 5000;
-        const timer = setInterval(() => {
-          pingDocker(docker, { timeoutMs: every })
-            .then(() => {
-              misses = 0;
-            })
-            .catch((e) => {
-              misses++;
-              if (misses >= (this.opts.healthFailures ?? 3)) reject(e);
-            });
-        }, every);
-        timer.unref();
-        cleanups.push(() => clearInterval(timer));
-      });
-      lost.catch(() => undefined);
-
-      let exitCode: number;
-      try {
-        const w = (await Promise.race([container.wait(), lost])) as { StatusCode: number; Error?: { Message?: string } | null };
-        exitCode = w.StatusCode;
-      } catch (e) {
-        engineLost = e;
-        const err = unavailableError(host, e);
-        job.onLog(`gitml: ${err.message}\n`, 'stderr');
-        return result({ status: killedFor ?? 'failed', exitCode: null, error: `the Docker engine went away during the run: ${err.message}` });
-      }
+      const w = (await c.wait()) as { StatusCode: number };
+      const exitCode = w.StatusCode;
       // The log stream ends when the container stops; do not wait forever for a slow engine.
       await within(logsDone, 10_000).catch(() => undefined);
 
@@ -365,32 +362,27 @@ export class DockerTarget implements Target {
       job.onProgress?.('collecting outputs');
       let metricsFile: string | undefined;
       try {
-        const arch = await container.getArchive({ path: `${OUTPUTS_DIR}/.` });
         // `DIR/.` archives the folder's contents, entries named relative to it.
+        const arch = await c.getArchive({ path: `${OUTPUTS_DIR}/.` });
         const got = await extractTar(arch, o.paths.outputs, { strip: 0 });
-        for (const r of got.refused) job.onLog(`gitml: output ${r.path} not collected: ${r.reason}\n`, 'stderr');
+        for (const r of got.refused) onLog(`gitml: output ${r.path} not collected: ${r.reason}\n`, 'stderr');
       } catch (e) {
-        if (isUnavailable(e)) throw e;
         if (statusOf(e) !== 404) throw e;
       }
       try {
-        const arch = await container.getArchive({ path: METRICS_FILE });
+        const arch = await c.getArchive({ path: METRICS_FILE });
         const tmp = await mkdtemp(path.join(path.dirname(o.paths.metrics), '.metrics-'));
         try {
           const got = await extractTar(arch, tmp, { strip: 0 });
-          for (const r of got.refused) job.onLog(`gitml: metrics file not collected: ${r.reason}\n`, 'stderr');
-          if (got.files.includes('metrics.jsonl')) {
-            const { lstat } = await import('node:fs/promises');
-            if ((await lstat(path.join(tmp, 'metrics.jsonl'))).isFile()) {
-              await rename(path.join(tmp, 'metrics.jsonl'), o.paths.metrics);
-              metricsFile = o.paths.metrics;
-            }
+          for (const r of got.refused) onLog(`gitml: metrics file not collected: ${r.reason}\n`, 'stderr');
+          if (got.files.includes('metrics.jsonl') && (await lstat(path.join(tmp, 'metrics.jsonl'))).isFile()) {
+            await rename(path.join(tmp, 'metrics.jsonl'), o.paths.metrics);
+            metricsFile = o.paths.metrics;
           }
         } finally {
           await rm(tmp, { recursive: true, force: true });
         }
       } catch (e) {
-        if (isUnavailable(e)) throw e;
         if (statusOf(e) !== 404) throw e;
       }
 
@@ -398,20 +390,35 @@ export class DockerTarget implements Target {
       if (exitCode === 0) return result({ status: 'completed', exitCode, metricsFile });
       const why = exitCode === 137 && o.memory ? ` (killed: out of memory? the limit is ${o.memory} bytes)` : '';
       return result({ status: 'failed', exitCode, metricsFile, error: `the command exited with code ${exitCode}${why}` });
+    };
+
+    let engineLost = false;
+    const running = main();
+    running.catch(() => undefined);
+    try {
+      return await Promise.race([running, lost]);
     } catch (e) {
-      if (isUnavailable(e)) {
-        engineLost = e;
-        const err = unavailableError(host, e);
-        return result({ status: job.signal.aborted ? abortStatus(job.signal) : 'failed', exitCode: null, error: `the Docker engine went away during the run: ${err.message}` });
+      if (!created && e instanceof GitmlError) throw e;
+      if (isUnavailable(e) || isGitmlError(e, 'DOCKER_UNAVAILABLE')) {
+        engineLost = true;
+        const err = isGitmlError(e, 'DOCKER_UNAVAILABLE') ? e : unavailableError(host, e);
+        // Nothing ran yet: the same as an engine down before the run.
+        if (!created) throw err;
+        onLog(`gitml: ${err.message}\n`, 'stderr');
+        const status = killedFor ?? (job.signal.aborted ? abortStatus(job.signal) : 'failed');
+        return result({ status, exitCode: null, error: `the Docker engine went away during the run: ${err.message}` });
       }
       if (e instanceof GitmlError) throw e;
       throw dockerError(e, host, 'running the container');
     } finally {
+      finished = true;
       for (const c of cleanups) c();
       // Always remove the container; bounded so a dead engine never hangs the run's end.
-      await within(container.remove({ force: true, v: true }), engineLost ? 2000 : 30_000).catch((e) => {
-        if (statusOf(e) !== 404) job.onLog(`gitml: could not remove container ${containerName(job.runId)}: ${(e as Error).message}\n`, 'stderr');
-      });
+      if (container) {
+        await within(container.remove({ force: true, v: true }), engineLost ? 2000 : 30_000).catch((e) => {
+          if (statusOf(e) !== 404) job.onLog(`gitml: could not remove container ${containerName(job.runId)}: ${(e as Error).message}\n`, 'stderr');
+        });
+      }
     }
   }
 }

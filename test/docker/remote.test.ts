@@ -146,6 +146,32 @@ describeDocker('the engine goes away during a run', () => {
   }
 });
 
+describeDocker('the engine goes silent during the image build', () => {
+  test('DOCKER_UNAVAILABLE (nothing ran yet), no hang', async () => {
+    const proxy = await engineProxy();
+    const slow = env('slow-build', { dockerfile: 'Dockerfile', context: 'ctx' });
+    const { job, logs, scratch } = await makeJob({
+      files: { Dockerfile: `FROM ${TINY_IMAGE}\nRUN echo building-${Date.now()}-${process.pid} && sleep 30\n`, 'ctx/x': 'x' },
+      argv: ['true'],
+      environment: slow,
+      compute: compute({ host: proxy.host }),
+    });
+    scratches.push(scratch);
+    try {
+      const running = new DockerTarget({ healthIntervalMs: 250, healthFailures: 2 }).run(job);
+      running.catch(() => undefined);
+      for (let i = 0; i < 200 && !logs.progress.some((l) => l.includes('sleep 30')); i++) await new Promise((res) => setTimeout(res, 50));
+      expect(logs.progress.some((l) => l.includes('sleep 30'))).toBe(true);
+      const t0 = Date.now();
+      proxy.blackhole();
+      await expect(running).rejects.toMatchObject({ code: 'DOCKER_UNAVAILABLE' });
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 describeDocker('docker target over ssh://', () => {
   let server: ssh2.Server;
   let port = 0;
