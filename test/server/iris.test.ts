@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { removeDir, tmpDir } from '../support/repo.js';
 import { testPython } from '../support/python.js';
-import { bundleValid, call, IRIS_COLUMNS, irisBundle, metric, parsePrometheus, rawConnect, SERVER, startServer, type IrisBundle, type RunningServer } from './helpers.js';
+import { bundleValid, call, IRIS_COLUMNS, irisBundle, metric, parsePrometheus, rawConnect, SERVER, startServer, writeBundle, type IrisBundle, type RunningServer } from './helpers.js';
 
 let bundle: IrisBundle;
 let server: RunningServer;
@@ -431,5 +431,61 @@ describe('--check', () => {
     const r = spawnSync(testPython(), [SERVER, '--model-dir', bundle.dir, '--check'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ result: bundle.expected.pred });
+  });
+});
+
+// A pipeline that selects columns by name only works on a DataFrame; asking for
+// predict_proba gives one row of probabilities per record: a [N, 3] output tensor.
+const TRAIN_PIPELINE = `
+import json, pickle, sys
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+out = sys.argv[1]
+d = load_iris(as_frame=True)
+X = d.data.copy()
+X.columns = ${JSON.stringify(IRIS_COLUMNS)}
+m = make_pipeline(ColumnTransformer([("petals", StandardScaler(), ["petal_length", "petal_width"])]), LogisticRegression(max_iter=1000)).fit(X, d.target)
+with open(out + "/model/model.pkl", "wb") as f:
+    pickle.dump(m, f)
+rows = X.iloc[[0, 60, 120]]
+json.dump(rows.to_dict(orient="records"), open(out + "/sample.json", "w"))
+json.dump({"rows": rows.values.tolist(), "proba": m.predict_proba(rows).tolist()}, open(out + "/expected.json", "w"))
+`;
+
+describe('built-in loader: a DataFrame-only pipeline with method predict_proba', () => {
+  let s: RunningServer;
+  let expected: { rows: number[][]; proba: number[][] };
+  beforeAll(async () => {
+    const dir = tmpDir('gitml-serve-pipe-');
+    dirs.push(dir);
+    writeBundle(dir, {
+      'server.json': { model: 'iris-proba', version: 'v2.0.0', flavor: 'sklearn', artifact: 'model/model.pkl', scoring: null, runtime: '1.0.0', method: 'predict_proba' },
+      'schema.json': { inputs: IRIS_COLUMNS.map((name) => ({ name, type: 'double' })), outputs: [{ name: 'probabilities', type: 'double' }] },
+      'model/.keep': '',
+    });
+    const r = spawnSync(testPython(), ['-c', TRAIN_PIPELINE, dir], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+    expected = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+    s = await startServer(dir, { ready: true });
+  });
+  afterAll(async () => {
+    expect(await s?.stop()).toBe(0);
+  });
+
+  it('scores through a DataFrame and returns one probability row per record on every protocol', async () => {
+    const close = (got: number[][]) => got.forEach((row, i) => row.forEach((p, j) => expect(p).toBeCloseTo(expected.proba[i][j], 12)));
+    const a = await call(`${s.url}/score`, { body: { data: expected.rows } });
+    expect(a.status).toBe(200);
+    close(a.body.result);
+    const b = await call(`${s.url}/invocations`, { body: { dataframe_split: { columns: [...IRIS_COLUMNS].reverse(), data: expected.rows.map((r) => [...r].reverse()) } } });
+    close(b.body.predictions);
+    const c = await call(`${s.url}/v2/models/iris-proba/infer`, { body: { inputs: [{ name: 'x', shape: [3, 4], datatype: 'FP64', data: expected.rows }] } });
+    expect(c.status).toBe(200);
+    const [t] = c.body.outputs;
+    expect(t).toMatchObject({ name: 'probabilities', shape: [3, 3], datatype: 'FP64' });
+    close([t.data.slice(0, 3), t.data.slice(3, 6), t.data.slice(6, 9)]);
   });
 });
