@@ -232,7 +232,13 @@ async function metricsAction(id: string, opts: { metric?: string; json?: boolean
 export function register(program: Command): void {
   const runs = program
     .command('runs')
-    .description('List recorded runs (newest first); subcommands show, compare, logs and metrics')
+    .description('List and inspect recorded runs (the runs branch): list (the default), show, compare, logs, metrics')
+    .addHelpText('after', '\nExamples:\n  gitml runs --experiment train --where "metrics.accuracy>0.9" --sort -metrics.accuracy --limit 5\n  gitml runs show 01jd3q6k\n  gitml runs compare 01jd3q6k 01jd3q7m\n');
+  // `list` is the default subcommand so that `gitml runs --json` lists while `gitml runs show ID
+  // --json` keeps its own --json.
+  runs
+    .command('list', { isDefault: true })
+    .description('List runs, newest first (also what plain `gitml runs` does)')
     .option('-e, --experiment <name>', 'only runs of this experiment')
     .option('--status <status>', 'only runs with this status (comma-separated for several)')
     .option('--branch <branch>', 'only runs made from this source branch')
@@ -241,7 +247,6 @@ export function register(program: Command): void {
     .option('-s, --sort <key>', 'sort by a key such as metrics.accuracy; prefix with - for descending')
     .option('-n, --limit <n>', `show at most N runs (default ${DEFAULT_HUMAN_LIMIT} in tables, all with --json)`, intOpt('--limit'))
     .option('--json', 'print {runs, problems, total} as JSON')
-    .addHelpText('after', '\nExamples:\n  gitml runs --experiment train --where "metrics.accuracy>0.9" --sort -metrics.accuracy --limit 5\n  gitml runs show 01jd3q6k\n  gitml runs compare 01jd3q6k 01jd3q7m\n')
     .action(listAction);
   showCommand(runs);
   runs
