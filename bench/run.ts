@@ -78,7 +78,7 @@ try {
   const recordMs = total - marks.collecting;
   const tsv = git(dir, 'ls-tree', '-r', '-l', 'runs')
     .split('\n')
-    .filter((l) => l.includes('/metrics/'))
+    .filter((l) => /\/metrics(\.tsv$|\/)/.test(l))
     .reduce((s, l) => s + Number(l.split(/\s+/)[3]), 0);
   const before = Number(/size: (\d+)/.exec(objectsBefore)![1]) + Number(/size-pack: (\d+)/.exec(objectsBefore)![1]);
   const afterOut = git(dir, 'count-objects', '-v');

@@ -16,6 +16,7 @@ export const MARKER = '::gitml metric ';
 export type PartialPoint = { name: string; value: number; step?: number; timestamp?: number };
 
 const NAME = /^[^\s\u0000-\u001f]{1,200}$/;
+const FAST = /^\{"name": ?"([^"\\]{1,200})", ?"value": ?(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(?:, ?"step": ?(-?\d+))?(?:, ?"timestamp": ?(\d+))?\}\s*$/;
 
 /** Validate one decoded metric object; returns the point or why it is not one. */
 export function checkPoint(o: unknown): PartialPoint | string {
@@ -78,12 +79,12 @@ export async function collectMetrics(opts: {
   const maxWarnings = opts.maxWarnings ?? 20;
   let bad = 0;
   const points: MetricPoint[] = [];
-  const add = (p: PartialPoint) => {
-    const prev = lastStep.get(p.name);
-    const step = p.step ?? (prev === undefined ? 0 : prev + 1);
-    lastStep.set(p.name, step);
-    final[p.name] = p.value;
-    points.push({ name: p.name, value: p.value, step, timestamp: p.timestamp ?? now });
+  const add = (name: string, value: number, step0: number | undefined, timestamp: number | undefined) => {
+    const prev = lastStep.get(name);
+    const step = step0 ?? (prev === undefined ? 0 : prev + 1);
+    lastStep.set(name, step);
+    final[name] = value;
+    points.push({ name, value, step, timestamp: timestamp ?? now });
   };
   const warn = (where: string, why: string, line: string) => {
     bad++;
@@ -93,8 +94,20 @@ export async function collectMetrics(opts: {
   if (opts.metricsFile && existsSync(opts.metricsFile)) {
     let lineNo = 0;
     let rest = '';
+    let lastName = '';
     const handle = (line: string) => {
       lineNo++;
+      // Fast path for the usual shape (what json.dumps and the helper write); anything else
+      // goes through JSON.parse and the full check.
+      const m = FAST.exec(line);
+      if (m && (m[1] === lastName || NAME.test(m[1]))) {
+        lastName = m[1];
+        const value = Number(m[2]);
+        if (Number.isFinite(value)) {
+          add(m[1], value, m[3] === undefined ? undefined : Number(m[3]), m[4] === undefined ? undefined : Number(m[4]));
+          return;
+        }
+      }
       if (line.trim() === '') return;
       let o: unknown;
       try {
@@ -105,7 +118,7 @@ export async function collectMetrics(opts: {
       }
       const p = checkPoint(o);
       if (typeof p === 'string') warn(`$GITML_METRICS line ${lineNo}`, p, line);
-      else add(p);
+      else add(p.name, p.value, p.step, p.timestamp);
     };
     for await (const chunk of createReadStream(opts.metricsFile, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
       const text = rest + (chunk as string);
@@ -120,7 +133,7 @@ export async function collectMetrics(opts: {
     }
     if (rest !== '') handle(rest);
   }
-  for (const p of opts.markers ?? []) add(p);
+  for (const p of opts.markers ?? []) add(p.name, p.value, p.step, p.timestamp);
   if (bad > maxWarnings) opts.onWarning(`gitml: warning: ${bad} malformed metric lines in all (first ${maxWarnings} shown)`);
   return { final, points, malformed: bad };
 }

@@ -222,6 +222,23 @@ describe('faults', () => {
   });
 });
 
+describe('environments on the local target', () => {
+  it("puts the environment's venv first on PATH and uses its python for a `python` command", async () => {
+    const { testPython } = await import('../support/python.js');
+    const venv = path.dirname(path.dirname(testPython()));
+    const dir = ws({
+      'gitml/environments/venv.yaml': `kind: Environment\nvenv: ${venv}\n`,
+      'gitml/experiments/venv.yaml':
+        'kind: Experiment\nenvironment: venv\ncommand: [python, -c, "import os, sys, sklearn; print(\'PREFIX=\' + sys.prefix); print(\'PATH0=\' + os.environ[\'PATH\'].split(os.pathsep)[0])"]\n',
+    });
+    let out = '';
+    const r = await runExperiment({ dir, experiment: 'venv', onLog: (c) => (out += c) });
+    expect(r.record.status).toBe('completed');
+    expect(out).toContain(`PREFIX=${venv}`);
+    expect(out).toContain(`PATH0=${path.join(venv, 'bin')}`);
+  });
+});
+
 describe('exported code', () => {
   it('never creates a committed symlink that leaves the repository', async () => {
     const dir = ws({
