@@ -138,6 +138,8 @@ export async function extractTar(tar: Buffer, dest: string): Promise<string[]> {
   const ex = extract();
   const files: string[] = [];
   const done = pipeline(Readable.from([tar]), ex as unknown as NodeJS.WritableStream);
+  // Leaving the loop early (a refused entry) destroys the extractor: that rejection is expected.
+  done.catch(() => undefined);
   for await (const entry of ex) {
     const h = entry.header;
     const rel = safeRelPosix(h.name);

@@ -85,6 +85,9 @@ export function kubeObjectProblems(obj: unknown): KubeCause[] {
   } else if (LABEL_NAMED.has(String(o.kind)) ? !isDnsLabel(name) : name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
     causes.push({ field: 'metadata.name', message: `${JSON.stringify(name)} is not a valid DNS-1123 name`, reason: 'FieldValueInvalid' });
   }
+  if (meta.namespace !== undefined && (typeof meta.namespace !== 'string' || !isDnsLabel(meta.namespace))) {
+    causes.push({ field: 'metadata.namespace', message: `${JSON.stringify(meta.namespace)} is not a valid namespace name (a DNS-1123 label)`, reason: 'FieldValueInvalid' });
+  }
   if (o.kind === 'Job' && typeof name === 'string' && name.length > 63) {
     // The Job controller puts the name in the pods' job-name label.
     causes.push({ field: 'metadata.name', message: 'a Job name must be 63 characters or less', reason: 'FieldValueInvalid' });

@@ -1,0 +1,120 @@
+import { describe, expect, test } from 'vitest';
+import type { KubernetesCompute } from '../../core/entities/types.js';
+import { buildRunJob, buildRunSecret, dnsSafe, KUBE_LAYOUT, outputNonce, runJobName } from '../../core/kube/job.js';
+import { kubeObjectProblems } from '../../core/kube/validate.js';
+
+const base: KubernetesCompute = { kind: 'ComputeTarget', type: 'kubernetes' };
+const job = {
+  runId: '20261123T091500Z-Ab12',
+  experiment: 'train',
+  cwd: 'src',
+  argv: ['python', 'train.py', '--alpha', '0.5; rm -rf /'],
+  env: { GITML_RUN_ID: '20261123T091500Z-Ab12', GITML_OUTPUTS: KUBE_LAYOUT.outputs, GITML_METRICS: KUBE_LAYOUT.metrics },
+  secretEnv: {} as Record<string, string>,
+};
+
+describe('buildRunJob', () => {
+  test('a valid Job with the hardened pod, labels and the argv as separate arguments', () => {
+    const j = buildRunJob({ job, image: 'registry.test/gitml-run/train:abc', compute: base });
+    expect(kubeObjectProblems(j)).toEqual([]);
+    expect(j.metadata?.name).toBe('gitml-run-20261123t091500z-ab12');
+    expect(j.metadata?.namespace).toBe('default');
+    expect(j.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'gitml', 'dev.gitml/run-id': job.runId, 'dev.gitml/experiment': 'train' });
+    expect(j.spec?.template.metadata?.labels).toEqual(j.metadata?.labels);
+    const pod = j.spec!.template.spec!;
+    expect(pod.restartPolicy).toBe('Never');
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.automountServiceAccountToken).toBe(false);
+    const c = pod.containers[0];
+    expect(c.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(c.image).toBe('registry.test/gitml-run/train:abc');
+    // The entry script is a constant; the user's arguments follow it untouched, one per element.
+    expect(c.command?.slice(0, 2)).toEqual(['/bin/sh', '-c']);
+    expect(c.command?.[4]).toBe(outputNonce(job.runId));
+    expect(c.args).toEqual(job.argv);
+    expect(c.workingDir).toBe('/gitml/code/src');
+    expect(c.env).toEqual(Object.entries(job.env).map(([name, value]) => ({ name, value })));
+    expect(c.volumeMounts).toEqual([{ name: 'gitml-run', mountPath: '/gitml/run' }]);
+    expect(j.spec?.backoffLimit).toBe(0);
+    expect(j.spec?.activeDeadlineSeconds).toBeUndefined();
+    expect(c.resources).toBeUndefined();
+  });
+
+  test.each([
+    ['cpu and memory', { cpu: 2, memory: '4Gi' }, { cpu: '2', memory: '4Gi' }],
+    ['millicores', { cpu: '500m' }, { cpu: '500m' }],
+    ['gpu as nvidia.com/gpu', { gpu: 1, memory: '1Gi' }, { memory: '1Gi', 'nvidia.com/gpu': '1' }],
+  ])('resources: %s', (_name, resources, expected) => {
+    const j = buildRunJob({ job, image: 'img:1', compute: { ...base, resources } });
+    const r = j.spec!.template.spec!.containers[0].resources!;
+    expect(r.requests).toEqual(expected);
+    expect(r.limits).toEqual(expected);
+  });
+
+  test.each([
+    ['compute deadline wins', { deadline: 600 }, 30, 600],
+    ['experiment timeout when no deadline', {}, 90.5, 91],
+    ['none', {}, undefined, undefined],
+  ])('deadline: %s', (_n, extra, timeoutSeconds, expected) => {
+    const j = buildRunJob({ job, image: 'img:1', compute: { ...base, ...extra }, timeoutSeconds });
+    expect(j.spec?.activeDeadlineSeconds).toBe(expected);
+  });
+
+  test.each([
+    ['always', undefined],
+    ['on-failure', 7 * 24 * 3600],
+    [undefined, 7 * 24 * 3600],
+    ['never', 3600],
+  ] as const)('keep %s → ttlSecondsAfterFinished %s', (keep, ttl) => {
+    const j = buildRunJob({ job, image: 'img:1', compute: { ...base, ...(keep ? { keep } : {}) } });
+    expect(j.spec?.ttlSecondsAfterFinished).toBe(ttl);
+  });
+
+  test('namespace, service account, node selector and backoff come from the compute', () => {
+    const j = buildRunJob({
+      job,
+      image: 'img:1',
+      compute: { ...base, namespace: 'ml', serviceAccount: 'trainer', nodeSelector: { pool: 'gpu' }, backoffLimit: 2 },
+    });
+    expect(j.metadata?.namespace).toBe('ml');
+    expect(j.spec?.backoffLimit).toBe(2);
+    expect(j.spec?.template.spec?.serviceAccountName).toBe('trainer');
+    expect(j.spec?.template.spec?.automountServiceAccountToken).toBe(true);
+    expect(j.spec?.template.spec?.nodeSelector).toEqual({ pool: 'gpu' });
+  });
+
+  test('secret variables are references to a Secret, never values in the Job', () => {
+    const secretEnv = { API_TOKEN: 's3cr3t-value', DB_PASSWORD: 'hunter2' };
+    const j = buildRunJob({ job: { ...job, secretEnv }, image: 'img:1', compute: base });
+    const text = JSON.stringify(j);
+    expect(text).not.toContain('s3cr3t-value');
+    expect(text).not.toContain('hunter2');
+    const env = j.spec!.template.spec!.containers[0].env!;
+    expect(env.filter((e) => e.valueFrom)).toEqual([
+      { name: 'API_TOKEN', valueFrom: { secretKeyRef: { name: `${runJobName(job.runId)}-env`, key: 'API_TOKEN' } } },
+      { name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: `${runJobName(job.runId)}-env`, key: 'DB_PASSWORD' } } },
+    ]);
+    const s = buildRunSecret({ job: { ...job, secretEnv }, compute: base })!;
+    expect(kubeObjectProblems(s)).toEqual([]);
+    expect(s.metadata?.name).toBe(`${runJobName(job.runId)}-env`);
+    expect(Buffer.from(s.data!.API_TOKEN, 'base64').toString()).toBe('s3cr3t-value');
+    expect(buildRunSecret({ job, compute: base })).toBeUndefined();
+  });
+
+  test('long or odd run ids and experiment names still give valid names and labels', () => {
+    const odd = { ...job, runId: 'Run_ID/with:odd chars'.repeat(5), experiment: '-Weird experiment name!-'.repeat(4) };
+    const j = buildRunJob({ job: odd, image: 'img:1', compute: base });
+    expect(kubeObjectProblems(j)).toEqual([]);
+    expect(j.metadata!.name!.length).toBeLessThanOrEqual(63);
+    expect(j.metadata?.annotations?.['dev.gitml/run-id']).toBe(odd.runId);
+    // distinct ids stay distinct after shortening
+    expect(runJobName(odd.runId + 'a')).not.toBe(runJobName(odd.runId + 'b'));
+    expect(dnsSafe('abc')).toBe('abc');
+  });
+
+  test('invalid compute values are refused before anything is sent', () => {
+    expect(() => buildRunJob({ job, image: 'img:1', compute: { ...base, resources: { cpu: 'lots' } } })).toThrow(expect.objectContaining({ code: 'KUBERNETES' }));
+    expect(() => buildRunJob({ job, image: 'img:1', compute: { ...base, namespace: 'Not_A_Namespace' } })).toThrow(expect.objectContaining({ code: 'KUBERNETES' }));
+    expect(() => buildRunJob({ job: { ...job, cwd: '../outside' }, image: 'img:1', compute: base })).toThrow(expect.objectContaining({ code: 'PATH_ESCAPE' }));
+  });
+});

@@ -1,0 +1,343 @@
+/**
+ * KubernetesTarget against the recording API server (test/support/kube-apiserver.ts), through
+ * the real @kubernetes/client-node. The fake kubelet really runs the Job's command (the
+ * inline entry script and the user's argv), so outputs and metrics make the full trip
+ * through the pod log.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import type { ComputeTarget, KubernetesCompute, Loaded } from '../../core/entities/types.js';
+import { kubeClient } from '../../core/kube/client.js';
+import { KubernetesTarget } from '../../core/targets/kubernetes.js';
+import type { TargetJob } from '../../core/targets/types.js';
+import { FakeKubeApiServer } from '../support/kube-apiserver.js';
+import { removeDir, tmpDir, writeFiles } from '../support/repo.js';
+
+let server: FakeKubeApiServer;
+let dir: string;
+let kubeconfig: string;
+let n = 0;
+
+beforeAll(async () => {
+  server = await new FakeKubeApiServer({ namespaces: ['default', 'ml'], startDelayMs: 30, killGraceMs: 1000 }).start();
+  dir = tmpDir('gitml-kube-');
+  kubeconfig = server.writeKubeconfig(dir, { context: 'fake' });
+});
+
+afterAll(async () => {
+  await server.stop();
+  removeDir(dir);
+});
+
+afterEach(() => {
+  if (process.env.DEBUG_KUBE) {
+    console.error(server.requests.slice(-8).map((r) => `${r.method} ${r.path} ${JSON.stringify(r.query)}`).join('\n'));
+    for (const p of server.list('pods')) console.error(p.metadata.name, JSON.stringify(p.status.containerStatuses), JSON.stringify(server.podLog('default', p.metadata.name)).slice(0, 300));
+  }
+  server.intercept = undefined;
+});
+
+function compute(extra: Partial<KubernetesCompute> = {}): Loaded<ComputeTarget> {
+  return { name: 'k8s', file: 'gitml/compute/k8s.yaml', spec: { kind: 'ComputeTarget', type: 'kubernetes', kubeconfig, ...extra } };
+}
+
+interface Harness {
+  job: TargetJob;
+  logs: string[];
+  controller: AbortController;
+  target: KubernetesTarget;
+  image: string;
+}
+
+function harness(opts: { argv: string[]; compute?: Partial<KubernetesCompute>; secretEnv?: Record<string, string>; push?: boolean; maxOutputBytes?: number; onLog?: (t: string) => void }): Harness {
+  const runId = `20261123T0930${String(++n).padStart(2, '0')}Z-test`;
+  const codeDir = path.join(dir, `code-${n}`);
+  writeFiles(codeDir, { 'src/hello.txt': 'hello from the image\n' });
+  const controller = new AbortController();
+  const logs: string[] = [];
+  const image = `registry.test/gitml-run/train:${runId.toLowerCase()}`;
+  const c = compute(opts.compute);
+  const job: TargetJob = {
+    runId,
+    experiment: 'train',
+    codeDir,
+    cwd: 'src',
+    argv: opts.argv,
+    env: { GITML_RUN_ID: runId, GITML_OUTPUTS: '/gitml/run/outputs', GITML_METRICS: '/gitml/run/metrics.jsonl' },
+    secretEnv: opts.secretEnv ?? {},
+    environment: { name: 'py', file: 'gitml/environments/py.yaml', spec: { kind: 'Environment', image: 'gitml/python:bookworm' } },
+    environmentDigest: 'sha256:' + '0'.repeat(64),
+    compute: c,
+    repoDir: dir,
+    signal: controller.signal,
+    ...(process.env.DEBUG_KUBE ? { onProgress: (m: string) => console.error('progress:', m) } : {}),
+    onLog: (t) => {
+      if (process.env.DEBUG_KUBE) console.error('log:', t);
+      logs.push(t);
+      opts.onLog?.(t);
+    },
+  };
+  const target = new KubernetesTarget({
+    compute: c,
+    repoDir: dir,
+    scratchBase: path.join(dir, 'scratch'),
+    pollMs: 20,
+    startupGraceMs: 300,
+    ...(opts.maxOutputBytes ? { maxOutputBytes: opts.maxOutputBytes } : {}),
+    // The image "pushed" to the fake registry holds the run's code at /gitml/code.
+    prepareImage: async () => {
+      if (opts.push !== false) server.images.set(image, { files: { '/gitml/code': codeDir } });
+      return { image, digest: 'sha256:' + 'a'.repeat(64) };
+    },
+  });
+  return { job, logs, controller, target, image };
+}
+
+const jobRequests = (runId: string) => server.requests.filter((r) => r.path.includes(`gitml-run-${runId.toLowerCase()}`) || (r.method === 'POST' && (r.body as any)?.metadata?.name?.startsWith(`gitml-run-${runId.toLowerCase()}`)));
+
+describe('KubernetesTarget', () => {
+  test('a run: valid Job, secret by reference, live logs, outputs and metrics through the log, Job and Secret cleaned up', async () => {
+    let runningWhenFirstLineArrived: boolean | undefined;
+    const h = harness({
+      argv: [
+        'sh',
+        '-c',
+        'echo "first line of $GITML_RUN_ID"; cat hello.txt; sleep 0.3; echo "token=$API_TOKEN" > "$GITML_OUTPUTS/token.txt"; mkdir -p "$GITML_OUTPUTS/sub"; printf model > "$GITML_OUTPUTS/sub/model.bin"; echo \'{"name":"acc","value":0.9,"step":1,"timestamp":1}\' >> "$GITML_METRICS"; echo done',
+      ],
+      secretEnv: { API_TOKEN: 'tok-123-secret' },
+      onLog: (t) => {
+        if (runningWhenFirstLineArrived === undefined && t.includes('first line')) {
+          const pod = server.list('pods', 'default').find((p) => p.metadata.labels['dev.gitml/run-id'] === h.job.runId);
+          runningWhenFirstLineArrived = pod?.status.phase === 'Running';
+        }
+      },
+    });
+    const r = await h.target.run(h.job);
+    expect(r.status).toBe('completed');
+    expect(r.exitCode).toBe(0);
+    expect(r.image).toBe(h.image);
+    expect(r.imageDigest).toBe('sha256:' + 'a'.repeat(64));
+    expect(r.host).toMatch(/^fake\/default\/gitml-run-.*-[a-z0-9]{5}$/);
+
+    // Logs streamed while the pod ran, without the outputs block.
+    expect(runningWhenFirstLineArrived).toBe(true);
+    const log = h.logs.join('');
+    expect(log).toContain(`first line of ${h.job.runId}\nhello from the image\n`);
+    expect(log).toContain('done\n');
+    expect(log).not.toContain('::gitml:');
+
+    // Outputs and metrics came back through the pod log.
+    expect(readFileSync(path.join(r.outputsDir, 'token.txt'), 'utf8')).toBe('token=tok-123-secret\n');
+    expect(readFileSync(path.join(r.outputsDir, 'sub/model.bin'), 'utf8')).toBe('model');
+    expect(JSON.parse(readFileSync(r.metricsFile!, 'utf8').trim())).toEqual({ name: 'acc', value: 0.9, step: 1, timestamp: 1 });
+
+    // What was sent: a Secret, then the Job, both valid (the server validated them too).
+    const reqs = jobRequests(h.job.runId);
+    const posts = reqs.filter((q) => q.method === 'POST');
+    expect(posts.map((q) => q.path)).toEqual(['/api/v1/namespaces/default/secrets', '/apis/batch/v1/namespaces/default/jobs']);
+    const sentJob = posts[1].body as any;
+    expect(sentJob.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'gitml', 'dev.gitml/run-id': h.job.runId, 'dev.gitml/experiment': 'train' });
+    expect(sentJob.spec.backoffLimit).toBe(0);
+    expect(sentJob.spec.template.spec.containers[0].securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true });
+    // The secret value travels only in the Secret.
+    for (const q of server.requests) {
+      if (q.path.endsWith('/secrets') && q.method === 'POST') continue;
+      expect(JSON.stringify(q.body ?? '')).not.toContain('tok-123-secret');
+      expect(JSON.stringify(q.body ?? '')).not.toContain(Buffer.from('tok-123-secret').toString('base64'));
+    }
+    expect(log).not.toContain('tok-123-secret');
+    // The Secret is owned by the Job (merge patch), then deleted; the Job is deleted (keep: on-failure) in the background.
+    const ownerPatch = reqs.find((q) => q.method === 'PATCH' && q.path.endsWith('-env'));
+    expect(ownerPatch?.contentType).toBe('application/merge-patch+json');
+    expect((ownerPatch?.body as any).metadata.ownerReferences[0]).toMatchObject({ kind: 'Job', uid: expect.any(String) });
+    expect(reqs.some((q) => q.method === 'DELETE' && q.path.endsWith('-env'))).toBe(true);
+    const del = reqs.find((q) => q.method === 'DELETE' && q.path.startsWith('/apis/batch/v1/'));
+    expect(del?.query.propagationPolicy).toBe('Background');
+    expect(server.list('jobs').filter((j) => j.metadata.labels['dev.gitml/run-id'] === h.job.runId)).toEqual([]);
+    expect(server.list('secrets').filter((s) => s.metadata.labels['dev.gitml/run-id'] === h.job.runId)).toEqual([]);
+    // Logs were followed and the Job watched through the API.
+    expect(reqs.some((q) => q.path.endsWith('/log') && q.query.follow === 'true' && q.query.container === 'run')).toBe(true);
+    expect(server.requests.some((q) => q.path === '/apis/batch/v1/namespaces/default/jobs' && q.query.watch === 'true' && q.query.fieldSelector === `metadata.name=${sentJob.metadata.name}`)).toBe(true);
+  });
+
+  test('a non-zero exit is a failed run with its exit code; keep: on-failure keeps the Job', async () => {
+    const h = harness({ argv: ['sh', '-c', 'echo about to fail; echo partial > "$GITML_OUTPUTS/partial.txt"; exit 3'] });
+    const r = await h.target.run(h.job);
+    expect(r.status).toBe('failed');
+    expect(r.exitCode).toBe(3);
+    expect(h.logs.join('')).toContain('about to fail');
+    expect(readFileSync(path.join(r.outputsDir, 'partial.txt'), 'utf8')).toBe('partial\n');
+    expect(server.list('jobs').some((j) => j.metadata.labels['dev.gitml/run-id'] === h.job.runId)).toBe(true);
+    expect(jobRequests(h.job.runId).some((q) => q.method === 'DELETE' && q.path.startsWith('/apis/batch/'))).toBe(false);
+  });
+
+  test('backoffLimit retries the pod before the Job fails', async () => {
+    const h = harness({ argv: ['sh', '-c', 'echo attempt; exit 1'], compute: { backoffLimit: 1, keep: 'never' } });
+    const r = await h.target.run(h.job);
+    expect(r.status).toBe('failed');
+    expect(r.exitCode).toBe(1);
+    // keep: never deletes even a failed Job
+    expect(jobRequests(h.job.runId).some((q) => q.method === 'DELETE' && q.path.startsWith('/apis/batch/'))).toBe(true);
+  });
+
+  test('the Job deadline is a timed_out run; what was written so far still comes back', async () => {
+    const h = harness({ argv: ['sh', '-c', 'echo started; echo so-far > "$GITML_OUTPUTS/p.txt"; sleep 30'], compute: { deadline: 1 } });
+    const r = await h.target.run(h.job);
+    expect(r.status).toBe('timed_out');
+    expect(h.logs.join('')).toContain('started');
+    expect(readFileSync(path.join(r.outputsDir, 'p.txt'), 'utf8')).toBe('so-far\n');
+    const sent = jobRequests(h.job.runId).find((q) => q.method === 'POST' && q.path.endsWith('/jobs'))?.body as any;
+    expect(sent.spec.activeDeadlineSeconds).toBe(1);
+  });
+
+  test.each([
+    ['cancel', 'canceled'],
+    ['timeout', 'timed_out'],
+  ] as const)('abort (%s) deletes the Job and stops the pod', async (reason, expected) => {
+    const h = harness({ argv: ['sh', '-c', 'echo started; sleep 30; echo never'], compute: { keep: 'always' } });
+    const running = h.target.run(h.job);
+    let settled = false;
+    void running.finally(() => (settled = true)).catch(() => undefined);
+    while (!settled && !h.logs.join('').includes('started')) await new Promise((r) => setTimeout(r, 20));
+    h.controller.abort(reason);
+    const r = await running;
+    expect(r.status).toBe(expected);
+    const del = jobRequests(h.job.runId).find((q) => q.method === 'DELETE' && q.path.startsWith('/apis/batch/'));
+    expect(del?.query.propagationPolicy).toBe('Background');
+    expect(h.logs.join('')).not.toContain('never');
+    // The garbage collector removed the pod, which stopped the process.
+    await new Promise((res) => setTimeout(res, 100));
+    expect(server.list('pods').filter((p) => p.metadata.labels['dev.gitml/run-id'] === h.job.runId)).toEqual([]);
+  });
+
+  test('keep: always keeps a completed Job', async () => {
+    const h = harness({ argv: ['true'], compute: { keep: 'always' } });
+    const r = await h.target.run(h.job);
+    expect(r.status).toBe('completed');
+    expect(server.list('jobs').some((j) => j.metadata.labels['dev.gitml/run-id'] === h.job.runId)).toBe(true);
+  });
+
+  test('the namespace comes from the compute', async () => {
+    const h = harness({ argv: ['true'], compute: { namespace: 'ml' } });
+    const r = await h.target.run(h.job);
+    expect(r.status).toBe('completed');
+    expect(r.host.startsWith('fake/ml/')).toBe(true);
+    expect(jobRequests(h.job.runId).some((q) => q.path === '/apis/batch/v1/namespaces/ml/jobs')).toBe(true);
+  });
+
+  test('an output that is a symlink to outside the folder fails the run', async () => {
+    const h = harness({ argv: ['sh', '-c', 'ln -s /etc/passwd "$GITML_OUTPUTS/leak"; echo ok > "$GITML_OUTPUTS/fine.txt"'] });
+    const r = await h.target.run(h.job);
+    expect(r.status).toBe('failed');
+    expect(r.exitCode).toBe(0);
+    expect(existsSync(path.join(r.outputsDir, 'leak'))).toBe(false);
+  });
+
+  test('outputs over the cap fail the run instead of flooding the log', async () => {
+    const h = harness({ argv: ['sh', '-c', 'head -c 200000 /dev/urandom > "$GITML_OUTPUTS/big.bin"'], maxOutputBytes: 10_000 });
+    const r = await h.target.run(h.job);
+    expect(r.status).toBe('failed');
+    expect(r.exitCode).toBe(0);
+    expect(existsSync(path.join(r.outputsDir, 'big.bin'))).toBe(false);
+  });
+
+  test('an image the cluster cannot pull fails the run and removes the Job', async () => {
+    const h = harness({ argv: ['true'], push: false });
+    const r = await h.target.run(h.job);
+    expect(r.status).toBe('failed');
+    expect(r.exitCode).toBeNull();
+    expect(server.list('jobs').some((j) => j.metadata.labels['dev.gitml/run-id'] === h.job.runId)).toBe(false);
+  });
+
+  test('the API server refusing (403) is a KUBERNETES error, and nothing is left behind', async () => {
+    server.intercept = (q) =>
+      q.method === 'POST' && q.path.endsWith('/jobs') ? { code: 403, reason: 'Forbidden', message: 'jobs.batch is forbidden: User "ci" cannot create resource "jobs" in API group "batch" in the namespace "default"' } : undefined;
+    const h = harness({ argv: ['true'], secretEnv: { X: 'y' } });
+    await expect(h.target.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES', data: { status: 403 }, retryable: false });
+    expect(server.list('secrets').filter((s) => s.metadata.labels['dev.gitml/run-id'] === h.job.runId)).toEqual([]);
+  });
+
+  test('a 401 is a KUBERNETES error', async () => {
+    const strict = await new FakeKubeApiServer({ token: 'right' }).start();
+    try {
+      const kc = strict.writeKubeconfig(dir, { context: 'strict', token: 'wrong', file: 'strict.yaml' });
+      const h = harness({ argv: ['true'] });
+      const t = new KubernetesTarget({ compute: compute({ kubeconfig: kc }), repoDir: dir, prepareImage: async () => ({ image: 'x:1' }) });
+      await expect(t.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES', data: { status: 401 } });
+    } finally {
+      await strict.stop();
+    }
+  });
+
+  test('an unreachable API server is a retryable KUBERNETES error', async () => {
+    const gone = await new FakeKubeApiServer().start();
+    const url = gone.url;
+    await gone.stop();
+    const sub = tmpDir('gitml-kube-gone-');
+    try {
+      const kc = gone.writeKubeconfig(sub, { server: url });
+      const h = harness({ argv: ['true'] });
+      const t = new KubernetesTarget({ compute: compute({ kubeconfig: kc }), repoDir: dir, prepareImage: async () => ({ image: 'x:1' }) });
+      await expect(t.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES', retryable: true });
+    } finally {
+      removeDir(sub);
+    }
+  });
+
+  test('an API server whose certificate is not trusted is a KUBERNETES error', async () => {
+    const kc = server.writeKubeconfig(dir, { trust: false, file: 'untrusted.yaml' });
+    const h = harness({ argv: ['true'] });
+    const t = new KubernetesTarget({ compute: compute({ kubeconfig: kc }), repoDir: dir, prepareImage: async () => ({ image: 'x:1' }) });
+    await expect(t.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES', retryable: false });
+  });
+
+  test('a missing namespace (404) and an unknown context are KUBERNETES errors', async () => {
+    const h = harness({ argv: ['true'], compute: { namespace: 'nope' } });
+    await expect(h.target.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES', data: { status: 404 } });
+    await expect(kubeClient({ kind: 'ComputeTarget', type: 'kubernetes', kubeconfig, context: 'elsewhere' }, dir)).rejects.toMatchObject({ code: 'KUBERNETES' });
+    await expect(kubeClient({ kind: 'ComputeTarget', type: 'kubernetes', kubeconfig: 'missing/kubeconfig' }, dir)).rejects.toMatchObject({ code: 'KUBERNETES' });
+  });
+});
+
+describe('KubeApi', () => {
+  test('the server refuses an invalid object with 422, seen as KUBERNETES', async () => {
+    const kube = await kubeClient(compute().spec as KubernetesCompute, dir);
+    const bad = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'bad-job' }, spec: { backoffLimit: 'three', template: { spec: { containers: [{ name: 'c', image: 'i' }], restartPolicy: 'Never' } } } };
+    await expect(kube.createJob(bad as any)).rejects.toMatchObject({ code: 'KUBERNETES', data: { status: 422 } });
+    expect(server.list('jobs').some((j) => j.metadata.name === 'bad-job')).toBe(false);
+  });
+
+  test('applyObject is server-side apply: discovery, then PATCH apply-patch+yaml with fieldManager=gitml and force=true', async () => {
+    const kube = await kubeClient(compute().spec as KubernetesCompute, dir);
+    const dep: { apiVersion: string; kind: string; metadata: { name: string; uid?: string; labels?: Record<string, string> }; spec: any } = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'iris-scorer', labels: { 'app.kubernetes.io/managed-by': 'gitml' } },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'iris' } },
+        template: { metadata: { labels: { app: 'iris' } }, spec: { containers: [{ name: 'score', image: 'registry.test/iris:1' }] } },
+      },
+    };
+    const first = await kube.applyObject(dep);
+    expect(first.metadata?.uid).toEqual(expect.any(String));
+    const second = await kube.applyObject({ ...dep, spec: { ...dep.spec, replicas: 3 } });
+    expect(second.metadata?.uid).toBe(first.metadata?.uid);
+    expect(server.get('deployments', 'default', 'iris-scorer')?.spec.replicas).toBe(3);
+    const patches = server.requests.filter((q) => q.method === 'PATCH' && q.path === '/apis/apps/v1/namespaces/default/deployments/iris-scorer');
+    expect(patches).toHaveLength(2);
+    for (const p of patches) {
+      expect(p.contentType).toBe('application/apply-patch+yaml');
+      expect(p.query).toMatchObject({ fieldManager: 'gitml', force: 'true' });
+    }
+    const discovery = server.requests.findIndex((q) => q.method === 'GET' && q.path === '/apis/apps/v1');
+    expect(discovery).toBeGreaterThanOrEqual(0);
+    expect(discovery).toBeLessThan(server.requests.indexOf(patches[0]));
+    // An invalid object is refused by the server too.
+    await expect(kube.applyObject({ ...dep, spec: { ...dep.spec, replicas: 'many' } } as any)).rejects.toMatchObject({ code: 'KUBERNETES', data: { status: 422 } });
+    await kube.deleteObject(dep);
+    expect(server.get('deployments', 'default', 'iris-scorer')).toBeUndefined();
+  });
+});
+

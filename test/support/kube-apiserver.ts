@@ -1,0 +1,832 @@
+/**
+ * A recording stand-in for a Kubernetes API server, on 127.0.0.1 (node:http), for the one part
+ * of gitml that cannot run against the real thing here. It answers like the API server does:
+ * discovery documents, objects with kind/apiVersion/metadata (uid, resourceVersion,
+ * creationTimestamp), Status objects for errors (401/403/404/409/415/422), lists, chunked
+ * `?watch=true` event streams, `follow=true` pod logs, server-side apply (PATCH
+ * application/apply-patch+yaml with fieldManager), merge patches and DeleteOptions.
+ *
+ * Every object body it receives is validated against the Kubernetes OpenAPI schemas
+ * (kubernetes-models, through core/kube/validate.ts) and refused with 422 when invalid, so the
+ * contract is checked on the server side too.
+ *
+ * A small Job controller and kubelet make created Jobs behave: a pod per attempt, pulled only
+ * if its image was "pushed" (`server.images`), secret env resolved from stored Secrets (or
+ * CreateContainerConfigError), the container's command really executed on the host with
+ * container paths mapped to host folders (the image's files, emptyDir volumes), its output as
+ * the pod log, exit code → pod phase → Job conditions, backoffLimit retries,
+ * activeDeadlineSeconds (SIGTERM, DeadlineExceeded), ttlSecondsAfterFinished, and deletion
+ * with propagationPolicy (dependents found through ownerReferences).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { kubeObjectProblems } from '../../core/kube/validate.js';
+
+type Obj = Record<string, any>;
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  contentType?: string;
+  authorization?: string;
+  /** Parsed JSON/YAML body, or the raw text when it did not parse. */
+  body?: unknown;
+}
+
+/** What a pushed image holds: container path → host folder. */
+export interface FakeImage {
+  files?: Record<string, string>;
+}
+
+interface ResourceDef {
+  group: string; // '' for core
+  version: string;
+  resource: string;
+  kind: string;
+  namespaced: boolean;
+  verbs: string[];
+}
+
+const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+const RESOURCES: ResourceDef[] = [
+  { group: '', version: 'v1', resource: 'pods', kind: 'Pod', namespaced: true, verbs: VERBS },
+  { group: '', version: 'v1', resource: 'secrets', kind: 'Secret', namespaced: true, verbs: VERBS },
+  { group: '', version: 'v1', resource: 'services', kind: 'Service', namespaced: true, verbs: VERBS },
+  { group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespaced: true, verbs: VERBS },
+  { group: '', version: 'v1', resource: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true, verbs: VERBS },
+  { group: 'batch', version: 'v1', resource: 'jobs', kind: 'Job', namespaced: true, verbs: VERBS },
+  { group: 'apps', version: 'v1', resource: 'deployments', kind: 'Deployment', namespaced: true, verbs: VERBS },
+];
+
+function apiVersionOf(d: ResourceDef): string {
+  return d.group ? `${d.group}/${d.version}` : d.version;
+}
+
+interface WatchSub {
+  def: ResourceDef;
+  ns: string;
+  match: (o: Obj) => boolean;
+  res: http.ServerResponse;
+}
+
+interface LogLine {
+  ts: string;
+  text: string;
+}
+
+interface PodRuntime {
+  proc?: ChildProcess;
+  lines: LogLine[];
+  partial: Record<'stdout' | 'stderr', string>;
+  followers: Set<{ res: http.ServerResponse; timestamps: boolean }>;
+  terminated: boolean;
+  scratch: string[];
+  timers: NodeJS.Timeout[];
+}
+
+function nowTs(): string {
+  const d = new Date();
+  return d.toISOString().replace(/\.(\d{3})Z$/, (_m, ms: string) => `.${ms}${String(process.hrtime()[1] % 1_000_000).padStart(6, '0')}Z`);
+}
+
+function status(code: number, reason: string, message: string, details?: Obj): Obj {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code };
+}
+
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out: Obj = target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Obj) } : {};
+  for (const [k, v] of Object.entries(patch as Obj)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+function matchLabels(selector: string | undefined, labels: Record<string, string> = {}): boolean {
+  if (!selector) return true;
+  return selector
+    .split(',')
+    .filter(Boolean)
+    .every((term) => {
+      const neq = term.split('!=');
+      if (neq.length === 2) return labels[neq[0].trim()] !== neq[1].trim();
+      const [k, v] = term.split(/==?/);
+      return v === undefined ? k.trim() in labels : labels[k.trim()] === v.trim();
+    });
+}
+
+function matchFields(selector: string | undefined, o: Obj): boolean {
+  if (!selector) return true;
+  return selector
+    .split(',')
+    .filter(Boolean)
+    .every((term) => {
+      const [k, v] = term.split(/==?/);
+      const val = k.trim() === 'metadata.name' ? o.metadata?.name : k.trim() === 'metadata.namespace' ? o.metadata?.namespace : k.trim() === 'status.phase' ? o.status?.phase : undefined;
+      return val === v?.trim();
+    });
+}
+
+export interface FakeKubeApiServerOptions {
+  /** Bearer token the server requires (401 without it). */
+  token?: string;
+  /** Namespaces that exist. */
+  namespaces?: string[];
+  /** Delay before a created pod's container starts (ms). */
+  startDelayMs?: number;
+  /** SIGTERM → SIGKILL grace period of the fake kubelet (ms). */
+  killGraceMs?: number;
+  /** Serve plain HTTP (kubeconfig then needs insecure-skip-tls-verify) instead of HTTPS with a fresh self-signed certificate. */
+  plainHttp?: boolean;
+}
+
+/** A self-signed certificate for 127.0.0.1 made with openssl, as a real cluster's CA-signed serving certificate stands in. */
+export function selfSignedCert(): { key: string; cert: string } {
+  const d = mkdtempSync(path.join(tmpdir(), 'fake-apiserver-tls-'));
+  try {
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(d, 'key.pem'), '-out', path.join(d, 'cert.pem'), '-days', '2', '-subj', '/CN=fake-apiserver', '-addext', 'subjectAltName=IP:127.0.0.1'],
+      { stdio: 'ignore' },
+    );
+    return { key: readFileSync(path.join(d, 'key.pem'), 'utf8'), cert: readFileSync(path.join(d, 'cert.pem'), 'utf8') };
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+}
+
+export class FakeKubeApiServer {
+  readonly requests: RecordedRequest[] = [];
+  /** Images the fake registry holds ("pushed"): reference → content. */
+  readonly images = new Map<string, FakeImage>();
+  /** Answer a request with an error Status instead (e.g. 403), when it returns one. */
+  intercept?: (req: RecordedRequest) => { code: number; reason: string; message: string } | undefined;
+  readonly namespaces: Set<string>;
+  private readonly store = new Map<string, Obj>();
+  private readonly watches = new Set<WatchSub>();
+  /** Every event, so a watch from a resourceVersion replays what it missed (as etcd's history does). */
+  private readonly history: Array<{ def: ResourceDef; type: string; object: Obj }> = [];
+  private readonly pods = new Map<string, PodRuntime>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private rv = 1000;
+  private server?: http.Server | https.Server;
+  url = '';
+  /** PEM of the serving certificate (HTTPS), for kubeconfigs' certificate-authority-data. */
+  cert?: string;
+  private closed = false;
+
+  constructor(private readonly opts: FakeKubeApiServerOptions = {}) {
+    this.namespaces = new Set(opts.namespaces ?? ['default']);
+  }
+
+  async start(): Promise<this> {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      void this.handle(req, res).catch((e) => {
+        if (!res.headersSent) this.send(res, 500, status(500, 'InternalError', String((e as Error)?.stack ?? e)));
+        else res.end();
+      });
+    };
+    if (this.opts.plainHttp) {
+      this.server = http.createServer(handler);
+    } else {
+      const tls = selfSignedCert();
+      this.cert = tls.cert;
+      this.server = https.createServer({ key: tls.key, cert: tls.cert }, handler);
+    }
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `${this.opts.plainHttp ? 'http' : 'https'}://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    for (const [, p] of this.pods) {
+      try {
+        if (p.proc?.pid && p.proc.exitCode === null) process.kill(-p.proc.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      for (const d of p.scratch) rmSync(d, { recursive: true, force: true });
+      for (const f of p.followers) f.res.end();
+    }
+    for (const w of this.watches) w.res.end();
+    this.server?.closeAllConnections();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  /** Write a kubeconfig for this server into `dir`; returns its path. */
+  writeKubeconfig(dir: string, opts: { context?: string; namespace?: string; token?: string; server?: string; file?: string; trust?: boolean } = {}): string {
+    const ctx = opts.context ?? 'fake';
+    const file = path.join(dir, opts.file ?? 'kubeconfig.yaml');
+    const server = opts.server ?? this.url;
+    // The CA is the serving certificate itself (self-signed); `trust: false` leaves it out.
+    const tlsLines = server.startsWith('http:')
+      ? ['    insecure-skip-tls-verify: true']
+      : this.cert && opts.trust !== false
+        ? [`    certificate-authority-data: ${Buffer.from(this.cert).toString('base64')}`]
+        : [];
+    const token = opts.token ?? this.opts.token ?? 'test-token';
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `current-context: ${ctx}`,
+        'clusters:',
+        `- name: ${ctx}-cluster`,
+        '  cluster:',
+        `    server: ${server}`,
+        ...tlsLines,
+        'users:',
+        `- name: ${ctx}-user`,
+        '  user:',
+        `    token: ${token}`,
+        'contexts:',
+        `- name: ${ctx}`,
+        '  context:',
+        `    cluster: ${ctx}-cluster`,
+        `    user: ${ctx}-user`,
+        ...(opts.namespace ? [`    namespace: ${opts.namespace}`] : []),
+        '',
+      ].join('\n'),
+    );
+    return file;
+  }
+
+  /** Stored objects of a resource (e.g. 'jobs'), optionally in one namespace. */
+  list(resource: string, ns?: string): Obj[] {
+    return [...this.store.entries()].filter(([k]) => k.startsWith(`${resource}/${ns ? `${ns}/` : ''}`)).map(([, v]) => structuredClone(v));
+  }
+
+  get(resource: string, ns: string, name: string): Obj | undefined {
+    const o = this.store.get(`${resource}/${ns}/${name}`);
+    return o ? structuredClone(o) : undefined;
+  }
+
+  /** The full log of a pod so far. */
+  podLog(ns: string, name: string): string {
+    return (this.pods.get(`${ns}/${name}`)?.lines ?? []).map((l) => l.text).join('');
+  }
+
+  /** Close every open watch (as an API server does on its timeout). */
+  closeWatches(): void {
+    for (const w of this.watches) w.res.end();
+    this.watches.clear();
+  }
+
+  // ---------------------------------------------------------------- HTTP
+
+  private send(res: http.ServerResponse, code: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private later(ms: number, fn: () => void): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.closed) fn();
+    }, ms);
+    this.timers.add(t);
+    return t;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    const contentType = req.headers['content-type']?.split(';')[0].trim();
+    let body: unknown;
+    if (raw) {
+      try {
+        body = contentType === 'application/apply-patch+yaml' ? parseYaml(raw) : JSON.parse(raw);
+      } catch {
+        body = raw;
+      }
+    }
+    const rec: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      ...(contentType ? { contentType } : {}),
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+      ...(body !== undefined ? { body } : {}),
+    };
+    this.requests.push(rec);
+
+    if (this.opts.token !== undefined && req.headers.authorization !== `Bearer ${this.opts.token}`) {
+      return this.send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    }
+    const forced = this.intercept?.(rec);
+    if (forced) return this.send(res, forced.code, status(forced.code, forced.reason, forced.message));
+
+    const p = url.pathname.replace(/\/+$/, '');
+    if (rec.method === 'GET' && p === '/api') {
+      return this.send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: this.url.replace('http://', '') }] });
+    }
+    if (rec.method === 'GET' && p === '/apis') {
+      const groups = [...new Set(RESOURCES.filter((r) => r.group).map((r) => r.group))].map((g) => {
+        const gv = { groupVersion: `${g}/v1`, version: 'v1' };
+        return { name: g, versions: [gv], preferredVersion: gv };
+      });
+      return this.send(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups });
+    }
+    const disc = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(p);
+    if (rec.method === 'GET' && disc) {
+      const group = disc[2] ?? '';
+      const version = disc[1] ?? disc[3];
+      const defs = RESOURCES.filter((r) => r.group === group && r.version === version);
+      if (defs.length === 0) return this.send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+      const resources: Obj[] = [];
+      for (const d of defs) {
+        resources.push({ name: d.resource, singularName: d.kind.toLowerCase(), namespaced: d.namespaced, kind: d.kind, verbs: d.verbs });
+        resources.push({ name: `${d.resource}/status`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['get', 'patch', 'update'] });
+        if (d.resource === 'pods') resources.push({ name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] });
+      }
+      return this.send(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources });
+    }
+
+    const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(p);
+    if (!m) return this.send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    const group = m[2] ?? '';
+    const version = m[1] ?? m[3];
+    const ns = decodeURIComponent(m[4]);
+    const def = RESOURCES.find((r) => r.group === group && r.version === version && r.resource === m[5]);
+    const name = m[6] ? decodeURIComponent(m[6]) : undefined;
+    const sub = m[7];
+    if (!def) return this.send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    if (!this.namespaces.has(ns)) return this.send(res, 404, status(404, 'NotFound', `namespaces "${ns}" not found`, { name: ns, kind: 'namespaces' }));
+    const gr = def.group ? `${def.resource}.${def.group}` : def.resource;
+
+    if (!name) {
+      if (rec.method === 'POST') return this.create(res, def, ns, body);
+      if (rec.method === 'GET') {
+        const q = rec.query;
+        const match = (o: Obj): boolean => matchLabels(q.labelSelector, o.metadata?.labels) && matchFields(q.fieldSelector, o);
+        if (q.watch === 'true' || q.watch === '1') return this.watch(res, def, ns, match, q.resourceVersion, q.timeoutSeconds);
+        const items = this.list(def.resource, ns).filter(match);
+        return this.send(res, 200, { kind: `${def.kind}List`, apiVersion: apiVersionOf(def), metadata: { resourceVersion: String(this.rv) }, items });
+      }
+      return this.send(res, 405, status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
+    }
+
+    const key = `${def.resource}/${ns}/${name}`;
+    if (sub === 'log' && def.resource === 'pods' && rec.method === 'GET') return this.log(res, ns, name, rec.query);
+    if (sub) return this.send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    const existing = this.store.get(key);
+    if (rec.method === 'GET') {
+      if (!existing) return this.send(res, 404, status(404, 'NotFound', `${gr} "${name}" not found`, { name, group: def.group, kind: def.resource }));
+      return this.send(res, 200, existing);
+    }
+    if (rec.method === 'DELETE') {
+      if (!existing) return this.send(res, 404, status(404, 'NotFound', `${gr} "${name}" not found`, { name, group: def.group, kind: def.resource }));
+      const policy = rec.query.propagationPolicy ?? (body as Obj | undefined)?.propagationPolicy ?? (def.resource === 'jobs' ? 'Orphan' : 'Background');
+      this.remove(def, ns, name, policy);
+      return this.send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: def.group, kind: def.resource, uid: existing.metadata.uid } });
+    }
+    if (rec.method === 'PATCH') return this.patch(res, def, ns, name, contentType, body, rec.query);
+    return this.send(res, 405, status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+  }
+
+  // ---------------------------------------------------------------- objects
+
+  private invalid(res: http.ServerResponse, def: ResourceDef, name: string | undefined, causes: Obj[]): void {
+    const gk = def.group ? `${def.kind}.${def.group}` : def.kind;
+    this.send(
+      res,
+      422,
+      status(422, 'Invalid', `${gk} "${name ?? ''}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`, { name, group: def.group, kind: def.kind, causes }),
+    );
+  }
+
+  private checkBody(res: http.ServerResponse, def: ResourceDef, ns: string, body: unknown, name?: string): Obj | undefined {
+    if (!body || typeof body !== 'object') {
+      this.send(res, 400, status(400, 'BadRequest', 'the body of the request was in an unknown format'));
+      return undefined;
+    }
+    const o = structuredClone(body as Obj);
+    if (o.apiVersion !== apiVersionOf(def) || o.kind !== def.kind) {
+      this.send(res, 400, status(400, 'BadRequest', `the API version in the data (${o.apiVersion}) or kind (${o.kind}) does not match the expected ${apiVersionOf(def)}/${def.kind}`));
+      return undefined;
+    }
+    if (o.metadata?.namespace && o.metadata.namespace !== ns) {
+      this.send(res, 400, status(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request'));
+      return undefined;
+    }
+    if (name !== undefined && o.metadata?.name !== name) {
+      this.send(res, 400, status(400, 'BadRequest', 'the name of the object does not match the name on the URL'));
+      return undefined;
+    }
+    const causes = kubeObjectProblems(o);
+    if (causes.length > 0) {
+      this.invalid(res, def, o.metadata?.name, causes);
+      return undefined;
+    }
+    return o;
+  }
+
+  private stamp(o: Obj, ns: string, prev?: Obj): Obj {
+    o.metadata = {
+      ...o.metadata,
+      namespace: ns,
+      uid: prev?.metadata?.uid ?? randomUUID(),
+      creationTimestamp: prev?.metadata?.creationTimestamp ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      resourceVersion: String(++this.rv),
+      generation: (prev?.metadata?.generation ?? 0) + 1,
+    };
+    return o;
+  }
+
+  private put(def: ResourceDef, o: Obj, type: 'ADDED' | 'MODIFIED'): void {
+    this.store.set(`${def.resource}/${o.metadata.namespace}/${o.metadata.name}`, o);
+    this.emit(def, o, type);
+  }
+
+  private emit(def: ResourceDef, o: Obj, type: string): void {
+    this.history.push({ def, type, object: structuredClone(o) });
+    for (const w of this.watches) {
+      if (w.def === def && w.ns === o.metadata.namespace && w.match(o)) w.res.write(JSON.stringify({ type, object: o }) + '\n');
+    }
+  }
+
+  /** Update an object in place (status changes by the controllers). */
+  private update(def: ResourceDef, ns: string, name: string, fn: (o: Obj) => void): Obj | undefined {
+    const o = this.store.get(`${def.resource}/${ns}/${name}`);
+    if (!o) return undefined;
+    fn(o);
+    o.metadata.resourceVersion = String(++this.rv);
+    this.emit(def, o, 'MODIFIED');
+    return o;
+  }
+
+  private create(res: http.ServerResponse, def: ResourceDef, ns: string, body: unknown): void {
+    const o = this.checkBody(res, def, ns, body);
+    if (!o) return;
+    if (!o.metadata?.name && o.metadata?.generateName) o.metadata.name = `${o.metadata.generateName}${randomUUID().slice(0, 5)}`;
+    const key = `${def.resource}/${ns}/${o.metadata.name}`;
+    if (this.store.has(key)) {
+      const gr = def.group ? `${def.resource}.${def.group}` : def.resource;
+      return this.send(res, 409, status(409, 'AlreadyExists', `${gr} "${o.metadata.name}" already exists`, { name: o.metadata.name, group: def.group, kind: def.resource }));
+    }
+    if (def.resource === 'secrets' && o.stringData) {
+      o.data = { ...(o.data ?? {}) };
+      for (const [k, v] of Object.entries(o.stringData as Record<string, string>)) o.data[k] = Buffer.from(v).toString('base64');
+      delete o.stringData;
+    }
+    delete o.status;
+    this.stamp(o, ns);
+    if (def.resource === 'jobs') o.status = {};
+    this.put(def, o, 'ADDED');
+    this.send(res, 201, o);
+    if (def.resource === 'jobs') this.later(1, () => this.startJob(ns, o.metadata.name));
+  }
+
+  private patch(res: http.ServerResponse, def: ResourceDef, ns: string, name: string, contentType: string | undefined, body: unknown, q: Record<string, string>): void {
+    const key = `${def.resource}/${ns}/${name}`;
+    const existing = this.store.get(key);
+    if (contentType === 'application/apply-patch+yaml') {
+      if (!q.fieldManager) return this.send(res, 400, status(400, 'BadRequest', 'PATCH, application/apply-patch+yaml: fieldManager must be set'));
+      if (q.force !== undefined && q.force !== 'true' && q.force !== 'false') return this.send(res, 400, status(400, 'BadRequest', 'force must be true or false'));
+      const o = this.checkBody(res, def, ns, body, name);
+      if (!o) return;
+      delete o.status;
+      this.stamp(o, ns, existing);
+      o.metadata.managedFields = [{ manager: q.fieldManager, operation: 'Apply', apiVersion: apiVersionOf(def), fieldsType: 'FieldsV1', time: new Date().toISOString() }];
+      if (existing?.status) o.status = existing.status;
+      this.put(def, o, existing ? 'MODIFIED' : 'ADDED');
+      return this.send(res, existing ? 200 : 201, o);
+    }
+    if (contentType === 'application/merge-patch+json' || contentType === 'application/strategic-merge-patch+json') {
+      if (!existing) return this.send(res, 404, status(404, 'NotFound', `${def.resource} "${name}" not found`, { name, kind: def.resource }));
+      if (!body || typeof body !== 'object') return this.send(res, 400, status(400, 'BadRequest', 'invalid patch body'));
+      const merged = mergePatch(existing, body) as Obj;
+      const { status: st, ...rest } = merged;
+      const meta = { ...rest.metadata };
+      for (const k of ['uid', 'resourceVersion', 'creationTimestamp', 'generation', 'managedFields']) delete meta[k];
+      const o = this.checkBody(res, def, ns, { ...rest, metadata: meta }, name);
+      if (!o) return;
+      this.stamp(o, ns, existing);
+      if (st) o.status = st;
+      this.put(def, o, 'MODIFIED');
+      return this.send(res, 200, o);
+    }
+    return this.send(res, 415, status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`));
+  }
+
+  private remove(def: ResourceDef, ns: string, name: string, policy: string): void {
+    const key = `${def.resource}/${ns}/${name}`;
+    const o = this.store.get(key);
+    if (!o) return;
+    this.store.delete(key);
+    o.metadata.resourceVersion = String(++this.rv);
+    this.emit(def, o, 'DELETED');
+    if (def.resource === 'pods') this.killPod(ns, name);
+    if (policy === 'Orphan') return;
+    // The garbage collector: dependents that name this object as owner go too.
+    const uid = o.metadata.uid;
+    for (const [k, dep] of [...this.store.entries()]) {
+      if ((dep.metadata.ownerReferences ?? []).some((r: Obj) => r.uid === uid)) {
+        const [resource, dns, dname] = k.split('/');
+        const ddef = RESOURCES.find((r) => r.resource === resource)!;
+        this.later(5, () => this.remove(ddef, dns, dname, 'Background'));
+      }
+    }
+  }
+
+  private watch(res: http.ServerResponse, def: ResourceDef, ns: string, match: (o: Obj) => boolean, resourceVersion?: string, timeoutSeconds?: string): void {
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    // No resourceVersion: the current state as synthetic ADDED events first (the API server's semantics).
+    if (!resourceVersion || resourceVersion === '0') {
+      for (const o of this.list(def.resource, ns)) if (match(o)) res.write(JSON.stringify({ type: 'ADDED', object: o }) + '\n');
+    } else {
+      // From a resourceVersion: every later event, so nothing between a read and the watch is lost.
+      const from = Number(resourceVersion);
+      for (const ev of this.history) {
+        if (ev.def === def && ev.object.metadata.namespace === ns && Number(ev.object.metadata.resourceVersion) > from && match(ev.object)) {
+          res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
+        }
+      }
+    }
+    const sub: WatchSub = { def, ns, match, res };
+    this.watches.add(sub);
+    res.on('close', () => this.watches.delete(sub));
+    if (timeoutSeconds) this.later(Number(timeoutSeconds) * 1000, () => res.end());
+  }
+
+  // ---------------------------------------------------------------- Job controller and kubelet
+
+  private static JOBS = RESOURCES.find((r) => r.resource === 'jobs')!;
+  private static PODS = RESOURCES.find((r) => r.resource === 'pods')!;
+
+  private startJob(ns: string, name: string): void {
+    const job = this.update(FakeKubeApiServer.JOBS, ns, name, (j) => {
+      j.status = { ...j.status, startTime: new Date().toISOString(), active: 0 };
+    });
+    if (!job) return;
+    const deadline = job.spec?.activeDeadlineSeconds;
+    if (deadline) this.later(deadline * 1000, () => this.deadlineExceeded(ns, name));
+    this.createPod(ns, job);
+  }
+
+  private createPod(ns: string, job: Obj): void {
+    const tmpl = job.spec.template;
+    const podName = `${job.metadata.name}-${randomUUID().replace(/-/g, '').slice(0, 5)}`;
+    const pod: Obj = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: podName,
+        labels: { ...(tmpl.metadata?.labels ?? {}), 'batch.kubernetes.io/job-name': job.metadata.name, 'job-name': job.metadata.name, 'controller-uid': job.metadata.uid },
+        ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.metadata.name, uid: job.metadata.uid, controller: true, blockOwnerDeletion: true }],
+      },
+      spec: structuredClone(tmpl.spec),
+    };
+    const causes = kubeObjectProblems(pod);
+    if (causes.length > 0) throw new Error(`fake Job controller made an invalid pod: ${JSON.stringify(causes)}`);
+    this.stamp(pod, ns);
+    const c0 = pod.spec.containers[0];
+    pod.status = {
+      phase: 'Pending',
+      conditions: [{ type: 'PodScheduled', status: 'True' }],
+      containerStatuses: [{ name: c0.name, image: c0.image, ready: false, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } } }],
+    };
+    this.put(FakeKubeApiServer.PODS, pod, 'ADDED');
+    this.update(FakeKubeApiServer.JOBS, ns, job.metadata.name, (j) => (j.status.active = 1));
+    this.pods.set(`${ns}/${podName}`, { lines: [], partial: { stdout: '', stderr: '' }, followers: new Set(), terminated: false, scratch: [], timers: [] });
+    this.later(this.opts.startDelayMs ?? 20, () => this.startContainer(ns, podName, job.metadata.name));
+  }
+
+  private setWaiting(ns: string, podName: string, reason: string, message: string): void {
+    this.update(FakeKubeApiServer.PODS, ns, podName, (p) => {
+      p.status.containerStatuses[0].state = { waiting: { reason, message } };
+    });
+  }
+
+  private startContainer(ns: string, podName: string, jobName: string, attempt = 0): void {
+    const pod = this.store.get(`pods/${ns}/${podName}`);
+    const rt = this.pods.get(`${ns}/${podName}`);
+    if (!pod || !rt) return;
+    const c = pod.spec.containers[0];
+    const image = this.images.get(c.image);
+    if (!image) {
+      this.setWaiting(ns, podName, attempt === 0 ? 'ErrImagePull' : 'ImagePullBackOff', `failed to pull image "${c.image}": not found`);
+      this.later(50, () => this.startContainer(ns, podName, jobName, attempt + 1));
+      return;
+    }
+    // Environment: literal values and secretKeyRef resolved from stored Secrets.
+    const env: Record<string, string> = {};
+    for (const e of c.env ?? []) {
+      if (e.value !== undefined) env[e.name] = e.value;
+      else if (e.valueFrom?.secretKeyRef) {
+        const ref = e.valueFrom.secretKeyRef;
+        const secret = this.store.get(`secrets/${ns}/${ref.name}`);
+        const data = secret?.data?.[ref.key];
+        if (data === undefined) {
+          this.setWaiting(ns, podName, 'CreateContainerConfigError', secret ? `couldn't find key ${ref.key} in Secret ${ns}/${ref.name}` : `secret "${ref.name}" not found`);
+          this.later(50, () => this.startContainer(ns, podName, jobName, attempt + 1));
+          return;
+        }
+        env[e.name] = Buffer.from(data, 'base64').toString('utf8');
+      }
+    }
+    // The container's filesystem: the image's files and emptyDir volumes, as host folders.
+    const mounts: Array<[string, string]> = Object.entries(image.files ?? {});
+    for (const vm of c.volumeMounts ?? []) {
+      const vol = (pod.spec.volumes ?? []).find((v: Obj) => v.name === vm.name);
+      if (vol?.emptyDir) {
+        const dir = mkdtempSync(path.join(tmpdir(), 'fake-kubelet-emptydir-'));
+        chmodSync(dir, 0o777);
+        rt.scratch.push(dir);
+        mounts.push([vm.mountPath, dir]);
+      }
+    }
+    mounts.sort((a, b) => b[0].length - a[0].length);
+    const mapPath = (s: string): string => {
+      for (const [cp, hp] of mounts) if (s === cp || s.startsWith(cp + '/')) return hp + s.slice(cp.length);
+      return s;
+    };
+    for (const k of Object.keys(env)) env[k] = mapPath(env[k]);
+    const argv = [...(c.command ?? []), ...(c.args ?? [])].map(mapPath);
+    const cwd = c.workingDir ? mapPath(c.workingDir) : undefined;
+    const startedAt = new Date().toISOString();
+    // Its own process group stands in for the container's PID namespace: when the main process
+    // (PID 1) exits, everything else in the container is killed with it.
+    const proc = spawn(argv[0], argv.slice(1), { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    rt.proc = proc;
+    proc.on('exit', () => {
+      try {
+        if (proc.pid) process.kill(-proc.pid, 'SIGKILL');
+      } catch {
+        /* group already gone */
+      }
+    });
+    this.update(FakeKubeApiServer.PODS, ns, podName, (p) => {
+      p.status.phase = 'Running';
+      p.status.startTime = startedAt;
+      p.status.containerStatuses[0].state = { running: { startedAt } };
+      p.status.containerStatuses[0].ready = true;
+      p.status.conditions.push({ type: 'Ready', status: 'True' });
+    });
+    const onData = (stream: 'stdout' | 'stderr') => (d: Buffer) => {
+      const text = rt.partial[stream] + d.toString('utf8');
+      const parts = text.split('\n');
+      rt.partial[stream] = parts.pop() ?? '';
+      for (const line of parts) this.appendLog(rt, line + '\n');
+    };
+    proc.stdout!.on('data', onData('stdout'));
+    proc.stderr!.on('data', onData('stderr'));
+    proc.on('error', (e) => {
+      this.appendLog(rt, `exec ${argv[0]} failed: ${e.message}\n`);
+    });
+    proc.on('close', (code, signal) => {
+      for (const s of ['stdout', 'stderr'] as const) if (rt.partial[s]) this.appendLog(rt, rt.partial[s]);
+      const exitCode = code ?? (signal === 'SIGKILL' ? 137 : 143);
+      this.containerExited(ns, podName, jobName, exitCode, startedAt);
+    });
+  }
+
+  private appendLog(rt: PodRuntime, text: string): void {
+    const line = { ts: nowTs(), text };
+    rt.lines.push(line);
+    for (const f of rt.followers) f.res.write(f.timestamps ? `${line.ts} ${text}` : text);
+  }
+
+  private containerExited(ns: string, podName: string, jobName: string, exitCode: number, startedAt: string): void {
+    const rt = this.pods.get(`${ns}/${podName}`);
+    if (rt) {
+      rt.terminated = true;
+      for (const f of rt.followers) f.res.end();
+      rt.followers.clear();
+    }
+    this.update(FakeKubeApiServer.PODS, ns, podName, (p) => {
+      p.status.phase = exitCode === 0 ? 'Succeeded' : 'Failed';
+      p.status.containerStatuses[0].ready = false;
+      p.status.containerStatuses[0].state = {
+        terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt, finishedAt: new Date().toISOString() },
+      };
+    });
+    const job = this.store.get(`jobs/${ns}/${jobName}`);
+    if (!job || this.finished(job)) return;
+    const now = new Date().toISOString();
+    if (exitCode === 0) {
+      this.update(FakeKubeApiServer.JOBS, ns, jobName, (j) => {
+        j.status = {
+          ...j.status,
+          active: 0,
+          succeeded: 1,
+          completionTime: now,
+          conditions: [
+            { type: 'SuccessCriteriaMet', status: 'True', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods', lastTransitionTime: now },
+            { type: 'Complete', status: 'True', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods', lastTransitionTime: now },
+          ],
+        };
+      });
+      this.ttl(ns, jobName);
+      return;
+    }
+    const failed = (job.status.failed ?? 0) + 1;
+    if (failed > (job.spec.backoffLimit ?? 6)) {
+      this.failJob(ns, jobName, 'BackoffLimitExceeded', 'Job has reached the specified backoff limit', failed);
+    } else {
+      this.update(FakeKubeApiServer.JOBS, ns, jobName, (j) => (j.status = { ...j.status, failed, active: 0 }));
+      this.later(10, () => {
+        const again = this.store.get(`jobs/${ns}/${jobName}`);
+        if (again && !this.finished(again)) this.createPod(ns, again);
+      });
+    }
+  }
+
+  private finished(job: Obj): boolean {
+    return (job.status?.conditions ?? []).some((c: Obj) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+  }
+
+  private failJob(ns: string, jobName: string, reason: string, message: string, failed?: number): void {
+    const now = new Date().toISOString();
+    this.update(FakeKubeApiServer.JOBS, ns, jobName, (j) => {
+      j.status = {
+        ...j.status,
+        active: 0,
+        ...(failed !== undefined ? { failed } : {}),
+        conditions: [
+          { type: 'FailureTarget', status: 'True', reason, message, lastTransitionTime: now },
+          { type: 'Failed', status: 'True', reason, message, lastTransitionTime: now },
+        ],
+      };
+    });
+    this.ttl(ns, jobName);
+  }
+
+  private ttl(ns: string, jobName: string): void {
+    const job = this.store.get(`jobs/${ns}/${jobName}`);
+    const ttl = job?.spec?.ttlSecondsAfterFinished;
+    if (typeof ttl === 'number') this.later(ttl * 1000, () => this.remove(FakeKubeApiServer.JOBS, ns, jobName, 'Background'));
+  }
+
+  private deadlineExceeded(ns: string, jobName: string): void {
+    const job = this.store.get(`jobs/${ns}/${jobName}`);
+    if (!job || this.finished(job)) return;
+    // The Job controller marks the Job failed and terminates its active pods (SIGTERM, then
+    // SIGKILL after the grace period); the pods are then deleted.
+    for (const pod of this.list('pods', ns)) {
+      if (pod.metadata.labels?.['job-name'] !== jobName) continue;
+      const rt = this.pods.get(`${ns}/${pod.metadata.name}`);
+      if (rt && !rt.terminated) {
+        rt.proc?.once('close', () => this.later(50, () => this.remove(FakeKubeApiServer.PODS, ns, pod.metadata.name, 'Background')));
+        this.killPod(ns, pod.metadata.name);
+      }
+    }
+    this.failJob(ns, jobName, 'DeadlineExceeded', 'Job was active longer than specified deadline');
+  }
+
+  private killPod(ns: string, podName: string): void {
+    const rt = this.pods.get(`${ns}/${podName}`);
+    if (!rt?.proc || rt.terminated) {
+      if (rt) for (const f of rt.followers) f.res.end();
+      return;
+    }
+    rt.proc.kill('SIGTERM');
+    const t = this.later(this.opts.killGraceMs ?? 2000, () => rt.proc?.kill('SIGKILL'));
+    rt.proc.once('close', () => {
+      clearTimeout(t);
+      this.timers.delete(t);
+    });
+  }
+
+  private log(res: http.ServerResponse, ns: string, name: string, q: Record<string, string>): void {
+    const pod = this.store.get(`pods/${ns}/${name}`);
+    if (!pod) return this.send(res, 404, status(404, 'NotFound', `pods "${name}" not found`, { name, kind: 'pods' }));
+    const containers: string[] = pod.spec.containers.map((c: Obj) => c.name);
+    const container = q.container ?? (containers.length === 1 ? containers[0] : undefined);
+    if (!container) return this.send(res, 400, status(400, 'BadRequest', `a container name must be specified for pod ${name}, choose one of: [${containers.join(' ')}]`));
+    if (!containers.includes(container)) return this.send(res, 400, status(400, 'BadRequest', `container ${container} is not valid for pod ${name}`));
+    const rt = this.pods.get(`${ns}/${name}`);
+    const state = pod.status?.containerStatuses?.[0]?.state ?? {};
+    if (!rt || state.waiting) {
+      return this.send(res, 400, status(400, 'BadRequest', `container "${container}" in pod "${name}" is waiting to start: ${state.waiting?.reason ?? 'ContainerCreating'}`));
+    }
+    const timestamps = q.timestamps === 'true';
+    const since = q.sinceTime;
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
+    let lines = rt.lines.filter((l) => !since || l.ts >= since);
+    if (q.tailLines) lines = lines.slice(-Number(q.tailLines));
+    for (const l of lines) res.write(timestamps ? `${l.ts} ${l.text}` : l.text);
+    if (q.follow === 'true' && !rt.terminated) {
+      const f = { res, timestamps };
+      rt.followers.add(f);
+      res.on('close', () => rt.followers.delete(f));
+    } else {
+      res.end();
+    }
+  }
+}
