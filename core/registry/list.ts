@@ -7,6 +7,7 @@
  *   const { stages, models } = await listModels({ dir: '/repo' });
  */
 import { loadEntities } from '../entities/load.js';
+import { findRepoRoot } from '../git.js';
 import { snapshot } from './context.js';
 import { allowedStages } from './policy.js';
 
@@ -40,15 +41,14 @@ export interface ModelList {
 }
 
 export async function listModels(o: ListOptions): Promise<ModelList> {
-  const snap = await snapshot(o.dir);
+  const root = await findRepoRoot(o.dir);
+  // The tags (a git process) and the YAML files are read at the same time.
+  const [snap, loaded] = await Promise.all([snapshot(root), o.entities === false ? undefined : loadEntities({ dir: root }).catch(() => undefined)]);
   let configured: string[] | undefined;
   const defined = new Set<string>();
-  if (o.entities !== false) {
-    const r = await loadEntities({ dir: snap.root }).catch(() => undefined);
-    if (r?.value) {
-      configured = allowedStages(r.value.workspace.spec);
-      for (const k of r.value.models.keys()) defined.add(k);
-    }
+  if (loaded?.value) {
+    configured = allowedStages(loaded.value.workspace.spec);
+    for (const k of loaded.value.models.keys()) defined.add(k);
   }
   const used = new Set<string>();
   for (const m of snap.state.models.values()) for (const s of Object.keys(m.stages)) used.add(s);

@@ -53,6 +53,19 @@ export async function readRegistryTags({ dir }: ReadTagsOptions): Promise<Regist
   return parseForEachRef(r.stdout);
 }
 
+/**
+ * `meta` is parsed on first use: listing models never needs it, and JSON-parsing every
+ * message is most of the reading time at thousands of tags.
+ */
+function lazyMeta(tag: RegistryTag, contents: string): void {
+  let cached: TagMetadata | undefined | null = null;
+  Object.defineProperty(tag, 'meta', {
+    enumerable: true,
+    configurable: true,
+    get: () => (cached === null ? (cached = parseMessage(contents)) : cached),
+  });
+}
+
 export function parseForEachRef(out: string): RegistryTag[] {
   const parts = out.split('\0');
   const tags: RegistryTag[] = [];
@@ -65,7 +78,7 @@ export function parseForEachRef(out: string): RegistryTag[] {
     const parsed = parseTag(name);
     if (!parsed) continue;
     const [secs, tz] = date.split(' ');
-    tags.push({
+    const tag = {
       ...parsed,
       commit: peeled,
       commitTime: Number(commitDate),
@@ -74,8 +87,9 @@ export function parseForEachRef(out: string): RegistryTag[] {
       time: Number(secs),
       tz: tz ?? '+0000',
       message: contents,
-      meta: parseMessage(contents),
-    });
+    } as RegistryTag;
+    lazyMeta(tag, contents);
+    tags.push(tag);
   }
   return tags;
 }

@@ -93,7 +93,7 @@ export function toEvents(tags: RegistryTag[]): RegistryEvent[] {
   const out: RegistryEvent[] = [];
   for (const t of tags) {
     if (t.action === 'create') continue;
-    out.push({
+    const e = {
       kind: t.action,
       model: t.name,
       version: t.version,
@@ -106,8 +106,10 @@ export function toEvents(tags: RegistryTag[]): RegistryEvent[] {
       tz: t.tz,
       by: t.tagger,
       message: t.message,
-      meta: t.meta,
-    });
+    } as RegistryEvent;
+    // Parsed only when read (see read.ts).
+    Object.defineProperty(e, 'meta', { enumerable: true, get: () => t.meta });
+    out.push(e);
   }
   return out.sort(compareEvents);
 }
@@ -163,8 +165,10 @@ function replayModel(name: string, history: RegistryEvent[]): ModelState {
       w.state.commit = e.commit;
       w.state.registeredAt ??= e.time;
       w.state.registeredBy ??= e.by;
-      w.state.tag ??= e.tag;
-      w.state.meta ??= e.meta;
+      if (w.state.tag === undefined) {
+        w.state.tag = e.tag;
+        Object.defineProperty(w.state, 'meta', { enumerable: true, get: () => e.meta });
+      }
     } else {
       w.state.deregisteredAt = e.time;
     }
