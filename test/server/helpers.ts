@@ -106,11 +106,11 @@ export interface RunningServer {
  */
 export async function startServer(
   modelDir: string,
-  opts: { args?: string[]; env?: Record<string, string>; ready?: boolean } = {},
+  opts: { args?: string[]; env?: Record<string, string>; ready?: boolean; python?: string } = {},
 ): Promise<RunningServer> {
   // modelDir '' leaves the folder and port to the environment (GITML_MODEL_DIR, GITML_PORT)
   const base = modelDir ? ['--model-dir', modelDir, '--port', '0'] : [];
-  const proc = spawn(testPython(), [SERVER, ...base, ...(opts.args ?? [])], {
+  const proc = spawn(opts.python ?? testPython(), [SERVER, ...base, ...(opts.args ?? [])], {
     env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { removeDir, tmpDir } from '../support/repo.js';
 import { testPython } from '../support/python.js';
@@ -310,6 +311,23 @@ describe('configuration and broken bundles', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('cannot serve');
     expect(r.stderr).not.toContain('Traceback');
+  });
+
+  // The oldest Python the server supports, when this machine has it (pyenv puts one on PATH here).
+  const pyenv = path.join(process.env.PYENV_ROOT ?? path.join(homedir(), '.pyenv'), 'versions');
+  const pyenv39 = existsSync(pyenv) ? readdirSync(pyenv).filter((v) => v.startsWith('3.9.')).map((v) => path.join(pyenv, v, 'bin/python3')) : [];
+  const py39 = [process.env.GITML_TEST_PYTHON39 ?? 'python3.9', '/usr/bin/python3.9', ...pyenv39].find((p) => spawnSync(p, ['-c', 'import sys; assert sys.version_info[:2] == (3, 9)']).status === 0);
+  if (!py39) console.warn('test/server: no python3.9 on this machine; the server is checked on 3.9 syntax only');
+  it.skipIf(!py39)('serves a python-flavor bundle on Python 3.9', async () => {
+    const s = await startServer(pyBundle(), { python: py39, ready: true });
+    try {
+      expect((await call(`${s.url}/score`, { body: [[1, 2, 'a', true]] })).body).toEqual({ result: [{ y: 4, label: 'A', flag: false }] });
+      expect((await call(`${s.url}/score`, { body: [[1, 2, 'boom', true]] })).body.error.code).toBe('SCORING_FAILED');
+      expect((await call(`${s.url}/score`, { body: [[1, 2.5, 'a', true]] })).body.error.code).toBe('WRONG_TYPE');
+      parsePrometheus(await (await fetch(`${s.url}/metrics`)).text());
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
   });
 
   it('is Python 3.9 syntax', () => {
