@@ -26,7 +26,6 @@ GITML_BUILD_DIR="${GITML_BUILD_DIR:-/var/cache/gitml}"
 export DEBIAN_FRONTEND=noninteractive
 
 mkdir -p "$GITML_LOG_DIR"
-: > "$GITML_LOG_DIR/setup-times.txt"
 
 log() { printf '[setup %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 3; }
@@ -95,24 +94,34 @@ setup_engine() {
 # --- Base images -------------------------------------------------------------------------
 # The bookworm mirror named by this machine's apt sources: deb822 *.sources first, then
 # one-line sources.list. Prints the URI of the first entry whose suites include "bookworm".
+# $1: the apt configuration folder (tests pass their own).
 debian_mirror() {
-  local f
-  for f in /etc/apt/sources.list.d/*.sources; do
+  local etc=${1:-/etc/apt} f found=""
+  for f in "$etc"/sources.list.d/*.sources; do
     [[ -f $f ]] || continue
-    awk '
-      function flush() { if (uri != "" && suites ~ /(^| )bookworm( |$)/ && !found) { print uri; found = 1 } uri = ""; suites = "" }
+    # deb822 stanzas, separated by blank lines; field names are case-insensitive.
+    found+=$(awk '
+      function flush() {
+        if (uri != "" && types ~ /(^| )deb( |$)/ && suites ~ /(^| )bookworm( |$)/ && enabled != "no") print uri
+        uri = ""; suites = ""; types = ""; enabled = ""
+      }
+      /^[[:space:]]*#/ { next }
       /^[[:space:]]*$/ { flush(); next }
-      /^URIs:/ { uri = $2 }
-      /^Suites:/ { $1 = ""; suites = $0; sub(/^ /, "", suites) }
+      { key = tolower($1) }
+      key == "uris:" { uri = $2 }
+      key == "types:" { $1 = ""; types = $0 " " }
+      key == "suites:" { $1 = ""; suites = $0 " " }
+      key == "enabled:" { enabled = tolower($2) }
       END { flush() }
-    ' "$f"
-  done | head -1 | grep . && return 0
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    ' "$f")$'\n'
+  done
+  for f in "$etc"/sources.list "$etc"/sources.list.d/*.list; do
     [[ -f $f ]] || continue
     # deb [options] URI SUITE COMPONENTS...
-    sed -E 's/\[[^]]*\]//' "$f" | awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }'
-  done | head -1 | grep . && return 0
-  return 1
+    found+=$(sed -E 's/\[[^]]*\]//' "$f" | awk '$1 == "deb" && $3 == "bookworm" { print $2 }')$'\n'
+  done
+  found=$(grep -m1 . <<<"$found") || return 1
+  printf '%s\n' "$found"
 }
 
 # What goes into the base image. The image carries this as a label; a machine whose image was
@@ -125,7 +134,7 @@ setup_python_image() {
   if [[ $have == "$GITML_BASE_PACKAGES" ]]; then log "python image: $GITML_BASE_IMAGE exists"; return 0; fi
   [[ -n $have ]] && log "python image: $GITML_BASE_IMAGE was built with other packages ($have): rebuilding"
   local mirror rootfs t0 t1
-  mirror=$(debian_mirror) || die "no bookworm mirror found in /etc/apt/sources.list(.d)"
+  mirror=$(debian_mirror /etc/apt) || die "no bookworm mirror found in /etc/apt/sources.list(.d)"
   rootfs="$GITML_BUILD_DIR/rootfs-python"
   rm -rf "$rootfs"
   mkdir -p "$GITML_BUILD_DIR"
@@ -258,6 +267,7 @@ export GITML_TEST_TINY_IMAGE="${GITML_TEST_TINY_IMAGE:-$GITML_TINY_IMAGE}"
 
 gitml_setup() {
   local t0=$SECONDS
+  : > "$GITML_LOG_DIR/setup-times.txt"
   step apt setup_apt
   step engine setup_engine
   step python-img setup_python_image
