@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { GitmlError } from '../errors.js';
@@ -23,12 +23,12 @@ import { environmentDigest, folderFiles } from '../environments/digest.js';
 import { newRunId } from '../runs/id.js';
 import { recordRun } from '../runs/record.js';
 import { runStoreConfig } from '../runs/config.js';
-import type { ParamValue, RunRecord, RunStatus } from '../runs/types.js';
+import { FINAL_STATUSES, type ParamValue, type RunRecord, type RunStatus } from '../runs/types.js';
 import type { Target, TargetJob, TargetResult } from '../targets/types.js';
 import { buildArgv } from './command.js';
 import { exportTree } from './export.js';
 import { hashInputs, inputPaths, outputPaths } from './inputs.js';
-import { livePaths, writeLiveStatus } from './live.js';
+import { livePaths, readLiveStatus, writeLiveStatus } from './live.js';
 import { collectMetrics, parseMarker, type PartialPoint } from './metrics.js';
 import { sanitizeOutputs } from './outputs.js';
 import { resolveParams } from './params.js';
@@ -229,6 +229,23 @@ async function startDetached(opts: RunExperimentOptions, prep: PreparedRun, runI
   return { runId, record: { ...baseRecord(prep, runId, startedAt, opts.trigger), status: 'queued' } };
 }
 
+/** Remove the live files of runs that ended more than a week ago (the runs branch has their logs). */
+async function sweepLive(repoDir: string, now: number): Promise<void> {
+  const dir = path.dirname(livePaths(repoDir, 'x').log);
+  try {
+    for (const f of await readdir(dir)) {
+      if (!f.endsWith('.json')) continue;
+      const id = f.slice(0, -5);
+      const s = readLiveStatus(repoDir, id);
+      if (!s || !FINAL_STATUSES.includes(s.status) || !s.endedAt || now - Date.parse(s.endedAt) < 7 * 86_400_000) continue;
+      const p = livePaths(repoDir, id);
+      await Promise.all([p.log, p.worker, p.status].map((x) => rm(x, { force: true })));
+    }
+  } catch {
+    /* nothing to sweep */
+  }
+}
+
 /** Line splitter for stdout: metric marker lines are recognised wherever chunk boundaries fall. */
 function lineSplitter(onLine: (line: string) => void) {
   let rest = '';
@@ -294,6 +311,7 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
 
   let record = baseRecord(prep, runId, startedAt, opts.trigger);
   status('running');
+  void sweepLive(repoDir, clock());
   const finish = async (result: Partial<TargetResult> & { status: RunStatus; error?: string }, metrics?: Awaited<ReturnType<typeof collectMetrics>>) => {
     const endedAt = clock();
     record = {
@@ -334,6 +352,13 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
     const exported = await exportTree({ dir: repoDir, commit: prep.commit, dest: scratch.code });
     for (const w of exported.warnings) note(w);
     record.source.tree = exported.tree;
+    const codeRel = safeRelPosix(experiment.spec.code ?? '');
+    if (codeRel && !(await stat(path.join(scratch.code, codeRel)).then((st) => st.isDirectory(), () => false))) {
+      throw new GitmlError('INVALID_ENTITIES', `${experiment.file}: code folder ${JSON.stringify(codeRel)} is not a folder in commit ${prep.commit.slice(0, 12)}`, {
+        file: experiment.file,
+        code: codeRel,
+      });
+    }
     progress('hashing inputs');
     record.inputs = await hashInputs({ root: scratch.code, inputs: inputPaths(experiment.spec), file: experiment.file, commit: prep.commit });
     const environment: Loaded<Environment> = prep.environment ?? { name: 'default', file: '', spec: { kind: 'Environment' } };

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followRun } from '../../core/run/follow.js';
-import { BIN, GIT_ENV, gitml, removeDir } from '../support/repo.js';
+import path from 'node:path';
+import { BIN, GIT_ENV, gitml, removeDir, tmpDir } from '../support/repo.js';
+import { testPython } from '../support/python.js';
 import { runFile, workspace } from './fixtures.js';
 
 const dirs: string[] = [];
@@ -91,5 +93,23 @@ describe('gitml run (CLI)', () => {
     expect(g.code).toBe(0);
     expect(g.stdout).toContain('line 19');
     expect(g.stdout).toContain('completed');
+  });
+});
+
+describe('the sklearn template', () => {
+  it('gitml init then gitml run train: trains for real on local and records metrics and the model', () => {
+    const dir = tmpDir();
+    dirs.push(dir);
+    expect(gitml(dir, ['init', '.', '--template', 'sklearn']).code).toBe(0);
+    // The template's environment says `python: python3`: the test venv (scikit-learn, pandas) provides it.
+    const env = { PATH: `${path.dirname(testPython())}${path.delimiter}${process.env.PATH}` };
+    const r = gitml(dir, ['run', 'train', '--param', 'C=0.5', '--json'], { env });
+    expect(r.code).toBe(0);
+    const rec = JSON.parse(r.stdout);
+    expect(rec.status).toBe('completed');
+    expect(rec.params.C).toBe(0.5);
+    expect(rec.metrics.accuracy).toBeGreaterThan(0.8);
+    expect(rec.artifacts.map((a: { path: string }) => a.path).sort()).toEqual(['model.pkl', 'sample.json']);
+    expect(Object.keys(rec.inputs)).toEqual(['iris']);
   });
 });
