@@ -458,11 +458,16 @@ def mlflow_inputs(body, cols: list[Column]) -> list[dict]:
 
 
 def _flatten(data, out: list) -> None:
-    for v in data:
-        if isinstance(v, list):
-            _flatten(v, out)
-        else:
+    """Row-major flattening of nested lists, without recursion (any depth is safe)."""
+    stack = [iter(data)]
+    while stack:
+        for v in stack[-1]:
+            if isinstance(v, list):
+                stack.append(iter(v))
+                break
             out.append(v)
+        else:
+            stack.pop()
 
 
 def _tensor_value(v, datatype: str, where: str):
@@ -819,6 +824,11 @@ class Metrics:
                 "# TYPE gitml_process_start_time_seconds gauge",
                 "gitml_process_start_time_seconds %s" % repr(app.started)]
         return "\n".join(out) + "\n"
+
+
+def _printable(s: str, limit: int = 200) -> str:
+    """A request's method or path as it may appear in a log line: no control characters."""
+    return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in (s or "-")[:limit])
 
 
 def _escape_label(v: str) -> str:
@@ -1413,7 +1423,7 @@ class Handler(BaseHTTPRequestHandler):
         except RequestError as e:
             self._finish(e)
         except Exception as e:  # noqa: BLE001 - never let a request take the server down
-            log("error: unexpected failure on %s %s\n%s" % (self.command, self.path[:200], traceback.format_exc().rstrip()))
+            log("error: unexpected failure on %s %s\n%s" % (_printable(self.command), _printable(self.path), traceback.format_exc().rstrip()))
             self._finish(RequestError(500, "INTERNAL", "internal server error: %s" % type(e).__name__))
         finally:
             with app.metrics.lock:
@@ -1445,7 +1455,7 @@ class Handler(BaseHTTPRequestHandler):
         app.metrics.observe(self._route_label, self.command or "-", status, seconds, error_code)
         raw_path = getattr(self, "path", "") or ""
         path = urllib.parse.urlsplit(raw_path).path if raw_path else "-"
-        log("%s %s %d %.2fms" % (self.command, path[:200], status, seconds * 1000))
+        log("%s %s %d %.2fms" % (_printable(self.command), _printable(path), status, seconds * 1000))
 
     def _write(self, status: int, ctype: str, body: bytes, headers: dict) -> None:
         lines = ["%s %d %s" % (self.protocol_version, status, _REASONS.get(status, "")),
