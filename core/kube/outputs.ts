@@ -131,12 +131,17 @@ function decodeBlock(block: OutputBlock, maxBytes: number): Buffer {
   throw new GitmlError('KUBERNETES', `unknown encoding ${JSON.stringify(block.encoding)} of the ${block.name} block`, { block: block.name });
 }
 
-/** Extract a tar into `dest`, refusing entries and links that would land outside it. */
-export async function extractTar(tar: Buffer, dest: string): Promise<string[]> {
+/**
+ * Extract a tar into `dest`. An entry whose path escapes `dest` throws 'PATH_ESCAPE' (tar in
+ * the pod never writes one: the archive is damaged or forged); a symbolic link that points
+ * outside is not created and is listed in `refused`, as the local target drops such outputs.
+ */
+export async function extractTar(tar: Buffer, dest: string): Promise<{ files: string[]; refused: string[] }> {
   const { extract } = await import('tar-stream');
   await mkdir(dest, { recursive: true });
   const ex = extract();
   const files: string[] = [];
+  const refused: string[] = [];
   const done = pipeline(Readable.from([tar]), ex as unknown as NodeJS.WritableStream);
   // Leaving the loop early (a refused entry) destroys the extractor: that rejection is expected.
   done.catch(() => undefined);
@@ -160,7 +165,8 @@ export async function extractTar(tar: Buffer, dest: string): Promise<string[]> {
       const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(rel), target));
       if (path.posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) {
         entry.resume();
-        throw new GitmlError('PATH_ESCAPE', `output ${rel} is a symbolic link to ${target}, outside the outputs folder`, { path: rel, target });
+        refused.push(`gitml: warning: output ${rel} is a symlink to ${target}, outside the outputs folder; not collected`);
+        continue;
       }
       await mkdir(path.dirname(full), { recursive: true });
       await symlink(target, full);
@@ -177,12 +183,14 @@ export async function extractTar(tar: Buffer, dest: string): Promise<string[]> {
     }
   }
   await done;
-  return files;
+  return { files, refused };
 }
 
 export interface ExtractedOutputs {
   /** Files written under outputsDir, '/'-separated. */
   files: string[];
+  /** Warnings about outputs not collected (symlinks leaving the folder). */
+  warnings: string[];
   metricsFile?: string;
 }
 
@@ -202,9 +210,13 @@ export async function extractOutputs(opts: { demux: LogDemux; outputsDir: string
     );
   }
   await mkdir(opts.outputsDir, { recursive: true });
-  const result: ExtractedOutputs = { files: [] };
+  const result: ExtractedOutputs = { files: [], warnings: [] };
   const out = demux.blocks.get('outputs');
-  if (out) result.files = await extractTar(decodeBlock(out, max), opts.outputsDir);
+  if (out) {
+    const ex = await extractTar(decodeBlock(out, max), opts.outputsDir);
+    result.files = ex.files;
+    result.warnings = ex.refused;
+  }
   const metrics = demux.blocks.get('metrics');
   if (metrics) {
     await writeFile(opts.metricsPath, decodeBlock(metrics, max));

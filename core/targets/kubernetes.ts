@@ -312,6 +312,7 @@ export class KubernetesTarget implements Target {
     try {
       const ex = await extractOutputs({ demux, outputsDir: scratch.outputs, metricsPath: scratch.metrics });
       metricsFile = ex.metricsFile;
+      for (const w of ex.warnings) job.onLog(`${w}\n`, 'stderr');
     } catch (e) {
       if (!isGitmlError(e)) throw e;
       if (status === 'completed') status = 'failed';

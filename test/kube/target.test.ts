@@ -226,12 +226,14 @@ describe('KubernetesTarget', () => {
     expect(jobRequests(h.job.runId).some((q) => q.path === '/apis/batch/v1/namespaces/ml/jobs')).toBe(true);
   });
 
-  test('an output that is a symlink to outside the folder fails the run', async () => {
-    const h = harness({ argv: ['sh', '-c', 'ln -s /etc/passwd "$GITML_OUTPUTS/leak"; echo ok > "$GITML_OUTPUTS/fine.txt"'] });
+  test('an output that is a symlink to outside the folder is not collected; links inside are', async () => {
+    const h = harness({ argv: ['sh', '-c', 'ln -s /etc/passwd "$GITML_OUTPUTS/leak"; ln -s ../../.. "$GITML_OUTPUTS/up"; echo ok > "$GITML_OUTPUTS/fine.txt"; ln -s fine.txt "$GITML_OUTPUTS/alias"'] });
     const r = await h.target.run(h.job);
-    expect(r.status).toBe('failed');
-    expect(r.exitCode).toBe(0);
+    expect(r.status).toBe('completed');
     expect(existsSync(path.join(r.outputsDir, 'leak'))).toBe(false);
+    expect(existsSync(path.join(r.outputsDir, 'up'))).toBe(false);
+    expect(readFileSync(path.join(r.outputsDir, 'fine.txt'), 'utf8')).toBe('ok\n');
+    expect(readFileSync(path.join(r.outputsDir, 'alias'), 'utf8')).toBe('ok\n');
   });
 
   test('outputs over the cap fail the run instead of flooding the log', async () => {

@@ -26,6 +26,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { parse as parseYaml } from 'yaml';
 import { kubeObjectProblems } from '../../core/kube/validate.js';
 
@@ -145,6 +146,11 @@ export interface FakeKubeApiServerOptions {
   startDelayMs?: number;
   /** SIGTERM → SIGKILL grace period of the fake kubelet (ms). */
   killGraceMs?: number;
+  /**
+   * Plain-HTTP registries (host:port) the fake kubelet really pulls from: the image's layers are
+   * fetched through the Registry API and its /gitml/code folder extracted for the container.
+   */
+  registries?: string[];
   /** Serve plain HTTP (kubeconfig then needs insecure-skip-tls-verify) instead of HTTPS with a fresh self-signed certificate. */
   plainHttp?: boolean;
 }
@@ -162,6 +168,49 @@ export function selfSignedCert(): { key: string; cert: string } {
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
+}
+
+/**
+ * Pull `ref` from a plain-HTTP registry through the Registry HTTP API v2 and unpack the files
+ * under gitml/ of its layers into a fresh folder (returned).
+ */
+export async function pullFromRegistry(ref: string): Promise<string> {
+  const m = /^([^/]+)\/(.+?)(?::([A-Za-z0-9_][A-Za-z0-9_.-]*))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(ref);
+  if (!m) throw new Error(`not an image reference with a registry: ${ref}`);
+  const [, host, name, tag, digest] = m;
+  const res = await fetch(`http://${host}/v2/${name}/manifests/${digest ?? tag ?? 'latest'}`, {
+    headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' },
+  });
+  if (!res.ok) throw new Error(`manifest unknown (${res.status})`);
+  const manifest = (await res.json()) as { layers?: Array<{ digest: string; mediaType: string }> };
+  const dir = mkdtempSync(path.join(tmpdir(), 'fake-kubelet-image-'));
+  const { extract } = await import('tar-stream');
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  for (const layer of manifest.layers ?? []) {
+    const blob = await fetch(`http://${host}/v2/${name}/blobs/${layer.digest}`);
+    if (!blob.ok) throw new Error(`blob ${layer.digest} unknown (${blob.status})`);
+    let buf = Buffer.from(await blob.arrayBuffer());
+    if (layer.mediaType.includes('gzip')) buf = gunzipSync(buf);
+    const ex = extract();
+    const done = new Promise<void>((resolve, reject) => {
+      ex.on('entry', (h, stream, next) => {
+        const rel = path.posix.normalize(h.name.replace(/^\.?\/+/, ''));
+        const keep = (rel === 'gitml' || rel.startsWith('gitml/')) && !rel.includes('..') && !path.posix.basename(rel).startsWith('.wh.');
+        const chunks: Buffer[] = [];
+        stream.on('data', (d: unknown) => chunks.push(d as Buffer));
+        stream.on('end', () => {
+          const full = path.join(dir, rel);
+          const write = !keep ? Promise.resolve() : h.type === 'directory' ? mkdir(full, { recursive: true }).then(() => undefined) : h.type === 'file' ? mkdir(path.dirname(full), { recursive: true }).then(() => writeFile(full, Buffer.concat(chunks))) : Promise.resolve();
+          write.then(() => next(), reject);
+        });
+      });
+      ex.on('finish', resolve);
+      ex.on('error', reject);
+    });
+    ex.end(buf);
+    await done;
+  }
+  return dir;
 }
 
 export class FakeKubeApiServer {
@@ -619,6 +668,22 @@ export class FakeKubeApiServer {
     if (!pod || !rt) return;
     const c = pod.spec.containers[0];
     const image = this.images.get(c.image);
+    const host = c.image.split('/')[0];
+    if (!image && attempt === 0 && this.opts.registries?.includes(host)) {
+      this.setWaiting(ns, podName, 'ContainerCreating', `pulling image "${c.image}"`);
+      void pullFromRegistry(c.image).then(
+        (dir) => {
+          rt.scratch.push(dir);
+          this.images.set(c.image, { files: { '/gitml/code': path.join(dir, 'gitml/code') } });
+          this.startContainer(ns, podName, jobName, attempt + 1);
+        },
+        (e: Error) => {
+          this.setWaiting(ns, podName, 'ErrImagePull', `failed to pull image "${c.image}": ${e.message}`);
+          this.later(50, () => this.startContainer(ns, podName, jobName, attempt + 1));
+        },
+      );
+      return;
+    }
     if (!image) {
       this.setWaiting(ns, podName, attempt === 0 ? 'ErrImagePull' : 'ImagePullBackOff', `failed to pull image "${c.image}": not found`);
       this.later(50, () => this.startContainer(ns, podName, jobName, attempt + 1));
