@@ -13,7 +13,10 @@
  */
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import { Client, type ConnectConfig } from 'ssh2';
 import os from 'node:os';
 import path from 'node:path';
 import Dockerode from 'dockerode';
@@ -184,9 +187,100 @@ export function knownHostsVerifier(opts: { host: string; port: number; home: str
  */
 export function dockerClient(compute?: DockerCompute, repoDir?: string, opts: DockerClientOptions = {}): GitmlDocker {
   const address = engineAddress(compute, opts.env ?? process.env);
-  const docker = new Dockerode(dockerOptions(compute, repoDir, opts)) as GitmlDocker;
+  const options = dockerOptions(compute, repoDir, opts);
+  if (options.protocol === 'ssh') {
+    // docker-modem's own ssh path opens a new SSH connection (handshake, auth) for every API
+    // call; one shared connection with a channel per call is several times faster.
+    const { sshOptions, host, port, username, ...rest } = options;
+    const agent = new SshDialAgent({ ...(sshOptions ?? {}), host, port: Number(port), username });
+    const docker = new Dockerode({ ...rest, host, port, protocol: 'http', agent } as Dockerode.DockerOptions) as GitmlDocker;
+    docker.gitmlAddress = redactAddress(address);
+    return docker;
+  }
+  const docker = new Dockerode(options) as GitmlDocker;
   docker.gitmlAddress = redactAddress(address);
   return docker;
+}
+
+/**
+ * An HTTP agent whose connections are `docker system dial-stdio` channels on one shared SSH
+ * connection (what the docker CLI does for ssh:// hosts). The SSH connection opens on first
+ * use and closes after a second without open channels, so it never keeps a process alive.
+ * Uses ssh2's pure-JS path (its optional native helpers are not built with --ignore-scripts).
+ */
+class SshDialAgent extends http.Agent {
+  private conn: Client | undefined;
+  private ready: Promise<Client> | undefined;
+  private open = 0;
+  private idle: NodeJS.Timeout | undefined;
+
+  constructor(private readonly cfg: ConnectConfig, private readonly idleMs = 1000) {
+    super({ keepAlive: false });
+  }
+
+  private client(): Promise<Client> {
+    if (this.ready) return this.ready;
+    const conn = new Client();
+    this.conn = conn;
+    const reset = () => {
+      if (this.conn === conn) {
+        this.conn = undefined;
+        this.ready = undefined;
+      }
+    };
+    this.ready = new Promise<Client>((resolve, reject) => {
+      conn.once('ready', () => {
+        // Small request/response exchanges: Nagle plus delayed ACKs would add ~40 ms per hop.
+        conn.setNoDelay(true);
+        resolve(conn);
+      });
+      conn.on('error', (e) => {
+        reset();
+        reject(e);
+      });
+      conn.once('close', reset);
+      conn.connect(this.cfg);
+    });
+    this.ready.catch(() => undefined);
+    return this.ready;
+  }
+
+  private release(): void {
+    this.open = Math.max(0, this.open - 1);
+    if (this.open === 0) {
+      clearTimeout(this.idle);
+      this.idle = setTimeout(() => this.close(), this.idleMs);
+    }
+  }
+
+  createConnection(_options: unknown, cb: (err: Error | null, stream?: Duplex) => void): undefined {
+    clearTimeout(this.idle);
+    this.open++;
+    this.client().then(
+      (conn) =>
+        conn.exec('docker system dial-stdio', (err, ch) => {
+          if (err) {
+            this.release();
+            cb(err);
+            return;
+          }
+          ch.once('close', () => this.release());
+          cb(null, ch);
+        }),
+      (e: Error) => {
+        this.release();
+        cb(e);
+      },
+    );
+    return undefined;
+  }
+
+  close(): void {
+    clearTimeout(this.idle);
+    this.conn?.end();
+    this.conn = undefined;
+    this.ready = undefined;
+  }
 }
 
 /** The address without a password, for messages and run records. */

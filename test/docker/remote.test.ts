@@ -178,6 +178,7 @@ describeDocker('docker target over ssh://', () => {
   let home = '';
   let hostPublic = '';
   const execs: string[] = [];
+  let connections = 0;
 
   beforeAll(async () => {
     const { utils } = ssh2;
@@ -190,6 +191,7 @@ describeDocker('docker target over ssh://', () => {
     writeFileSync(path.join(home, '.ssh', 'id_ed25519'), clientKey.private, { mode: 0o600 });
     server = new ssh2.Server({ hostKeys: [hostKey.private] }, (client) => {
       client.on('error', () => undefined);
+      client.setNoDelay(true);
       client.on('authentication', (ctx) => {
         if (
           ctx.method === 'publickey' &&
@@ -202,6 +204,7 @@ describeDocker('docker target over ssh://', () => {
         } else ctx.reject(['publickey']);
       });
       client.on('ready', () => {
+        connections++;
         client.on('session', (acceptSession) => {
           const session = acceptSession();
           session.on('exec', (accept, reject, info) => {
@@ -237,7 +240,8 @@ describeDocker('docker target over ssh://', () => {
     if (home) removeDir(home);
   });
 
-  test('pings and runs through dockerode ssh support (pure-JS ssh2, key from ~/.ssh)', async () => {
+  test('pings and runs over one shared SSH connection (pure-JS ssh2, key from ~/.ssh)', async () => {
+    const before = { connections, execs: execs.length };
     const c = compute({ host: `ssh://gitml@127.0.0.1:${port}` }, 'ssh');
     const docker = dockerClient(c.spec, undefined, { env: { HOME: home } });
     await pingDocker(docker);
@@ -253,7 +257,10 @@ describeDocker('docker target over ssh://', () => {
     expect(logs.stdout).toContain('over ssh as 1000');
     expect(readFileSync(path.join(r.outputsDir, 'ssh.txt'), 'utf8')).toBe('done\n');
     expect(r.host).toBe(`ssh://gitml@127.0.0.1:${port}`);
-    expect(execs.length).toBeGreaterThan(0);
+    // Every API call was its own `docker system dial-stdio` channel, on (nearly) one connection.
+    const calls = execs.length - before.execs;
+    expect(calls).toBeGreaterThan(5);
+    expect(connections - before.connections).toBeLessThanOrEqual(2);
   });
 
   test('an engine host whose key is not in known_hosts (or differs) is refused: DOCKER_UNAVAILABLE', async () => {
