@@ -3,7 +3,7 @@
  * with defaults: branch `runs`, files up to 1 MiB inline on the branch, larger ones in
  * `.git/gitml/artifacts`.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GitmlError } from '../errors.js';
 import type { Workspace } from '../entities/types.js';
@@ -29,16 +29,19 @@ const BAD_REF = /(^|\/)\.|\.\.|[\s~^:?*[\\\x00-\x1f\x7f]|\.lock(\/|$)|\/$|^\/|\/
 
 /** Settings for the runs store of the repository at `dir` (workspace may be undefined). */
 export function runStoreConfig(workspace: Workspace | undefined, dir: string): RunStoreConfig {
-  const branch = workspace?.branches?.runs ?? 'runs';
+  const b = workspace?.branches?.runs;
+  const branch = typeof b === 'string' ? b : 'runs';
   if (!branch || BAD_REF.test(branch)) throw new GitmlError('INVALID_ENTITIES', `gitml.yaml branches.runs ${JSON.stringify(branch)} is not a valid branch name`, { branch });
-  const inline = workspace?.artifacts?.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
+  const im = workspace?.artifacts?.inlineMaxBytes;
+  const inline = typeof im === 'number' && Number.isFinite(im) && im >= 0 ? im : DEFAULT_INLINE_MAX_BYTES;
   let commondir: string;
   try {
     commondir = repoPaths(dir).commondir;
   } catch {
     commondir = path.join(path.resolve(dir), '.git');
   }
-  const rel = workspace?.artifacts?.store?.path ?? 'gitml/artifacts';
+  const sp = workspace?.artifacts?.store?.path;
+  const rel = typeof sp === 'string' && sp ? sp : 'gitml/artifacts';
   const storePath = path.resolve(commondir, rel);
   return { branch, ref: `refs/heads/${branch}`, inlineMaxBytes: inline, artifactStore: { type: 'local', path: storePath } };
 }
@@ -55,6 +58,13 @@ export async function loadRunStoreConfig(dir: string): Promise<RunStoreConfig> {
       const { loadEntities } = await import('../entities/load.js');
       const r = await loadEntities({ dir: root });
       ws = r.value?.workspace.spec;
+      if (!ws) {
+        // Another entity file is broken: still honour the runs branch and artifact settings, so
+        // runs never land on the wrong branch because of an unrelated typo.
+        const { parse } = await import('yaml');
+        const doc = parse(readFileSync(path.join(root, 'gitml.yaml'), 'utf8')) as Partial<Workspace> | null;
+        if (doc && typeof doc === 'object') ws = { kind: 'Workspace', name: String(doc.name ?? ''), branches: doc.branches, artifacts: doc.artifacts };
+      }
     }
   } catch {
     ws = undefined;

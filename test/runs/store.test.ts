@@ -105,7 +105,7 @@ describe('recording', () => {
     const f = path.join(tmpDir(), 'metrics.jsonl');
     const lines: string[] = [];
     for (let i = 0; i < 5000; i++) lines.push(JSON.stringify({ name: i % 2 ? 'loss' : 'acc', value: i / 5000, step: i, timestamp: 1000 + i }));
-    lines.splice(10, 0, 'not json', '{"name": "x"}', '');
+    lines.splice(10, 0, 'not json', '{"name": "x"}', '', '{"name":"torn","value":0.5,"step":1,"timestamp":17', '{"timestamp": 9, "step": 3, "value": 2.5e-3, "name": "reordered"}', '{"name": "tab\\tname", "value": 1, "step": 0, "timestamp": 1}');
     lines.push('{"name":"nan","value":null,"step":1,"timestamp":5}', '{"name":"acc","val');
     writeFileSync(f, lines.join('\n'));
     const r = rec();
@@ -117,6 +117,9 @@ describe('recording', () => {
     expect(s.loss).toHaveLength(2500);
     expect(Number.isNaN(s.nan[0].value)).toBe(true);
     expect(s.x).toBeUndefined();
+    expect(s.torn).toBeUndefined();
+    expect(s.reordered).toEqual([{ name: 'reordered', step: 3, timestamp: 9, value: 0.0025 }]);
+    expect(s['tab\tname'][0].value).toBe(1);
   });
 
   test('bad records are refused with PARAM', async () => {
@@ -126,6 +129,22 @@ describe('recording', () => {
     expect(await code(recordRun({ dir, record: rec({ status: 'weird' as never }) }))).toBe('PARAM');
     expect(git(dir, 'branch', '--list', 'runs')).toBe('');
   });
+});
+
+test('gitml.yaml decides the branch and the inline threshold, even when another entity file is broken', async () => {
+  const dir = repo({
+    'gitml.yaml': 'kind: Workspace\nname: demo\nbranches:\n  runs: history\nartifacts:\n  inlineMaxBytes: 10\n',
+    'gitml/experiments/broken.yaml': 'kind: Experiment\ncommand: [\n',
+  });
+  const out = tmpDir();
+  dirs.push(out);
+  writeFileSync(path.join(out, 'big.txt'), 'more than ten bytes\n');
+  const r = rec();
+  const res = await recordRun({ dir, record: r, outputsDir: out });
+  expect(res.record.artifacts[0].storage).toBe('store');
+  expect(git(dir, 'rev-parse', 'history')).toBe(res.commit);
+  expect(git(dir, 'branch', '--list', 'runs')).toBe('');
+  expect((await listRuns({ dir })).runs.map((x) => x.id)).toEqual([r.id]);
 });
 
 describe('artifacts', () => {
