@@ -13,6 +13,7 @@ interface RunOpts {
   worker?: string;
   dirtyParent?: boolean;
   triggerJson?: string;
+  sourceBranch?: string;
 }
 
 const EXIT_FOR: Record<string, number> = { completed: EXIT.OK, failed: EXIT.FAILURE, timed_out: EXIT.FAILURE, canceled: EXIT.INTERRUPTED };
@@ -70,6 +71,7 @@ export function register(program: Command): void {
     .addOption(new Option('--worker <run-id>', 'internal: be the detached worker of this run').hideHelp())
     .addOption(new Option('--dirty-parent', 'internal: the parent found the tree dirty').hideHelp())
     .addOption(new Option('--trigger-json <json>', 'internal: trigger of the run').hideHelp())
+    .addOption(new Option('--source-branch <branch>', 'internal: source branch recorded by the detached worker').hideHelp())
     .addHelpText(
       'after',
       `
@@ -96,7 +98,7 @@ Exit status: 0 completed, 1 failed or timed out, 2 usage (unknown param...), 3 e
         const stop = () => controller.abort();
         process.on('SIGTERM', stop);
         process.on('SIGINT', stop);
-        const r = await runExperiment({ dir, experiment, compute: opts.compute, params, rev: opts.rev, runId: opts.worker, dirty: opts.dirtyParent, signal: controller.signal, trigger });
+        const r = await runExperiment({ dir, experiment, compute: opts.compute, params, rev: opts.rev, runId: opts.worker, dirty: opts.dirtyParent, sourceBranch: opts.sourceBranch, signal: controller.signal, trigger });
         process.exitCode = EXIT_FOR[r.record.status] ?? EXIT.FAILURE;
         return;
       }

@@ -2,6 +2,7 @@
  * Follow a run from another process: print its live log from the start and as it grows,
  * until the run is final (`gitml runs show ID --follow`, `gitml run --detach` then follow).
  */
+import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { GitmlError } from '../errors.js';
 import { FINAL_STATUSES } from '../runs/types.js';
@@ -56,7 +57,13 @@ export async function followRun(opts: {
       // The status file may have been replaced between our read and the check: look twice.
       if (++deadChecks > 2) {
         await drain();
-        return { ...status, status: 'failed', error: `the process running it (pid ${status.pid}) exited without recording a final status` };
+        let tail = '';
+        try {
+          tail = readFileSync(paths.worker, 'utf8').trim().split('\n').slice(-5).join('\n');
+        } catch {
+          tail = '';
+        }
+        return { ...status, status: 'failed', error: `the process running it (pid ${status.pid}) exited without recording a final status${tail ? `:\n${tail}` : ''}` };
       }
     }
     await new Promise((r) => setTimeout(r, poll));

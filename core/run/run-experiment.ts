@@ -70,6 +70,8 @@ export interface RunExperimentOptions {
   killGraceMs?: number;
   /** Already known to be dirty (the detached worker inherits its parent's check). */
   dirty?: boolean;
+  /** Source branch to record (the detached worker runs `--rev COMMIT` and inherits its parent's branch). */
+  sourceBranch?: string;
 }
 
 export interface RunExperimentResult {
@@ -162,7 +164,7 @@ export async function prepareRun(opts: RunExperimentOptions): Promise<PreparedRu
     subs: { params, inputs: placeholders(inputPaths(experiment.spec)), outputs: placeholders(outputPaths(experiment.spec)) },
     file: experiment.file,
   });
-  return { repoDir, commit, branch: opts.rev === undefined ? state.branch : undefined, dirty, entities, experiment, compute, environment, params, timeoutMs };
+  return { repoDir, commit, branch: opts.sourceBranch ?? (opts.rev === undefined ? state.branch : undefined), dirty, entities, experiment, compute, environment, params, timeoutMs };
 }
 
 /**
@@ -218,6 +220,7 @@ async function startDetached(opts: RunExperimentOptions, prep: PreparedRun, runI
   const args = [path.join(packageRoot(), 'bin', 'gitml.js'), '-C', prep.repoDir, 'run', prep.experiment.name, '--rev', prep.commit, '--compute', prep.compute.name, '--worker', runId];
   for (const [k, v] of Object.entries(opts.params ?? {})) args.push('--param', `${k}=${String(v)}`);
   if (prep.dirty) args.push('--dirty-parent');
+  if (prep.branch) args.push('--source-branch', prep.branch);
   if (opts.trigger) args.push('--trigger-json', JSON.stringify(opts.trigger));
   const errFd = openSync(live.worker, 'a');
   const child = spawn(process.execPath, args, { cwd: prep.repoDir, detached: true, stdio: ['ignore', errFd, errFd], env: { ...(opts.env ?? process.env), NO_COLOR: '1' } });
@@ -302,7 +305,7 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
   const redact = redactor(Object.values(secretEnv));
   const log: LogFn = (chunk, stream) => {
     const safe = redact(chunk);
-    logFile.write(safe);
+    if (!logFile.writableEnded) logFile.write(safe); // a target's late output must not crash the run
     opts.onLog?.(safe, stream);
   };
   const note = (line: string) => log(line.endsWith('\n') ? line : line + '\n', 'stderr');

@@ -78,6 +78,7 @@ describe('gitml run (CLI)', () => {
     const rec = JSON.parse(runFile(dir, id, 'run.json')!);
     expect(rec.status).toBe('completed');
     expect(rec.metrics).toEqual({ m: 1.5 });
+    expect(rec.source.branch).toBe('main');
     expect(final.commit).toBeTruthy();
   });
 
