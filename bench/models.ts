@@ -6,15 +6,17 @@
  * 1,500 annotated tags with gitml's metadata messages, refs packed as in a fresh clone.
  * Then measures, interleaved, --runs times each (medians):
  *   for-each-ref  `git for-each-ref refs/tags` (the floor for reading the tags: one process);
- *   node          `node bin/gitml.js -V` (the floor for any gitml command: node start-up);
- *   engine        listModels() in this process (warm: the replay plus one for-each-ref);
+ *   node -e 0     bare node start-up;
+ *   gitml -V      `node bin/gitml.js -V` (the floor for any gitml command: node plus every
+ *                 command module's imports);
+ *   engine        listModels() in this process (warm: one for-each-ref, the replay, gitml.yaml);
  *   gitml models  the CLI end to end (`node bin/gitml.js -C REPO models`), and with --json;
  *   gto show      the real GTO on the same repository (if .venv/bin/gto exists; 2 runs).
  * Prints the figures and ratios. Target: gitml models under 500 ms (GTO needs seconds).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listModels } from '../core/registry/list.js';
@@ -137,13 +139,14 @@ async function main(): Promise<void> {
   const list = JSON.parse(execFileSync(process.execPath, [BIN, '-C', dir, 'models', '--json'], { env: ENV, encoding: 'utf8', maxBuffer: 1 << 28 }));
   if (list.models.length !== models || list.models[0].latest !== 'v1.19.0') throw new Error(`unexpected listing: ${JSON.stringify(list.models[0])}`);
 
-  const series: Record<string, number[]> = { 'for-each-ref': [], node: [], engine: [], 'gitml models': [], 'gitml models --json': [] };
-  await listModels({ dir }); // warm the module cache
+  const series: Record<string, number[]> = { 'for-each-ref': [], 'node -e 0': [], 'gitml -V': [], engine: [], 'gitml models': [], 'gitml models --json': [] };
+  await listModels({ dir, entities: 'light' }); // warm the module cache
   for (let i = 0; i < RUNS; i++) {
     series['for-each-ref'].push(time('git', ['for-each-ref', '--format=%(refname) %(objectname) %(*objectname) %(taggerdate:raw) %(contents)', 'refs/tags'], dir));
-    series.node.push(time(process.execPath, [BIN, '-V'], dir));
+    series['node -e 0'].push(time(process.execPath, ['-e', '0'], dir));
+    series['gitml -V'].push(time(process.execPath, [BIN, '-V'], dir));
     const e = process.hrtime.bigint();
-    await listModels({ dir });
+    await listModels({ dir, entities: 'light' });
     series.engine.push(ms(e));
     series['gitml models'].push(time(process.execPath, [BIN, '-C', dir, 'models'], dir));
     series['gitml models --json'].push(time(process.execPath, [BIN, '-C', dir, 'models', '--json'], dir));
@@ -160,7 +163,7 @@ async function main(): Promise<void> {
     const m = median(xs);
     process.stdout.write(`${k.padEnd(22)}${m.toFixed(1).padStart(10)}${Math.min(...xs).toFixed(1).padStart(9)}  ${(m / base).toFixed(1)}x\n`);
   }
-  process.stdout.write(`\ngitml models: ${cli.toFixed(0)} ms for ${count} tags (target < 500 ms: ${cli < 500 ? 'met' : 'NOT met'}); node start-up alone ${median(series.node).toFixed(0)} ms\n`);
+  process.stdout.write(`\ngitml models: ${cli.toFixed(0)} ms for ${count} tags (target < 500 ms: ${cli < 500 ? 'met' : 'NOT met'}); bare node ${median(series['node -e 0']).toFixed(0)} ms, gitml -V (node + every command module) ${median(series['gitml -V']).toFixed(0)} ms; load average ${loadavg()[0].toFixed(1)} on ${cpus().length} cores\n`);
   if (series['gto show']) process.stdout.write(`gto show: ${median(series['gto show']).toFixed(0)} ms, ${(median(series['gto show']) / cli).toFixed(1)}x gitml models\n`);
   if (process.argv.includes('--keep')) process.stdout.write(`kept ${dir}\n`);
   else rmSync(dir, { recursive: true, force: true });

@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .option('--json', 'print the list as JSON: {stages, models}')
     .action(async (opts: { all?: boolean; json?: boolean }, cmd: Command) => {
       const { listModels } = await import('../../core/registry/list.js');
-      const r = await listModels({ dir: repoDir(cmd.optsWithGlobals()), all: opts.all });
+      const r = await listModels({ dir: repoDir(cmd.optsWithGlobals()), all: opts.all, entities: 'light' });
       if (opts.json) return printJson(r);
       if (r.models.length === 0) {
         process.stdout.write(c.dim('no models yet: add gitml/models/NAME.yaml, then `gitml model register NAME --run RUN_ID`\n'));

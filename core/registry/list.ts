@@ -6,7 +6,9 @@
  * @example
  *   const { stages, models } = await listModels({ dir: '/repo' });
  */
-import { loadEntities } from '../entities/load.js';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { KIND_DIRS, WORKSPACE_FILE } from '../entities/types.js';
 import { findRepoRoot } from '../git.js';
 import { snapshot } from './context.js';
 import { allowedStages } from './policy.js';
@@ -15,8 +17,14 @@ export interface ListOptions {
   dir: string;
   /** Include deprecated models. */
   all?: boolean;
-  /** Read gitml.yaml and gitml/models/ too (stage order, models with no version yet). Default true. */
-  entities?: boolean;
+  /**
+   * Read gitml.yaml and gitml/models/ too (stage order, models with no version yet). `true`
+   * loads and validates every entity; `'light'` (what `gitml models` uses) only reads
+   * `stages` from gitml.yaml and the file names in gitml/models/, since validating every
+   * YAML file would cost more than reading thousands of tags; `false` reads tags only.
+   * Default true.
+   */
+  entities?: boolean | 'light';
 }
 
 export interface ModelSummary {
@@ -43,13 +51,9 @@ export interface ModelList {
 export async function listModels(o: ListOptions): Promise<ModelList> {
   const root = await findRepoRoot(o.dir);
   // The tags (a git process) and the YAML files are read at the same time.
-  const [snap, loaded] = await Promise.all([snapshot(root), o.entities === false ? undefined : loadEntities({ dir: root }).catch(() => undefined)]);
-  let configured: string[] | undefined;
-  const defined = new Set<string>();
-  if (loaded?.value) {
-    configured = allowedStages(loaded.value.workspace.spec);
-    for (const k of loaded.value.models.keys()) defined.add(k);
-  }
+  const [snap, fromFiles] = await Promise.all([snapshot(root), readDefinitions(root, o.entities ?? true)]);
+  const configured = fromFiles?.stages;
+  const defined = new Set<string>(fromFiles?.models ?? []);
   const used = new Set<string>();
   for (const m of snap.state.models.values()) for (const s of Object.keys(m.stages)) used.add(s);
   const stages = [...(configured ?? []), ...[...used].filter((s) => !configured?.includes(s)).sort()];
@@ -75,4 +79,34 @@ export async function listModels(o: ListOptions): Promise<ModelList> {
   }
   models.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { stages, models };
+}
+
+async function readDefinitions(root: string, mode: boolean | 'light'): Promise<{ stages: string[]; models: string[] } | undefined> {
+  if (mode === false) return undefined;
+  if (mode === 'light') return readLight(root);
+  // Imported here so `gitml models` (light) never loads ajv and the schemas.
+  const { loadEntities } = await import('../entities/load.js');
+  const r = await loadEntities({ dir: root }).catch(() => undefined);
+  if (!r?.value) return undefined;
+  return { stages: allowedStages(r.value.workspace.spec), models: [...r.value.models.keys()] };
+}
+
+/** Display-only facts, read without validation (`gitml validate` is where YAML gets checked). */
+async function readLight(root: string): Promise<{ stages: string[]; models: string[] } | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path.join(root, WORKSPACE_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  let stages = allowedStages(undefined);
+  try {
+    const { parse } = await import('yaml');
+    const doc = parse(text) as { stages?: unknown } | null;
+    if (Array.isArray(doc?.stages) && doc.stages.every((x) => typeof x === 'string')) stages = doc.stages as string[];
+  } catch {
+    /* an invalid gitml.yaml: default stage order */
+  }
+  const models = await readdir(path.join(root, KIND_DIRS.Model)).catch(() => [] as string[]);
+  return { stages, models: models.filter((f) => /\.ya?ml$/.test(f) && !f.startsWith('.')).map((f) => f.replace(/\.ya?ml$/, '')) };
 }
