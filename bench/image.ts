@@ -14,8 +14,9 @@
  * Each time is the whole of buildModelImage (manifest included), as `gitml image build` runs
  * it minus the CLI's start-up. Prints the figures and the ratio to the baseline.
  *
- * `containerService()` is exported for bench/scoring.ts: the same kind of repository served
- * by `gitml serve --docker`, for the "served from the container" figure.
+ * `npx tsx bench/image.ts --scoring [--seconds 20 ...]` serves iris from its image (`gitml
+ * serve --docker`, trained on the docker target) and runs bench/scoring.ts with `--url` at it:
+ * the "served from the container" figure next to the local server and in-process.
  */
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -111,8 +112,28 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * `--scoring [bench/scoring.ts options]`: serve iris from its image with `gitml serve --docker`,
+ * then run bench/scoring.ts with `--url` pointing at the container, so its report has the
+ * "served from the container" figure next to the local server and the in-process baseline.
+ */
+async function scoring(rest: string[]): Promise<void> {
+  const svc = await containerService();
+  console.log(`container: iris@v0.0.1 served by gitml serve --docker at ${svc.url}`);
+  try {
+    const { spawn } = await import('node:child_process');
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'scoring.ts'), '--url', svc.url, ...rest], { stdio: 'inherit' });
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    if (code !== 0) process.exitCode = 1;
+  } finally {
+    await svc.stop();
+  }
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().catch((e) => {
+  const i = process.argv.indexOf('--scoring');
+  (i >= 0 ? scoring(process.argv.slice(i + 1)) : main()).catch((e) => {
     console.error(e);
     process.exit(1);
   });

@@ -178,7 +178,7 @@ describeDocker('model to service on the real Docker engine', () => {
     expect(l2.slice(0, -1)).toEqual(l1.slice(0, -1));
     expect(l2.at(-1)).not.toBe(l1.at(-1));
     expect(l1.slice(0, env.length)).toEqual(env);
-    expect(l1.length).toBe(env.length + 2); // the server runtime, then the model bundle
+    expect(l1.length).toBe(env.length + 3); // the server runtime, the model folder (WORKDIR), then the bundle
 
     const p = json(gitml(dir, ['image', 'build', 'iris@v0.0.2', '--push', TEST_REGISTRY, '--json'], { env: ENV, timeout: 300_000 }));
     expect(p.id).toBe(b.id);
