@@ -8,7 +8,6 @@
  * Run: npx tsx bench/run.ts [N]   (needs `npm run build` for the CLI)
  */
 import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runExperiment } from '../core/run/run-experiment.js';
@@ -56,11 +55,14 @@ try {
     if (r.status !== 0) throw new Error(`gitml run failed: ${r.stderr}`);
   }
   const overhead = median(cli) - median(bare);
+  const { loadavg, cpus } = await import('node:os');
+  console.log(`machine: ${cpus().length} cores, load average ${loadavg()[0].toFixed(1)} (timings scale with it; compare the ratios)`);
   console.log(`gitml run overhead, local target (median of ${N}):`);
   console.log(`  python3 -c pass by hand    ${median(bare).toFixed(1)} ms`);
   console.log(`  node -e 0 (runtime start)  ${median(nodeStart).toFixed(1)} ms`);
   console.log(`  gitml run noop             ${median(cli).toFixed(1)} ms   (ratio ${(median(cli) / median(bare)).toFixed(1)}x)`);
   console.log(`  overhead                   ${overhead.toFixed(1)} ms   target < 300 ms: ${overhead < 300 ? 'OK' : 'MISSED'}`);
+  console.log(`  overhead in Node start-ups ${(overhead / median(nodeStart)).toFixed(1)} x "node -e 0"`);
 
   // 2. One million metric points.
   const marks: Record<string, number> = {};
@@ -76,6 +78,28 @@ try {
   const total = ms(t0);
   if (res.record.status !== 'completed') throw new Error(`million run ${res.record.status}: ${res.record.error}`);
   const recordMs = total - marks.collecting;
+  const collectMs = marks.recording - marks.collecting;
+  const storeMs = total - marks.recording;
+  // Baseline in the same run: the least any consumer does with these points, reading the
+  // same JSON lines and JSON.parse-ing each one.
+  const { writeFileSync, readFileSync, rmSync } = await import('node:fs');
+  const tmp = path.join(dir, 'baseline.jsonl');
+  let text = '';
+  for (let i = 0; i < 1_000_000; i++) text += `{"name":"loss","value":${1 / (i + 1)},"step":${i},"timestamp":${1700000000000 + i}}\n`;
+  writeFileSync(tmp, text);
+  text = '';
+  const tb = process.hrtime.bigint();
+  const all = readFileSync(tmp, 'utf8');
+  let start = 0;
+  let sum = 0;
+  for (;;) {
+    const nl = all.indexOf('\n', start);
+    if (nl < 0) break;
+    sum += (JSON.parse(all.slice(start, nl)) as { value: number }).value;
+    start = nl + 1;
+  }
+  const baseMs = ms(tb);
+  rmSync(tmp);
   const tsv = git(dir, 'ls-tree', '-r', '-l', 'runs')
     .split('\n')
     .filter((l) => /\/metrics(\.tsv$|\/)/.test(l))
@@ -84,15 +108,17 @@ try {
   const afterOut = git(dir, 'count-objects', '-v');
   const after = Number(/size: (\d+)/.exec(afterOut)![1]) + Number(/size-pack: (\d+)/.exec(afterOut)![1]);
   // The same points as the run wrote them (JSON lines), for scale.
-  const jsonlBytes = 1_000_000 * 0 + Number(spawnSync('python3', ['-c', 'print(sum(len(\'{"name":"loss","value":%r,"step":%d,"timestamp":%d}\\n\' % (1.0 / (i + 1), i, 1700000000000 + i)) for i in range(1000000)))'], { encoding: 'utf8' }).stdout);
+  const jsonlBytes = Number(spawnSync('python3', ['-c', 'print(sum(len(\'{"name":"loss","value":%r,"step":%d,"timestamp":%d}\\n\' % (1.0 / (i + 1), i, 1700000000000 + i)) for i in range(1000000)))'], { encoding: 'utf8' }).stdout);
   console.log(`1,000,000 metric points:`);
   console.log(`  run in all                    ${total.toFixed(0)} ms (python writing the file included)`);
   console.log(`  process exit → recorded       ${recordMs.toFixed(0)} ms   target < 3000 ms: ${recordMs < 3000 ? 'OK' : 'MISSED'}`);
+  console.log(`    reading + checking points   ${collectMs.toFixed(0)} ms`);
+  console.log(`    recording (runs store)      ${storeMs.toFixed(0)} ms`);
+  console.log(`  baseline: read + JSON.parse   ${baseMs.toFixed(0)} ms   (recorded in ${(recordMs / baseMs).toFixed(1)}x that; sum ${sum.toFixed(1)})`);
   console.log(`  points recorded               ${Object.keys(res.record.metrics).length} series, final loss ${res.record.metrics.loss}`);
   console.log(`  JSON lines written by the run ${(jsonlBytes / 1e6).toFixed(1)} MB`);
   console.log(`  TSV series on the branch      ${(tsv / 1e6).toFixed(1)} MB (${(tsv / jsonlBytes).toFixed(2)}x)`);
   console.log(`  .git growth (zlib, loose)     ${((after - before) / 1024).toFixed(1)} MB (${(((after - before) * 1024) / jsonlBytes).toFixed(2)}x)`);
-  void statSync;
 } finally {
   removeDir(dir);
 }

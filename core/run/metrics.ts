@@ -52,14 +52,71 @@ export function parseMarker(line: string): PartialPoint | string | undefined {
   return checkPoint(o);
 }
 
+/**
+ * Points held in columns (typed arrays) rather than a million small objects, which would
+ * survive long enough to be promoted and then dominate the time in garbage collection.
+ * Iterating yields a fresh, short-lived MetricPoint per point.
+ */
+export class PointColumns implements Iterable<MetricPoint> {
+  private names: string[] = [];
+  private index = new Map<string, number>();
+  private nameIdx = new Uint32Array(1024);
+  private values = new Float64Array(1024);
+  private steps = new Float64Array(1024);
+  private times = new Float64Array(1024);
+  length = 0;
+
+  nameIndex(name: string): number {
+    let i = this.index.get(name);
+    if (i === undefined) {
+      i = this.names.length;
+      this.names.push(name);
+      this.index.set(name, i);
+    }
+    return i;
+  }
+
+  nameAt(nameIndex: number): string {
+    return this.names[nameIndex];
+  }
+
+  push(nameIndex: number, value: number, step: number, timestamp: number): void {
+    if (this.length === this.values.length) {
+      const grow = <T extends Float64Array | Uint32Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.nameIdx = grow(this.nameIdx);
+      this.values = grow(this.values);
+      this.steps = grow(this.steps);
+      this.times = grow(this.times);
+    }
+    const i = this.length++;
+    this.nameIdx[i] = nameIndex;
+    this.values[i] = value;
+    this.steps[i] = step;
+    this.times[i] = timestamp;
+  }
+
+  *[Symbol.iterator](): Iterator<MetricPoint> {
+    for (let i = 0; i < this.length; i++) {
+      yield { name: this.names[this.nameIdx[i]], value: this.values[i], step: this.steps[i], timestamp: this.times[i] };
+    }
+  }
+}
+
 export interface CollectedMetrics {
   /** Last value of each metric (the run record's `metrics`). */
   final: Record<string, number>;
   /** Every point, complete (name, value, step, timestamp), in the order reported. */
-  points: MetricPoint[];
+  points: PointColumns;
   /** Lines that were ignored as malformed. */
   malformed: number;
 }
+
+/** FAST, anchored where the scan stands (sticky) and ending with the line's newline: no per-line substring. */
+const FAST_AT = /\{"name": ?"([^"\\\n]{1,200})", ?"value": ?(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(?:, ?"step": ?(-?\d+))?(?:, ?"timestamp": ?(\d+))?\}[ \t\r]*\n/y;
 
 /**
  * Read the run's metrics file (streaming: it may hold millions of points) plus the points
@@ -74,17 +131,17 @@ export async function collectMetrics(opts: {
   maxWarnings?: number;
 }): Promise<CollectedMetrics> {
   const now = (opts.clock ?? Date.now)();
-  const lastStep = new Map<string, number>();
-  const final: Record<string, number> = {};
+  const lastStep: number[] = [];
+  const lastValue: number[] = [];
   const maxWarnings = opts.maxWarnings ?? 20;
   let bad = 0;
-  const points: MetricPoint[] = [];
-  const add = (name: string, value: number, step0: number | undefined, timestamp: number | undefined) => {
-    const prev = lastStep.get(name);
+  const points = new PointColumns();
+  const add = (ni: number, value: number, step0: number | undefined, timestamp: number | undefined) => {
+    const prev = lastStep[ni];
     const step = step0 ?? (prev === undefined ? 0 : prev + 1);
-    lastStep.set(name, step);
-    final[name] = value;
-    points.push({ name, value, step, timestamp: timestamp ?? now });
+    lastStep[ni] = step;
+    lastValue[ni] = value;
+    points.push(ni, value, step, timestamp ?? now);
   };
   const warn = (where: string, why: string, line: string) => {
     bad++;
@@ -95,19 +152,9 @@ export async function collectMetrics(opts: {
     let lineNo = 0;
     let rest = '';
     let lastName = '';
-    const handle = (line: string) => {
+    let lastIdx = -1;
+    const slow = (line: string) => {
       lineNo++;
-      // Fast path for the usual shape (what json.dumps and the helper write); anything else
-      // goes through JSON.parse and the full check.
-      const m = FAST.exec(line);
-      if (m && (m[1] === lastName || NAME.test(m[1]))) {
-        lastName = m[1];
-        const value = Number(m[2]);
-        if (Number.isFinite(value)) {
-          add(m[1], value, m[3] === undefined ? undefined : Number(m[3]), m[4] === undefined ? undefined : Number(m[4]));
-          return;
-        }
-      }
       if (line.trim() === '') return;
       let o: unknown;
       try {
@@ -118,22 +165,52 @@ export async function collectMetrics(opts: {
       }
       const p = checkPoint(o);
       if (typeof p === 'string') warn(`$GITML_METRICS line ${lineNo}`, p, line);
-      else add(p.name, p.value, p.step, p.timestamp);
+      else add(points.nameIndex(p.name), p.value, p.step, p.timestamp);
     };
     for await (const chunk of createReadStream(opts.metricsFile, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
       const text = rest + (chunk as string);
       let start = 0;
       for (;;) {
+        // Fast path for the usual shape (what json.dumps and the helper write); anything
+        // else goes through JSON.parse and the full check.
+        FAST_AT.lastIndex = start;
+        const m = FAST_AT.exec(text);
+        if (m !== null) {
+          const name = m[1];
+          if (name !== lastName) {
+            if (!NAME.test(name)) {
+              slow(text.slice(start, FAST_AT.lastIndex - 1));
+              start = FAST_AT.lastIndex;
+              continue;
+            }
+            lastName = name;
+            lastIdx = points.nameIndex(name);
+          }
+          const value = Number(m[2]);
+          if (!Number.isFinite(value)) {
+            slow(text.slice(start, FAST_AT.lastIndex - 1));
+            start = FAST_AT.lastIndex;
+            continue;
+          }
+          lineNo++;
+          add(lastIdx, value, m[3] === undefined ? undefined : Number(m[3]), m[4] === undefined ? undefined : Number(m[4]));
+          start = FAST_AT.lastIndex;
+          continue;
+        }
         const nl = text.indexOf('\n', start);
         if (nl < 0) break;
-        handle(text.slice(start, nl));
+        slow(text.slice(start, nl));
         start = nl + 1;
       }
       rest = text.slice(start);
     }
-    if (rest !== '') handle(rest);
+    if (rest !== '') slow(rest);
   }
-  for (const p of opts.markers ?? []) add(p.name, p.value, p.step, p.timestamp);
+  for (const p of opts.markers ?? []) add(points.nameIndex(p.name), p.value, p.step, p.timestamp);
   if (bad > maxWarnings) opts.onWarning(`gitml: warning: ${bad} malformed metric lines in all (first ${maxWarnings} shown)`);
+  const final: Record<string, number> = {};
+  lastValue.forEach((v, i) => {
+    if (v !== undefined) final[points.nameAt(i)] = v;
+  });
   return { final, points, malformed: bad };
 }
