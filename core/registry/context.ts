@@ -4,19 +4,22 @@
  */
 import { findRepoRoot } from '../git.js';
 import { GitmlError } from '../errors.js';
-import { readRegistryTags, type RegistryTag } from './read.js';
+import type { ParsedTag } from './grammar.js';
+import { readRegistry, type RegistryTag } from './read.js';
 import { replay, type ModelState, type RegistryState } from './state.js';
 
 export interface RegistrySnapshot {
   root: string;
   tags: RegistryTag[];
+  /** Names in the grammar that are not registry events (lightweight tags). */
+  others: ParsedTag[];
   state: RegistryState;
 }
 
 export async function snapshot(dir: string): Promise<RegistrySnapshot> {
   const root = await findRepoRoot(dir);
-  const tags = await readRegistryTags({ dir: root });
-  return { root, tags, state: replay(tags) };
+  const { tags, others } = await readRegistry({ dir: root });
+  return { root, tags, others, state: replay(tags) };
 }
 
 export function requireModel(s: RegistrySnapshot, name: string): ModelState {
@@ -28,8 +31,15 @@ export function requireModel(s: RegistrySnapshot, name: string): ModelState {
   return m;
 }
 
+/** The `#N` of the next counted tag of model `name`: one more than any tag of it has, as GTO numbers. */
+export function nextCounter(s: RegistrySnapshot, name: string): number {
+  let max = s.state.models.get(name)?.maxCounter ?? 0;
+  for (const t of s.others) if (t.name === name && t.counter !== undefined && t.counter > max) max = t.counter;
+  return max + 1;
+}
+
 /** The tag name to use: the plain form, or GTO's `#N` form when the plain one exists already. */
-export function freeTagName(s: RegistrySnapshot, plain: string, m: ModelState | undefined, format: (counter?: number) => string): string {
-  const exists = s.tags.some((t) => t.tag === plain);
-  return exists ? format((m?.maxCounter ?? 0) + 1) : plain;
+export function freeTagName(s: RegistrySnapshot, plain: string, name: string, format: (counter?: number) => string): string {
+  const exists = s.tags.some((t) => t.tag === plain) || s.others.some((t) => t.tag === plain);
+  return exists ? format(nextCounter(s, name)) : plain;
 }

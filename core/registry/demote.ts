@@ -5,7 +5,7 @@
  */
 import { GitmlError } from '../errors.js';
 import { requireEntities } from '../entities/load.js';
-import { requireModel, snapshot } from './context.js';
+import { nextCounter, requireModel, snapshot } from './context.js';
 import { formatTag, isValidStage } from './grammar.js';
 import { taggerIdentity } from './identity.js';
 import { withRegistryLock } from './lock.js';
@@ -38,7 +38,7 @@ export async function demoteModel(o: DemoteOptions): Promise<StageChangeResult> 
     const m = requireModel(snap, o.name);
     const cur = m.stages[o.stage];
     if (!cur) throw new GitmlError('UNKNOWN_VERSION', `no version of ${o.name} is in stage ${JSON.stringify(o.stage)}`, { name: o.name, stage: o.stage });
-    const tag = formatTag({ action: 'unassign', name: o.name, stage: o.stage, counter: m.maxCounter + 1 });
+    const tag = formatTag({ action: 'unassign', name: o.name, stage: o.stage, counter: nextCounter(snap, o.name) });
     await writeTag({
       dir: root,
       tag,

@@ -26,7 +26,7 @@ export async function deprecateModel(o: DeprecateOptions): Promise<{ name: strin
     const m = requireModel(snap, o.name);
     if (m.deprecated) throw new GitmlError('MODEL', `model ${o.name} is deprecated already`, { name: o.name });
     const plain = formatTag({ action: 'deprecate', name: o.name });
-    const tag = freeTagName(snap, plain, m, (counter) => formatTag({ action: 'deprecate', name: o.name, counter }));
+    const tag = freeTagName(snap, plain, o.name, (counter) => formatTag({ action: 'deprecate', name: o.name, counter }));
     // GTO tags the commit of the model's latest event.
     const commit = m.history[m.history.length - 1].commit;
     await writeTag({

@@ -31,7 +31,7 @@ export async function deregisterModel(o: DeregisterOptions): Promise<{ name: str
       throw new GitmlError('UNKNOWN_VERSION', `${o.name}@${o.version} ${v ? 'was deregistered already' : 'is not registered'}`, { name: o.name, version: o.version });
     }
     const plain = formatTag({ action: 'deregister', name: o.name, version: o.version });
-    const tag = freeTagName(snap, plain, m, (counter) => formatTag({ action: 'deregister', name: o.name, version: o.version, counter }));
+    const tag = freeTagName(snap, plain, o.name, (counter) => formatTag({ action: 'deregister', name: o.name, version: o.version, counter }));
     await writeTag({
       dir: root,
       tag,

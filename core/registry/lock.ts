@@ -8,7 +8,7 @@
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { GitmlError } from '../errors.js';
+import { GitmlError, isGitmlError } from '../errors.js';
 import { runGit } from '../git.js';
 
 export interface LockOptions {
@@ -32,8 +32,24 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Run `fn` holding the registry lock of the repository at `dir`. */
+/**
+ * Run `fn` holding the registry lock of the repository at `dir`. `fn` reads the tags itself;
+ * when its tag appeared meanwhile anyway (written by GTO or by hand, which take no lock), it
+ * is run again on fresh tags, a few times.
+ */
 export async function withRegistryLock<T>(dir: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+  return lockOnly(dir, async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (!isGitmlError(e, 'REF_CONFLICT') || attempt >= 3) throw e;
+      }
+    }
+  }, opts);
+}
+
+async function lockOnly<T>(dir: string, fn: () => Promise<T>, opts: LockOptions): Promise<T> {
   const file = path.join(await commonDir(dir), 'gitml-registry.lock');
   const timeout = opts.timeoutMs ?? 15_000;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));

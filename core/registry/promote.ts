@@ -10,7 +10,7 @@
  */
 import { GitmlError } from '../errors.js';
 import { requireEntities } from '../entities/load.js';
-import { requireModel, snapshot } from './context.js';
+import { nextCounter, requireModel, snapshot } from './context.js';
 import { formatTag, invalidVersion, isValidVersion } from './grammar.js';
 import { taggerIdentity, type Identity } from './identity.js';
 import { withRegistryLock } from './lock.js';
@@ -60,7 +60,7 @@ export async function promoteModel(o: PromoteOptions): Promise<StageChangeResult
     if (m.stages[o.stage]?.version === o.version) {
       return { name: o.name, stage: o.stage, version: o.version, created: false, by: who, current: o.version };
     }
-    const tag = formatTag({ action: 'assign', name: o.name, stage: o.stage, counter: m.maxCounter + 1 });
+    const tag = formatTag({ action: 'assign', name: o.name, stage: o.stage, counter: nextCounter(snap, o.name) });
     const subject = `Promote model ${o.name} ${o.version} to ${o.stage}${o.message ? `: ${o.message}` : ''}`;
     await writeTag({
       dir: root,

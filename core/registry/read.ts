@@ -48,9 +48,18 @@ export interface ReadTagsOptions {
  * as GTO skips them.
  */
 export async function readRegistryTags({ dir }: ReadTagsOptions): Promise<RegistryTag[]> {
+  return (await readRegistry({ dir })).tags;
+}
+
+/**
+ * The registry tags, plus the names in GTO's grammar that are not registry events
+ * (lightweight tags): GTO still counts their `#N` when it numbers a new tag, and so does gitml.
+ */
+export async function readRegistry({ dir }: ReadTagsOptions): Promise<{ tags: RegistryTag[]; others: ParsedTag[] }> {
   const r = await runGit(dir, ['for-each-ref', `--format=${FORMAT}`, 'refs/tags']);
   if (r.code !== 0) throw new GitmlError('IO', `cannot list tags: ${r.stderr.trim()}`, { dir });
-  return parseForEachRef(r.stdout);
+  const others: ParsedTag[] = [];
+  return { tags: parseForEachRef(r.stdout, others), others };
 }
 
 /**
@@ -66,17 +75,20 @@ function lazyMeta(tag: RegistryTag, contents: string): void {
   });
 }
 
-export function parseForEachRef(out: string): RegistryTag[] {
+export function parseForEachRef(out: string, others?: ParsedTag[]): RegistryTag[] {
   const parts = out.split('\0');
   const tags: RegistryTag[] = [];
   const n = FIELDS.length;
   for (let i = 0; i + n <= parts.length; i += n) {
     const [ref, type, object, peeled, peeledType, commitDate, taggerName, taggerEmail, date, contents] = parts.slice(i, i + n);
     const refname = ref.replace(/^\n/, '');
-    if (type !== 'tag' || peeledType !== 'commit') continue;
     const name = refname.slice('refs/tags/'.length);
     const parsed = parseTag(name);
     if (!parsed) continue;
+    if (type !== 'tag' || peeledType !== 'commit') {
+      others?.push(parsed);
+      continue;
+    }
     const [secs, tz] = date.split(' ');
     const tag = {
       ...parsed,

@@ -133,7 +133,7 @@ export async function registerModel(o: RegisterOptions): Promise<RegisterResult>
       ...(o.message ? { note: o.message } : {}),
     };
     const plain = formatTag({ action: 'register', name: o.name, version });
-    const tag = freeTagName(snap, plain, m, (counter) => formatTag({ action: 'register', name: o.name, version: version!, counter }));
+    const tag = freeTagName(snap, plain, o.name, (counter) => formatTag({ action: 'register', name: o.name, version: version!, counter }));
     await writeTag({ dir: root, tag, commit, now: o.now, env: o.env, message: formatMessage(`Register model ${o.name} ${version} from run ${record.id} (${record.experiment})${o.message ? `: ${o.message}` : ''}`, meta) });
     return { name: o.name, version, tag, runId: record.id, commit, artifact, meta };
   });

@@ -211,3 +211,24 @@ describe('concurrent promotions', () => {
     expect(results.filter((r) => r instanceof Error)).toEqual([]);
   });
 });
+
+describe('tags not written by gitml', () => {
+  let dir: string;
+  const runs = [record(), record()];
+  beforeAll(async () => {
+    dir = makeRegistryRepo();
+    for (const r of runs) await addRun(dir, r);
+    await registerModel({ dir, name: 'iris', runId: runs[0].id, env });
+  });
+  afterAll(() => removeDir(dir));
+
+  test("a lightweight tag's #N is counted (as GTO counts it) and its name is never overwritten", async () => {
+    git(dir, 'tag', 'iris#dev#7', 'runs');
+    git(dir, 'tag', 'iris@v0.0.2', 'runs');
+    const p = await promoteModel({ dir, name: 'iris', version: 'v0.0.1', stage: 'dev', env });
+    expect(p.tag).toBe('iris#dev#8');
+    const r = await registerModel({ dir, name: 'iris', runId: runs[1].id, env });
+    expect(r).toMatchObject({ version: 'v0.0.2', tag: 'iris@v0.0.2#9' });
+    expect((await listModels({ dir })).models[0]).toMatchObject({ latest: 'v0.0.2', stages: { dev: 'v0.0.1' } });
+  });
+});
