@@ -172,26 +172,30 @@ async function applyDiff(repo: RunsRepo, c: Catalog, newTree: string): Promise<v
     frontier = next;
   }
   const folders = [...toRead.keys()];
-  const blobs = await repo.cat.readMany(folders.map((f) => toRead.get(f)!));
-  folders.forEach((folder, i) => {
-    const blob = toRead.get(folder)!;
-    const o = blobs[i];
-    c.runs.delete(folder);
-    c.problems.delete(folder);
-    let rec: unknown;
-    let problem: string | undefined;
-    if (!o) problem = 'run.json is missing from the repository';
-    else {
-      try {
-        rec = JSON.parse(o.data.toString('utf8'));
-        problem = recordProblem(rec, folder.slice(folder.lastIndexOf('/') + 1));
-      } catch (e) {
-        problem = `run.json is not valid JSON: ${(e as Error).message}`;
-      }
-    }
-    if (problem) c.problems.set(folder, { path: folder, blob, message: problem });
-    else c.runs.set(folder, { path: folder, blob, record: rec as RunRecord });
-  });
+  // Parse each record as it arrives, while git is still sending the next ones.
+  const pending = repo.cat.readEach(folders.map((f) => toRead.get(f)!));
+  await Promise.all(
+    folders.map((folder, i) =>
+      pending[i].then((o) => {
+        const blob = toRead.get(folder)!;
+        c.runs.delete(folder);
+        c.problems.delete(folder);
+        let rec: unknown;
+        let problem: string | undefined;
+        if (!o) problem = 'run.json is missing from the repository';
+        else {
+          try {
+            rec = JSON.parse(o.data.toString('utf8'));
+            problem = recordProblem(rec, folder.slice(folder.lastIndexOf('/') + 1));
+          } catch (e) {
+            problem = `run.json is not valid JSON: ${(e as Error).message}`;
+          }
+        }
+        if (problem) c.problems.set(folder, { path: folder, blob, message: problem });
+        else c.runs.set(folder, { path: folder, blob, record: rec as RunRecord });
+      }),
+    ),
+  );
 }
 
 /** Every `run.json` below `tree`, from one `git ls-tree -r` (much faster than walking trees). */
@@ -236,11 +240,26 @@ function listRunFiles(repo: RunsRepo, tree: string): Promise<Map<string, string>
   });
 }
 
-/** The catalog for the branch's current tip (from the cache when it is fresh). */
+/** Catalogs already loaded by this process (the daemon and the UI list runs again and again). */
+const memo = new Map<string, Catalog>();
+
+/** Forget catalogs held in memory (benchmarks measure the on-disk cache with this). */
+export function clearCatalogMemo(): void {
+  memo.clear();
+}
+
+/** The catalog for the branch's current tip (from memory or the cache file when fresh). */
 export async function loadCatalog(repo: RunsRepo, opts: { useCache?: boolean } = {}): Promise<Catalog> {
   const tip = repo.tip();
-  const cached = opts.useCache === false ? null : loadFile(repo);
-  if (cached && cached.tip === tip) return cached;
+  const key = cacheFile(repo);
+  const held = opts.useCache === false ? undefined : memo.get(key);
+  if (held && held.tip === tip) return held;
+  memo.delete(key); // `c` below may be updated in place; never leave a half-updated one behind
+  const cached = opts.useCache === false ? null : (held ?? loadFile(repo));
+  if (cached && cached.tip === tip) {
+    memo.set(key, cached);
+    return cached;
+  }
   const empty = (): Catalog => ({ tip: null, tree: null, runs: new Map(), problems: new Map() });
   if (!tip) {
     const c = empty();
@@ -261,5 +280,6 @@ export async function loadCatalog(repo: RunsRepo, opts: { useCache?: boolean } =
   c.tip = tip;
   c.tree = tree;
   saveFile(repo, c);
+  memo.set(key, c);
   return c;
 }

@@ -134,7 +134,12 @@ export class CatFile {
   }
 
   readMany(specs: string[]): Promise<(GitObject | null)[]> {
-    if (specs.length === 0) return Promise.resolve([]);
+    return Promise.all(this.readEach(specs));
+  }
+
+  /** One promise per object, each settling as soon as its object has arrived. */
+  readEach(specs: string[]): Promise<GitObject | null>[] {
+    if (specs.length === 0) return [];
     for (const s of specs) if (s.includes('\n')) throw new GitmlError('INTERNAL', 'object name with a newline');
     const proc = this.start();
     this.setRef(true);
@@ -145,7 +150,7 @@ export class CatFile {
         }),
     );
     proc.stdin.write(specs.join('\n') + '\n');
-    return Promise.all(out);
+    return out;
   }
 
   close(): void {
