@@ -7,6 +7,8 @@
  *             latency and calls/s, no HTTP, no JSON, no schema check;
  * The measurements run interleaved in --rounds (default 4) so that noise from other work on
  * the machine falls on each alike; p50 is the median of the rounds' p50, p99 the worst round's.
+ * A short concurrency-1 measurement per round gives the latency one request adds over the
+ * in-process call (at concurrency 8 the p50 is mostly queueing: 8 in flight / throughput).
  *   local     the real server as a local process, iris LogisticRegression trained here with
  *             scikit-learn, scored over HTTP with Node's http client (keep-alive) at
  *             concurrency 8 for --seconds, one record per request: requests/s, p50, p99;
@@ -227,12 +229,15 @@ async function main(): Promise<void> {
     const slice = seconds / rounds;
     const base = { lat: [] as number[], seconds: 0 };
     const local: HttpScoringResult[] = [];
+    const single: HttpScoringResult[] = [];
     const remote: HttpScoringResult[] = [];
     for (let r = 0; r < rounds; r++) {
       const b = await baseline.measure(slice);
       base.lat.push(...b.lat);
       base.seconds += b.seconds;
       local.push(await measureHttpScoring(server.url, { seconds: slice, concurrency, route, warmupSeconds: r === 0 ? 1 : 0.2 }));
+      // one request at a time: the latency HTTP, JSON and the schema check add to a call
+      single.push(await measureHttpScoring(server.url, { seconds: slice / 4, concurrency: 1, route, warmupSeconds: 0.2 }));
       if (external) remote.push(await measureHttpScoring(external, { seconds: slice, concurrency, route, warmupSeconds: r === 0 ? 1 : 0.2 }));
     }
     const b = summarize(base.lat, base.seconds);
@@ -249,6 +254,8 @@ async function main(): Promise<void> {
       console.log(`ratio      ${label} / in-process: ${f(rps / b.cps, 3)} of the throughput, p50 latency ${f(p50 / b.p50Ms, 1)}x`);
     };
     report(`local (--workers ${workers})`, local);
+    const one = median(single.map((x) => x.p50Ms));
+    console.log(`one-by-one HTTP ${route} at concurrency 1: p50 ${f(one, 3)} ms, ${f(one - b.p50Ms, 3)} ms over the in-process call`);
     if (external) report(external, remote);
   } finally {
     baseline.close();
