@@ -68,19 +68,26 @@ export function writeObject(objectsDir: string, type: ObjectType, content: Buffe
 }
 
 /** git's tree order: byte order of names, with a tree's name compared as if it ended in '/'. */
-function treeSortKey(e: TreeEntry): Buffer {
-  return Buffer.from(isTreeMode(e.mode) ? e.name + '/' : e.name);
+function treeSortKey(e: TreeEntry): string {
+  return isTreeMode(e.mode) ? e.name + '/' : e.name;
 }
 
 export function encodeTree(entries: TreeEntry[]): Buffer {
   const keyed = entries.map((e) => ({ e, k: treeSortKey(e) }));
-  keyed.sort((a, b) => Buffer.compare(a.k, b.k));
-  const parts: Buffer[] = [];
+  // UTF-16 order equals UTF-8 byte order for ASCII names (nearly always): compare strings then,
+  // bytes otherwise.
+  const ascii = keyed.every(({ k }) => /^[\x00-\x7f]*$/.test(k));
+  if (ascii) keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+  else keyed.sort((a, b) => Buffer.compare(Buffer.from(a.k), Buffer.from(b.k)));
+  const size = keyed.reduce((n, { e }) => n + Buffer.byteLength(e.name) + 28, 0);
+  const out = Buffer.allocUnsafe(size);
+  let off = 0;
   for (const { e } of keyed) {
     if (!e.name || e.name.includes('/') || e.name.includes('\0')) throw new GitmlError('INTERNAL', `invalid tree entry name ${JSON.stringify(e.name)}`);
-    parts.push(Buffer.from(`${isTreeMode(e.mode) ? MODE_TREE : e.mode} ${e.name}\0`), Buffer.from(e.oid, 'hex'));
+    off += out.write(`${isTreeMode(e.mode) ? MODE_TREE : e.mode} ${e.name}\0`, off, 'utf8');
+    off += out.write(e.oid, off, 'hex');
   }
-  return Buffer.concat(parts);
+  return out.subarray(0, off);
 }
 
 export function decodeTree(buf: Buffer): TreeEntry[] {
