@@ -14,7 +14,7 @@ import type { Environment, Loaded } from '../entities/types.js';
 import { GitmlError } from '../errors.js';
 import { safeJoin, safeRelPosix } from '../paths.js';
 import { dockerError, isUnavailable, statusOf, unavailableError, type GitmlDocker } from './client.js';
-import { packFiles, packFolder } from './tar.js';
+import { dockerignore, packFiles, packFolder } from './tar.js';
 
 import { CODE_DIR, LABEL_DIGEST, LABEL_ENVIRONMENT, OUTPUTS_DIR, RUN_GID, RUN_UID } from './layout.js';
 
@@ -343,9 +343,19 @@ export async function buildEnvironmentImage(opts: BuildEnvironmentImageOptions):
     const dockerfileText = await readFile(dockerfileRel);
     const baseTag = `${tag}-base`;
     onProgress?.(`building ${env.spec.dockerfile}`);
-    // The Dockerfile goes in under a name of our own, so it need not be inside the context.
-    const ctx = packFolder(ctxDir, { extra: { '.gitml.Dockerfile': dockerfileText } });
-    await runBuild(docker, ctx, { t: baseTag, dockerfile: '.gitml.Dockerfile' }, log, `building ${env.spec.dockerfile}`, onProgress, signal);
+    // .dockerignore applies as with `docker build` (the digest still covers the whole context).
+    let ignoreOpts: { ignore?: (rel: string) => boolean; descendIgnored?: boolean } = {};
+    try {
+      const { readFile: rf } = await import('node:fs/promises');
+      ignoreOpts = await dockerignore(await rf(path.join(ctxDir, '.dockerignore'), 'utf8'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    // A Dockerfile inside the context is named by its path there, as `docker build` does; one
+    // outside it goes in under a name of our own.
+    const inCtx = ctxRel === '' ? dockerfileRel : dockerfileRel.startsWith(`${ctxRel}/`) ? dockerfileRel.slice(ctxRel.length + 1) : undefined;
+    const ctx = packFolder(ctxDir, { extra: inCtx ? {} : { '.gitml.Dockerfile': dockerfileText }, ...ignoreOpts });
+    await runBuild(docker, ctx, { t: baseTag, dockerfile: inCtx ?? '.gitml.Dockerfile' }, log, `building ${env.spec.dockerfile}`, onProgress, signal);
     const top = await packFiles({ Dockerfile: runUserDockerfile(baseTag, env.name, digest) });
     onProgress?.('adding the run user layer');
     const id = await runBuild(docker, top, { t: tag, dockerfile: 'Dockerfile' }, log, `building environment image ${tag}`, onProgress, signal);

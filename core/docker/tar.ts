@@ -23,6 +23,10 @@ export interface PackOptions {
   exclude?: string[];
   /** Extra in-memory files, '/'-separated names (after the prefix is applied to folder files). */
   extra?: Record<string, string | Buffer>;
+  /** Leave out folder entries for which this returns true ('/'-separated path relative to `dir`). */
+  ignore?: (rel: string, isDir: boolean) => boolean;
+  /** Whether an ignored folder may still hold entries that are not ignored (`!` rules): then it is walked. */
+  descendIgnored?: boolean;
 }
 
 /**
@@ -55,6 +59,10 @@ export function packFolder(dir: string | undefined, opts: PackOptions = {}): Rea
       const full = path.join(abs, ent.name);
       const r = rel ? `${rel}/${ent.name}` : ent.name;
       const st = await lstat(full);
+      if (opts.ignore?.(r, st.isDirectory())) {
+        if (st.isDirectory() && opts.descendIgnored) await walk(full, r);
+        continue;
+      }
       if (st.isSymbolicLink()) {
         await entry({ name: name(r), type: 'symlink', linkname: await readlink(full), mode: 0o777, uid, gid, mtime });
       } else if (st.isDirectory()) {
@@ -223,4 +231,32 @@ export async function extractTar(stream: NodeJS.ReadableStream, dest: string, op
     throw new GitmlError('IO', `cannot extract an archive into ${dest}: ${(e as Error).message}`, { dest }, { cause: e });
   });
   return result;
+}
+
+/**
+ * A `.dockerignore` as the docker CLI applies it: one pattern per line, `#` comments, `!`
+ * exceptions, the last matching rule wins, and a pattern that matches a folder excludes
+ * everything under it. Returns the predicate for packFolder's `ignore`, and whether ignored
+ * folders must still be walked (when there are exceptions).
+ */
+export async function dockerignore(text: string): Promise<{ ignore: (rel: string) => boolean; descendIgnored: boolean }> {
+  const { default: picomatch } = await import('picomatch');
+  const rules = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const neg = l.startsWith('!');
+      const pat = path.posix.normalize((neg ? l.slice(1) : l).trim().replace(/^\/+/, '')).replace(/\/+$/, '');
+      return { neg, match: picomatch(pat, { dot: true }) };
+    })
+    .filter((r) => r.match !== undefined);
+  const ignore = (rel: string): boolean => {
+    const parts = rel.split('/');
+    const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+    let ignored = false;
+    for (const r of rules) if (prefixes.some((p) => r.match(p))) ignored = !r.neg;
+    return ignored;
+  };
+  return { ignore, descendIgnored: rules.some((r) => r.neg) };
 }

@@ -8,6 +8,9 @@ import { dockerOptions, engineAddress, isUnavailable, redactAddress } from '../.
 import { environmentDependencyLayers, environmentImageTag, renderEnvironmentDockerfile, runUserDockerfile } from '../../core/docker/environment-image.js';
 import { memoryBytes, nanoCpus, runUser } from '../../core/targets/docker.js';
 import { GitmlError } from '../../core/errors.js';
+import { dockerignore, packFolder } from '../../core/docker/tar.js';
+import { extract } from 'tar-stream';
+import { tmpDir, writeFiles, removeDir } from '../support/repo.js';
 import { env } from './helpers.js';
 
 const D = 'sha256:' + '0123456789abcdef'.repeat(4);
@@ -155,5 +158,49 @@ describe('run user and resources', () => {
     expect(memoryBytes('1G')).toBe(1e9);
     expect(() => nanoCpus('lots')).toThrow(GitmlError);
     expect(() => memoryBytes('big')).toThrow(GitmlError);
+  });
+});
+
+describe('.dockerignore and build-context tars', () => {
+  test('last matching rule wins; a matched folder excludes its contents; exceptions re-include', async () => {
+    const { ignore, descendIgnored } = await dockerignore('# c\ndata\n**/*.log\n!important.log\n/build/\n');
+    expect(descendIgnored).toBe(true);
+    expect(ignore('data')).toBe(true);
+    expect(ignore('data/x/y.csv')).toBe(true);
+    expect(ignore('src/data.py')).toBe(false);
+    expect(ignore('a/b/debug.log')).toBe(true);
+    expect(ignore('important.log')).toBe(false);
+    expect(ignore('build/out.o')).toBe(true);
+    expect(ignore('Dockerfile')).toBe(false);
+  });
+
+  test('packFolder leaves out ignored entries, keeps modes and symlinks, skips .git', async () => {
+    const dir = tmpDir('gitml-pack-');
+    try {
+      writeFiles(dir, { 'a.txt': 'a', 'data/big.bin': 'b', 'src/run.sh': '#!/bin/sh\n', '.git/HEAD': 'x' });
+      const { chmodSync, symlinkSync } = await import('node:fs');
+      chmodSync(`${dir}/src/run.sh`, 0o755);
+      symlinkSync('a.txt', `${dir}/link`);
+      const { ignore } = await dockerignore('data\n');
+      const entries: Array<{ name: string; mode: number; type: string; uid: number }> = [];
+      await new Promise<void>((resolve, reject) => {
+        const ex = extract();
+        ex.on('entry', (h, body, next) => {
+          entries.push({ name: h.name, mode: h.mode, type: h.type, uid: h.uid });
+          body.on('end', () => next());
+          body.resume();
+        });
+        ex.on('finish', () => resolve());
+        ex.on('error', reject);
+        packFolder(dir, { prefix: 'code', uid: 1000, gid: 1000, ignore }).pipe(ex as unknown as NodeJS.WritableStream);
+      });
+      const names = entries.map((e) => e.name).sort();
+      expect(names).toEqual(['code/', 'code/a.txt', 'code/link', 'code/src/', 'code/src/run.sh']);
+      expect(entries.find((e) => e.name === 'code/src/run.sh')!.mode & 0o111).toBe(0o111);
+      expect(entries.find((e) => e.name === 'code/link')!.type).toBe('symlink');
+      expect(entries.every((e) => e.uid === 1000)).toBe(true);
+    } finally {
+      removeDir(dir);
+    }
   });
 });

@@ -136,9 +136,13 @@ describeDocker('docker target (real engine)', () => {
     const dfEnv = env('own-dockerfile', { dockerfile: 'docker/Dockerfile' });
     const { job, logs, scratch } = await makeJob({
       files: {
-        'docker/Dockerfile': `FROM ${TINY_IMAGE}\nCOPY marker.txt /opt/marker.txt\nENTRYPOINT ["sh", "-c", "echo entrypoint-ran"]\nUSER nobody\n`,
+        'docker/Dockerfile': `FROM ${TINY_IMAGE}\nCOPY marker.txt /opt/marker.txt\nCOPY . /opt/ctx\nENTRYPOINT ["sh", "-c", "echo entrypoint-ran"]\nUSER nobody\n`,
         'docker/marker.txt': `marker-${nonce}\n`,
-        'run.sh': 'cat /opt/marker.txt\necho "uid=$(id -u)"\n',
+        'docker/.dockerignore': '# big data stays out of the build context\ndata\n*.secret\n!keep.secret\n',
+        'docker/data/big.csv': 'x\n',
+        'docker/a.secret': 'no\n',
+        'docker/keep.secret': 'yes\n',
+        'run.sh': 'cat /opt/marker.txt\necho "uid=$(id -u)"\necho "ctx=$(cd /opt/ctx && ls -A | tr "\\n" " ")"\n',
       },
       argv: ['sh', 'run.sh'],
       environment: dfEnv,
@@ -152,6 +156,8 @@ describeDocker('docker target (real engine)', () => {
     expect(logs.stdout).toContain(`marker-${nonce}`);
     expect(logs.stdout).toContain('uid=1000');
     expect(logs.stdout).not.toContain('entrypoint-ran');
+    // .dockerignore applied to the context: data/ and a.secret left out, the exception kept.
+    expect(logs.stdout).toMatch(/ctx=\.dockerignore Dockerfile keep\.secret marker\.txt \n/);
     // The Dockerfile's context is part of the digest: the same files, the same image.
     const again = await buildEnvironmentImage({ docker, environment: dfEnv, digest: job.environmentDigest, codeDir: job.codeDir });
     expect(again).toMatchObject({ built: false, id: r.imageDigest });
