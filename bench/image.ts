@@ -34,7 +34,7 @@ const GIT_ENV = { GIT_AUTHOR_NAME: 'Bench', GIT_AUTHOR_EMAIL: 'bench@example.com
 export async function irisRepo(versions: number, opts: { uniqueEnvironment?: boolean } = {}): Promise<{ dir: string; cleanup: () => void }> {
   Object.assign(process.env, GIT_ENV);
   const dir = mkdtempSync(path.join(tmpdir(), 'gitml-bench-image-'));
-  await initRepo({ dir, template: 'sklearn' });
+  await initRepo({ dir, template: 'sklearn', commit: true });
   if (opts.uniqueEnvironment) {
     // A new environment digest: its image is built in the baseline (engine layers that are
     // byte-for-byte the same as an existing image's are still shared, as in real life).
