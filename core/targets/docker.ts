@@ -103,15 +103,23 @@ function within<T>(p: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(t));
 }
 
-/** Host folders for what comes back: next to the exported code (the run's scratch folder) when free, else a new temp folder. */
+/**
+ * Host folders for what comes back: `outputs/` and `metrics.jsonl` next to the exported code
+ * when it is a run scratch folder (`<scratch>/code`, see core/run/scratch.ts, removed by the
+ * orchestration after recording) and that outputs folder is free; else a new temp folder that
+ * the caller removes.
+ */
 async function hostOutputPaths(job: TargetJob): Promise<{ outputs: string; metrics: string }> {
-  const base = path.dirname(path.resolve(job.codeDir));
+  const code = path.resolve(job.codeDir);
+  const base = path.dirname(code);
   const outputs = path.join(base, 'outputs');
-  try {
-    await mkdir(outputs, { recursive: true });
-    if ((await readdir(outputs)).length === 0) return { outputs, metrics: path.join(base, 'metrics.jsonl') };
-  } catch {
-    /* fall through to a temp folder */
+  if (path.basename(code) === 'code') {
+    try {
+      await mkdir(outputs, { recursive: true });
+      if ((await readdir(outputs)).length === 0) return { outputs, metrics: path.join(base, 'metrics.jsonl') };
+    } catch {
+      /* fall through to a temp folder */
+    }
   }
   const { tmpdir } = await import('node:os');
   const dir = await mkdtemp(path.join(tmpdir(), `gitml-docker-${job.runId.replace(/[^a-zA-Z0-9_.-]/g, '-')}-`));
