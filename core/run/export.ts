@@ -11,7 +11,7 @@ import { GitmlError } from '../errors.js';
 import { git } from '../git.js';
 import { safeJoin, safeRelPosix } from '../paths.js';
 
-interface Entry {
+export interface Entry {
   mode: string;
   oid: string;
   path: string;
@@ -54,28 +54,36 @@ export async function readBlobs(dir: string, oids: string[], onBlob: (i: number,
   if (code !== 0 || i !== oids.length) throw new GitmlError('IO', `git cat-file failed: ${stderr.trim() || `exit ${code}`}`);
 }
 
-/**
- * Write the tree of `commit` into `dest` (created). Returns the tree id and any warnings
- * (symlinks that would escape, submodules that are not exported).
- */
-export async function exportTree(opts: { dir: string; commit: string; dest: string }): Promise<{ tree: string; warnings: string[] }> {
-  const [treeOut, ls] = await Promise.all([
-    git(opts.dir, ['rev-parse', '--verify', '--end-of-options', `${opts.commit}^{tree}`]),
-    git(opts.dir, ['ls-tree', '-r', '-z', '--full-tree', opts.commit], { maxBuffer: 1 << 30 }),
-  ]);
+/** One `git ls-tree -r` of a commit: every blob and symlink (submodules are reported apart). */
+export interface TreeListing {
+  commit: string;
+  entries: Entry[];
+  submodules: string[];
+}
+
+export async function listTree(dir: string, commit: string): Promise<TreeListing> {
+  const ls = await git(dir, ['ls-tree', '-r', '-z', '--full-tree', commit], { maxBuffer: 1 << 30 });
   const entries: Entry[] = [];
-  const warnings: string[] = [];
+  const submodules: string[] = [];
   for (const rec of ls.split('\0')) {
     if (!rec) continue;
     const tab = rec.indexOf('\t');
     const [mode, type, oid] = rec.slice(0, tab).split(' ');
     const p = rec.slice(tab + 1);
-    if (type === 'commit') {
-      warnings.push(`gitml: warning: submodule ${p} is not exported`);
-      continue;
-    }
-    entries.push({ mode, oid, path: safeRelPosix(p) });
+    if (type === 'commit') submodules.push(p);
+    else entries.push({ mode, oid, path: safeRelPosix(p) });
   }
+  return { commit, entries, submodules };
+}
+
+/**
+ * Write the tree of `commit` into `dest` (created). Returns any warnings (symlinks that
+ * would escape, submodules that are not exported). Pass `listing` when already known.
+ */
+export async function exportTree(opts: { dir: string; commit: string; dest: string; listing?: TreeListing }): Promise<{ warnings: string[] }> {
+  const listing = opts.listing ?? (await listTree(opts.dir, opts.commit));
+  const entries = listing.entries;
+  const warnings: string[] = listing.submodules.map((p) => `gitml: warning: submodule ${p} is not exported`);
   await mkdir(opts.dest, { recursive: true });
   const dirs = new Set<string>();
   for (const e of entries) dirs.add(path.posix.dirname(e.path));
@@ -118,5 +126,5 @@ export async function exportTree(opts: { dir: string; commit: string; dest: stri
       }
     }
   }
-  return { tree: treeOut.trim(), warnings };
+  return { warnings };
 }

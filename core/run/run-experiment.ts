@@ -14,7 +14,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { GitmlError } from '../errors.js';
-import { findRepoRoot, resolveCommit, runGit } from '../git.js';
+import { findRepoRoot, runGit } from '../git.js';
 import { packageRoot, safeRelPosix } from '../paths.js';
 import { resolveExperiment } from '../entities/load.js';
 import { requireEntitiesAt } from './entities.js';
@@ -26,7 +26,7 @@ import { runStoreConfig } from '../runs/config.js';
 import { FINAL_STATUSES, type ParamValue, type RunRecord, type RunStatus } from '../runs/types.js';
 import type { Target, TargetJob, TargetResult } from '../targets/types.js';
 import { buildArgv } from './command.js';
-import { exportTree } from './export.js';
+import { exportTree, listTree, type TreeListing } from './export.js';
 import { hashInputs, inputPaths, outputPaths } from './inputs.js';
 import { livePaths, readLiveStatus, writeLiveStatus } from './live.js';
 import { collectMetrics, parseMarker, type PartialPoint } from './metrics.js';
@@ -84,6 +84,9 @@ export interface RunExperimentResult {
 export interface PreparedRun {
   repoDir: string;
   commit: string;
+  tree: string;
+  /** The commit's files, listed once for both the entities and the export. */
+  listing: TreeListing;
   branch?: string;
   dirty: boolean;
   entities: Entities;
@@ -92,6 +95,18 @@ export interface PreparedRun {
   environment?: Loaded<Environment>;
   params: Record<string, ParamValue>;
   timeoutMs?: number;
+}
+
+/** A revision's commit and tree ids from one git process; 'UNKNOWN_REVISION' when it names no commit. */
+async function resolveCommitAndTree(repoDir: string, rev: string): Promise<{ commit: string; tree: string }> {
+  if (rev.startsWith('-')) throw new GitmlError('USAGE', `invalid revision ${JSON.stringify(rev)}`, { rev });
+  const r = await runGit(repoDir, ['rev-parse', '--end-of-options', `${rev}^{commit}`, `${rev}^{tree}`]);
+  // Without --verify (which takes one revision) rev-parse echoes --end-of-options: keep the ids.
+  const [commit, tree] = r.stdout.split('\n').filter((l) => /^[0-9a-f]{40,64}$/.test(l));
+  if (r.code !== 0 || !/^[0-9a-f]{40,64}$/.test(commit ?? '') || !/^[0-9a-f]{40,64}$/.test(tree ?? '')) {
+    throw new GitmlError('UNKNOWN_REVISION', `unknown revision ${JSON.stringify(rev)}: no such commit, branch or tag`, { rev });
+  }
+  return { commit, tree };
 }
 
 /** Tracked changes (staged or not) against HEAD, and the current branch, from one git process. */
@@ -112,7 +127,7 @@ async function treeState(repoDir: string): Promise<{ dirty: boolean; branch?: st
 /** Resolve and check everything about a run without side effects. */
 export async function prepareRun(opts: RunExperimentOptions): Promise<PreparedRun> {
   const repoDir = await findRepoRoot(opts.dir);
-  const [commit, state] = await Promise.all([resolveCommit(repoDir, opts.rev ?? 'HEAD'), treeState(repoDir)]);
+  const [{ commit, tree }, state] = await Promise.all([resolveCommitAndTree(repoDir, opts.rev ?? 'HEAD'), treeState(repoDir)]);
   // The working tree matters only when running HEAD: an explicit --rev names its code exactly.
   let dirty = opts.dirty ?? false;
   if (opts.rev === undefined && state.dirty) {
@@ -125,7 +140,8 @@ export async function prepareRun(opts: RunExperimentOptions): Promise<PreparedRu
     }
     dirty = true;
   }
-  const entities = await requireEntitiesAt(repoDir, commit);
+  const listing = await listTree(repoDir, commit);
+  const entities = await requireEntitiesAt(repoDir, commit, listing);
   const resolved = resolveExperiment(entities, opts.experiment);
   const experiment = resolved.experiment;
   const computeName = opts.compute ?? resolved.compute;
@@ -164,7 +180,7 @@ export async function prepareRun(opts: RunExperimentOptions): Promise<PreparedRu
     subs: { params, inputs: placeholders(inputPaths(experiment.spec)), outputs: placeholders(outputPaths(experiment.spec)) },
     file: experiment.file,
   });
-  return { repoDir, commit, branch: opts.sourceBranch ?? (opts.rev === undefined ? state.branch : undefined), dirty, entities, experiment, compute, environment, params, timeoutMs };
+  return { repoDir, commit, tree, listing, branch: opts.sourceBranch ?? (opts.rev === undefined ? state.branch : undefined), dirty, entities, experiment, compute, environment, params, timeoutMs };
 }
 
 /**
@@ -315,8 +331,11 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
   let record = baseRecord(prep, runId, startedAt, opts.trigger);
   status('running');
   void sweepLive(repoDir, clock());
+  let runningRecorded: Promise<Error | undefined> = Promise.resolve(undefined);
   const finish = async (result: Partial<TargetResult> & { status: RunStatus; error?: string }, metrics?: Awaited<ReturnType<typeof collectMetrics>>) => {
     const endedAt = clock();
+    const runningError = await runningRecorded;
+    if (runningError) note(`gitml: warning: could not record the run as running: ${runningError.message}`);
     record = {
       ...record,
       status: result.status,
@@ -352,9 +371,9 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
   try {
     progress(`exporting ${prep.commit.slice(0, 12)}`);
     await rm(scratch.base, { recursive: true, force: true });
-    const exported = await exportTree({ dir: repoDir, commit: prep.commit, dest: scratch.code });
+    const exported = await exportTree({ dir: repoDir, commit: prep.commit, dest: scratch.code, listing: prep.listing });
     for (const w of exported.warnings) note(w);
-    record.source.tree = exported.tree;
+    record.source.tree = prep.tree;
     const codeRel = safeRelPosix(experiment.spec.code ?? '');
     if (codeRel && !(await stat(path.join(scratch.code, codeRel)).then((st) => st.isDirectory(), () => false))) {
       throw new GitmlError('INVALID_ENTITIES', `${experiment.file}: code folder ${JSON.stringify(codeRel)} is not a folder in commit ${prep.commit.slice(0, 12)}`, {
@@ -408,7 +427,12 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
     throw e;
   }
 
-  await recordRun({ dir: repoDir, record, config });
+  // The `running` record is written while the job starts (not before): it costs a commit,
+  // and the final record waits for it, so the order on the branch is the same.
+  runningRecorded = recordRun({ dir: repoDir, record, config }).then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
   for (const n of missingSecrets) note(`gitml: warning: secret ${n} is not set in the caller's environment; the run does not get it`);
 
   // Metric marker lines on stdout.
