@@ -31,6 +31,15 @@ export function requireModel(s: RegistrySnapshot, name: string): ModelState {
   return m;
 }
 
+/** The latest second at which model `name` has an event or a version commit (see WriteTagOptions.after). */
+export function lastSecond(s: RegistrySnapshot, name: string): number | undefined {
+  const m = s.state.models.get(name);
+  if (!m || m.history.length === 0) return undefined;
+  let t = 0;
+  for (const e of m.history) t = Math.max(t, e.time, e.commitTime || 0);
+  return t;
+}
+
 /** The `#N` of the next counted tag of model `name`: one more than any tag of it has, as GTO numbers. */
 export function nextCounter(s: RegistrySnapshot, name: string): number {
   let max = s.state.models.get(name)?.maxCounter ?? 0;

@@ -5,7 +5,7 @@
  */
 import { GitmlError } from '../errors.js';
 import { requireEntities } from '../entities/load.js';
-import { nextCounter, requireModel, snapshot } from './context.js';
+import { lastSecond, nextCounter, requireModel, snapshot } from './context.js';
 import { formatTag, isValidStage } from './grammar.js';
 import { taggerIdentity } from './identity.js';
 import { withRegistryLock } from './lock.js';
@@ -44,6 +44,7 @@ export async function demoteModel(o: DemoteOptions): Promise<StageChangeResult> 
       tag,
       commit: cur.commit,
       now: o.now,
+      after: lastSecond(snap, o.name),
       env: o.env,
       message: formatMessage(`Demote model ${o.name} ${cur.version} from ${o.stage}${o.message ? `: ${o.message}` : ''}`, {
         gitml: 1,

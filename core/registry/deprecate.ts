@@ -5,7 +5,7 @@
  */
 import { GitmlError } from '../errors.js';
 import { findRepoRoot } from '../git.js';
-import { freeTagName, requireModel, snapshot } from './context.js';
+import { freeTagName, lastSecond, requireModel, snapshot } from './context.js';
 import { formatTag } from './grammar.js';
 import { withRegistryLock } from './lock.js';
 import { formatMessage } from './metadata.js';
@@ -34,6 +34,7 @@ export async function deprecateModel(o: DeprecateOptions): Promise<{ name: strin
       tag,
       commit,
       now: o.now,
+      after: lastSecond(snap, o.name),
       env: o.env,
       message: formatMessage(`Deprecate model ${o.name}${o.message ? `: ${o.message}` : ''}`, { gitml: 1, action: 'deprecate', model: o.name, ...(o.message ? { note: o.message } : {}) }),
     });

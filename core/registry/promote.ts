@@ -10,7 +10,7 @@
  */
 import { GitmlError } from '../errors.js';
 import { requireEntities } from '../entities/load.js';
-import { nextCounter, requireModel, snapshot } from './context.js';
+import { lastSecond, nextCounter, requireModel, snapshot } from './context.js';
 import { formatTag, invalidVersion, isValidVersion } from './grammar.js';
 import { taggerIdentity, type Identity } from './identity.js';
 import { withRegistryLock } from './lock.js';
@@ -67,6 +67,7 @@ export async function promoteModel(o: PromoteOptions): Promise<StageChangeResult
       tag,
       commit: v.commit,
       now: o.now,
+      after: lastSecond(snap, o.name),
       env: o.env,
       message: formatMessage(subject, { gitml: 1, action: 'assign', model: o.name, version: o.version, stage: o.stage, run: v.meta?.run, ...(o.message ? { note: o.message } : {}) }),
     });

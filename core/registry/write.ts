@@ -14,11 +14,22 @@ export interface WriteTagOptions {
   message: string;
   /** Tagger time; default: now. */
   now?: Date;
+  /**
+   * Without `now`: wait until the clock is past this second (epoch seconds). Git keeps whole
+   * seconds and GTO orders events by time alone, so a promotion or deprecation stamped in the
+   * same second as the event it follows could be ordered differently by GTO.
+   */
+  after?: number;
   env?: NodeJS.ProcessEnv;
 }
 
 export async function writeTag(o: WriteTagOptions): Promise<{ tag: string; object: string }> {
   const env: NodeJS.ProcessEnv = { ...(o.env ?? process.env) };
+  if (!o.now && o.after !== undefined) {
+    const wait = (o.after + 1) * 1000 - Date.now();
+    // Never more than a second in practice; bounded against a tag stamped in the future.
+    if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, 2000)));
+  }
   if (o.now) env.GIT_COMMITTER_DATE = `${Math.floor(o.now.getTime() / 1000)} +0000`;
   // --cleanup=whitespace: the default "strip" would drop message lines starting with '#'.
   const r = await runGit(o.dir, ['tag', '-a', '--cleanup=whitespace', '-m', o.message, o.tag, o.commit], { env });

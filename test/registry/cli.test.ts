@@ -93,6 +93,26 @@ describe('gitml model / gitml models', () => {
     expect(git(dir, 'tag', '--list', 'iris@*').split('\n')).toEqual(['iris@v0.0.1', 'iris@v1.0.0']);
   });
 
+  test('deregister and deprecate through the CLI; models --all shows the deprecated model', async () => {
+    const extra = record();
+    await addRun(dir, extra);
+    expect(gitml(dir, ['model', 'register', 'iris', '--run', extra.id, '--version', 'v2.0.0']).code).toBe(0);
+    const d = gitml(dir, ['model', 'deregister', 'iris', 'v2.0.0', '--json']);
+    expect(d.code).toBe(0);
+    expect(JSON.parse(d.stdout)).toMatchObject({ tag: 'iris@v2.0.0!', version: 'v2.0.0' });
+    expect(gitml(dir, ['model', 'deregister', 'iris', 'v2.0.0']).code).toBe(1);
+    expect(gitml(dir, ['model', 'deprecate', 'iris']).code).toBe(0);
+    expect(JSON.parse(gitml(dir, ['models', '--json']).stdout).models.filter((m: { registered: boolean }) => m.registered)).toEqual([]);
+    const all = JSON.parse(gitml(dir, ['models', '--all', '--json']).stdout);
+    expect(all.models[0]).toMatchObject({ name: 'iris', deprecated: true, latest: 'v1.0.0' });
+    expect(gitml(dir, ['model', 'deprecate', 'iris']).code).toBe(1);
+    // registering a new version revives the model, as in GTO
+    const again = record();
+    await addRun(dir, again);
+    expect(gitml(dir, ['model', 'register', 'iris', '--run', again.id]).code).toBe(0);
+    expect(JSON.parse(gitml(dir, ['models', '--json']).stdout).models[0]).toMatchObject({ deprecated: false, latest: 'v2.0.1' });
+  });
+
   test('concurrent promotions from separate processes never write the same #N', async () => {
     const before = git(dir, 'tag', '--list', 'iris#*').split('\n').filter(Boolean).length;
     const jobs = ['dev', 'staging', 'production', 'dev', 'staging', 'production'].map((stage, i) => gitmlAsync(dir, ['model', 'promote', 'iris', i % 2 ? 'v1.0.0' : 'v0.0.1', stage]));

@@ -10,7 +10,9 @@ import { readRegistryTags } from '../../core/registry/read.js';
 import { registerModel } from '../../core/registry/register.js';
 import { resolveModelRef } from '../../core/registry/resolve.js';
 import { showModel } from '../../core/registry/show.js';
-import { GIT_ENV, git, removeDir } from '../support/repo.js';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { GIT_ENV, git, removeDir, tmpDir, writeFiles } from '../support/repo.js';
 import { addRun, clock, makeRegistryRepo, record } from './fixtures.js';
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
@@ -174,6 +176,30 @@ describe('bad input', () => {
     expect(await codeOf(call())).toBe(code);
     // nothing was written by a refused operation
     expect(git(dir, 'tag', '--list').split('\n')).toEqual(['iris@v1.0.0']);
+  });
+
+  test('a model name that cannot be a GTO tag is refused', async () => {
+    writeFiles(dir, { 'gitml/models/ir.is.yaml': 'kind: Model\nexperiment: train\nartifact: model\n' });
+    try {
+      expect(await codeOf(registerModel({ dir, name: 'ir.is', runId: ok.id, env }))).toBe('MODEL');
+    } finally {
+      rmSync(path.join(dir, 'gitml/models/ir.is.yaml'));
+    }
+  });
+
+  test('show still answers without the runs branch, saying why lineage is missing', async () => {
+    const clone = tmpDir();
+    try {
+      git(clone, 'clone', '-q', '--no-local', dir, '.');
+      git(clone, 'fetch', '-q', 'origin', 'refs/tags/*:refs/tags/*');
+      const d = await showModel({ dir: clone, ref: 'iris@v1.0.0' });
+      expect(d.versions.map((v) => v.version)).toEqual(['v1.0.0']);
+      expect(d.selected?.lineage).toBeUndefined();
+      expect(d.selected?.lineageError).toBeTruthy();
+      expect(await codeOf(resolveModelRef({ dir: clone, ref: 'iris@v1.0.0' }))).toBe('RUN_NOT_FOUND');
+    } finally {
+      removeDir(clone);
+    }
   });
 
   test('the access list accepts a listed email, and `*` anyone', async () => {
