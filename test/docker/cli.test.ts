@@ -3,6 +3,7 @@
  * gitml/python:bookworm, recorded with its environment image; an engine that does not answer
  * (exit 3, recorded failed); a failed environment build (exit 1, build log in the run's logs).
  */
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -54,6 +55,28 @@ describeDocker('gitml run on the docker target (CLI)', () => {
     expect(JSON.parse(again.stdout).environment.imageDigest).toBe(rec.environment.imageDigest);
   });
 
+  test('gitml env build makes the image a run of that commit then uses without building', () => {
+    const nonce = `${Date.now()}-${process.pid}`;
+    commitFile('gitml/environments/tiny.yaml', `kind: Environment\nimage: ${TINY_IMAGE}\nvariables:\n  NONCE: "${nonce}"\n`);
+    commitFile('gitml/experiments/hello.yaml', 'kind: Experiment\ncommand: [sh, -c, "echo uid=$(id -u)"]\nenvironment: tiny\ncompute: docker\n');
+    const df = gitml(repo, ['env', 'dockerfile', 'tiny']);
+    expect(df.code, df.stderr).toBe(0);
+    expect(df.stdout).toContain(`FROM ${TINY_IMAGE}`);
+    const b = gitml(repo, ['env', 'build', 'tiny', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const built = JSON.parse(b.stdout);
+    expect(built).toMatchObject({ environment: 'tiny', built: true });
+    expect(built.tag).toMatch(/^gitml-env\/tiny:[0-9a-f]{16}$/);
+    const again = JSON.parse(gitml(repo, ['env', 'build', 'tiny', '--json']).stdout);
+    expect(again).toMatchObject({ built: false, id: built.id });
+    const r = gitml(repo, ['run', 'hello', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rec = JSON.parse(r.stdout);
+    expect(rec.environment).toMatchObject({ digest: built.digest, image: built.tag, imageDigest: built.id });
+    expect(gitml(repo, ['runs', 'logs', rec.id]).stdout).toContain('uid=1000');
+    spawnSync('docker', ['rmi', built.tag], { stdio: 'ignore' });
+  });
+
   test('an engine that does not answer: exit 3 (environment), the run recorded as failed', async () => {
     commitFile('gitml/compute/nowhere.yaml', `kind: ComputeTarget\ntype: docker\nhost: tcp://127.0.0.1:${await closedPort()}\n`);
     const r = gitml(repo, ['run', 'train', '--compute', 'nowhere']);
@@ -62,6 +85,7 @@ describeDocker('gitml run on the docker target (CLI)', () => {
     expect(list.code, list.stderr).toBe(0);
     const runs = JSON.parse(list.stdout).runs as Array<{ compute: { name: string } }>;
     expect(runs.some((x) => x.compute.name === 'nowhere')).toBe(true);
+    expect(gitml(repo, ['env', 'build', 'sklearn', '--compute', 'nowhere']).code).toBe(3);
   });
 
   test('a failed environment build: exit 1, the build log in the run logs', () => {
