@@ -8,8 +8,20 @@ import { repoDir, usage } from '../util.js';
 const when = (iso: string | undefined) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');
 const who = (p: { name: string; email: string } | undefined) => (p ? p.email || p.name : '');
 
-function pushHint(tag: string): string {
-  return c.dim(`push it with: git push origin ${JSON.stringify(tag).slice(1, -1)}`);
+function pushHint(tag: string, pushed?: string): string {
+  if (pushed) return c.dim(`pushed to ${pushed}`);
+  return c.dim(`push it with: git push origin ${JSON.stringify(tag).slice(1, -1)} (or use --push)`);
+}
+
+const PUSH_HELP = 'push the new tag to REMOTE (default origin) so the Action and the daemon see it';
+
+/** Push `tag` when --push was given; returns the remote pushed to. */
+async function maybePush(dir: string, tag: string | undefined, push: string | boolean | undefined): Promise<string | undefined> {
+  if (!push || !tag) return undefined;
+  const { pushTags } = await import('../../core/registry/push.js');
+  const remote = typeof push === 'string' ? push : 'origin';
+  await pushTags({ dir, tags: [tag], remote });
+  return remote;
 }
 
 export function register(program: Command): void {
@@ -34,24 +46,27 @@ Tags are local until pushed: git push origin --tags`,
     .option('--version <version>', 'version to register, like v1.2.0 (default: the next patch version)')
     .option('--bump <part>', 'derive the version from the highest one: major, minor or patch')
     .option('-m, --message <text>', 'a note to add to the tag message')
+    .option('--push [remote]', PUSH_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (name: string, opts: { run: string; version?: string; bump?: string; message?: string; json?: boolean }, cmd: Command) => {
+    .action(async (name: string, opts: { run: string; version?: string; bump?: string; message?: string; push?: string | boolean; json?: boolean }, cmd: Command) => {
       if (opts.bump !== undefined && !['major', 'minor', 'patch'].includes(opts.bump)) usage(`--bump takes major, minor or patch, not ${JSON.stringify(opts.bump)}`);
       const { registerModel } = await import('../../core/registry/register.js');
+      const dir = repoDir(cmd.optsWithGlobals());
       const r = await registerModel({
-        dir: repoDir(cmd.optsWithGlobals()),
+        dir,
         name,
         runId: opts.run,
         version: opts.version,
         bump: opts.bump as 'major' | 'minor' | 'patch' | undefined,
         message: opts.message,
       });
-      if (opts.json) return printJson(r);
+      const pushed = await maybePush(dir, r.tag, opts.push);
+      if (opts.json) return printJson({ ...r, pushed });
       process.stdout.write(
         `${c.green('registered')} ${c.bold(`${r.name}@${r.version}`)} from run ${r.runId} (tag ${r.tag} on ${r.commit.slice(0, 12)})\n` +
           `  model file ${r.artifact.path}  sha256:${r.artifact.sha256.slice(0, 16)}  ${r.artifact.size} bytes\n` +
           (r.meta.metrics && Object.keys(r.meta.metrics).length ? `  metrics ${Object.entries(r.meta.metrics).map(([k, v]) => `${k}=${fmtNum(v)}`).join(' ')}\n` : '') +
-          `  ${pushHint(r.tag)}\n`,
+          `  ${pushHint(r.tag, pushed)}\n`,
       );
     });
 
@@ -62,16 +77,19 @@ Tags are local until pushed: git push origin --tags`,
     .argument('<version>', 'registered version, like v1.2.0')
     .argument('<stage>', 'stage from gitml.yaml `stages`, like production')
     .option('-m, --message <text>', 'a note to add to the tag message')
+    .option('--push [remote]', PUSH_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (name: string, version: string, stage: string, opts: { message?: string; json?: boolean }, cmd: Command) => {
+    .action(async (name: string, version: string, stage: string, opts: { message?: string; push?: string | boolean; json?: boolean }, cmd: Command) => {
       const { promoteModel } = await import('../../core/registry/promote.js');
-      const r = await promoteModel({ dir: repoDir(cmd.optsWithGlobals()), name, version, stage, message: opts.message });
-      if (opts.json) return printJson(r);
+      const dir = repoDir(cmd.optsWithGlobals());
+      const r = await promoteModel({ dir, name, version, stage, message: opts.message });
+      const pushed = await maybePush(dir, r.tag, opts.push);
+      if (opts.json) return printJson({ ...r, pushed });
       if (!r.created) {
         process.stdout.write(`${r.name} ${r.version} is already the ${r.stage} version; nothing to do\n`);
         return;
       }
-      process.stdout.write(`${c.green('promoted')} ${c.bold(`${r.name} ${r.version}`)} to ${c.bold(r.stage)} by ${r.by.name} <${r.by.email}> (tag ${r.tag})\n  ${pushHint(r.tag!)}\n`);
+      process.stdout.write(`${c.green('promoted')} ${c.bold(`${r.name} ${r.version}`)} to ${c.bold(r.stage)} by ${r.by.name} <${r.by.email}> (tag ${r.tag})\n  ${pushHint(r.tag!, pushed)}\n`);
     });
 
   model
@@ -80,13 +98,16 @@ Tags are local until pushed: git push origin --tags`,
     .argument('<name>', 'model name')
     .argument('<stage>', 'stage to clear, like production')
     .option('-m, --message <text>', 'a note to add to the tag message')
+    .option('--push [remote]', PUSH_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (name: string, stage: string, opts: { message?: string; json?: boolean }, cmd: Command) => {
+    .action(async (name: string, stage: string, opts: { message?: string; push?: string | boolean; json?: boolean }, cmd: Command) => {
       const { demoteModel } = await import('../../core/registry/demote.js');
-      const r = await demoteModel({ dir: repoDir(cmd.optsWithGlobals()), name, stage, message: opts.message });
-      if (opts.json) return printJson(r);
+      const dir = repoDir(cmd.optsWithGlobals());
+      const r = await demoteModel({ dir, name, stage, message: opts.message });
+      const pushed = await maybePush(dir, r.tag, opts.push);
+      if (opts.json) return printJson({ ...r, pushed });
       process.stdout.write(
-        `${c.yellow('demoted')} ${c.bold(`${r.name} ${r.version}`)} from ${c.bold(r.stage)} (tag ${r.tag}); ${r.stage} is now ${r.current ?? 'empty'}\n  ${pushHint(r.tag!)}\n`,
+        `${c.yellow('demoted')} ${c.bold(`${r.name} ${r.version}`)} from ${c.bold(r.stage)} (tag ${r.tag}); ${r.stage} is now ${r.current ?? 'empty'}\n  ${pushHint(r.tag!, pushed)}\n`,
       );
     });
 
@@ -96,12 +117,15 @@ Tags are local until pushed: git push origin --tags`,
     .argument('<name>', 'model name')
     .argument('<version>', 'registered version, like v1.2.0')
     .option('-m, --message <text>', 'a note to add to the tag message')
+    .option('--push [remote]', PUSH_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (name: string, version: string, opts: { message?: string; json?: boolean }, cmd: Command) => {
+    .action(async (name: string, version: string, opts: { message?: string; push?: string | boolean; json?: boolean }, cmd: Command) => {
       const { deregisterModel } = await import('../../core/registry/deregister.js');
-      const r = await deregisterModel({ dir: repoDir(cmd.optsWithGlobals()), name, version, message: opts.message });
-      if (opts.json) return printJson(r);
-      process.stdout.write(`${c.yellow('deregistered')} ${c.bold(`${r.name}@${r.version}`)} (tag ${r.tag})${r.stages.length ? `; it was the ${r.stages.join(', ')} version` : ''}\n  ${pushHint(r.tag)}\n`);
+      const dir = repoDir(cmd.optsWithGlobals());
+      const r = await deregisterModel({ dir, name, version, message: opts.message });
+      const pushed = await maybePush(dir, r.tag, opts.push);
+      if (opts.json) return printJson({ ...r, pushed });
+      process.stdout.write(`${c.yellow('deregistered')} ${c.bold(`${r.name}@${r.version}`)} (tag ${r.tag})${r.stages.length ? `; it was the ${r.stages.join(', ')} version` : ''}\n  ${pushHint(r.tag, pushed)}\n`);
     });
 
   model
@@ -109,12 +133,15 @@ Tags are local until pushed: git push origin --tags`,
     .description('Deprecate a whole model (NAME@deprecated); `gitml models` hides it unless --all; registering a new version revives it')
     .argument('<name>', 'model name')
     .option('-m, --message <text>', 'a note to add to the tag message')
+    .option('--push [remote]', PUSH_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (name: string, opts: { message?: string; json?: boolean }, cmd: Command) => {
+    .action(async (name: string, opts: { message?: string; push?: string | boolean; json?: boolean }, cmd: Command) => {
       const { deprecateModel } = await import('../../core/registry/deprecate.js');
-      const r = await deprecateModel({ dir: repoDir(cmd.optsWithGlobals()), name, message: opts.message });
-      if (opts.json) return printJson(r);
-      process.stdout.write(`${c.yellow('deprecated')} ${c.bold(r.name)} (tag ${r.tag})\n  ${pushHint(r.tag)}\n`);
+      const dir = repoDir(cmd.optsWithGlobals());
+      const r = await deprecateModel({ dir, name, message: opts.message });
+      const pushed = await maybePush(dir, r.tag, opts.push);
+      if (opts.json) return printJson({ ...r, pushed });
+      process.stdout.write(`${c.yellow('deprecated')} ${c.bold(r.name)} (tag ${r.tag})\n  ${pushHint(r.tag, pushed)}\n`);
     });
 
   model

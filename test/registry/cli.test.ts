@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { BIN, GIT_ENV, git, gitml, removeDir } from '../support/repo.js';
+import { BIN, GIT_ENV, git, gitml, removeDir, tmpDir } from '../support/repo.js';
 import { addRun, makeRegistryRepo, record } from './fixtures.js';
 
 function gitmlAsync(cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -122,5 +122,37 @@ describe('gitml model / gitml models', () => {
     const counters = tags.map((t) => Number(t.split('#').at(-1)));
     expect(new Set(counters).size).toBe(counters.length);
     expect(tags.length).toBeGreaterThan(before);
+  });
+});
+
+describe('--push', () => {
+  let dir: string;
+  let remote: string;
+  const run = record();
+  beforeAll(async () => {
+    dir = makeRegistryRepo();
+    remote = tmpDir();
+    git(remote, 'init', '-q', '--bare');
+    git(dir, 'remote', 'add', 'origin', remote);
+    await addRun(dir, run);
+  });
+  afterAll(() => {
+    removeDir(dir);
+    removeDir(remote);
+  });
+
+  test('pushes the new tag (and the runs commit it reaches) to the remote', () => {
+    const r = gitml(dir, ['model', 'register', 'iris', '--run', run.id, '--push', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).pushed).toBe('origin');
+    expect(gitml(dir, ['model', 'promote', 'iris', 'v0.0.1', 'staging', '--push', 'origin']).code).toBe(0);
+    expect(git(remote, 'tag', '--list').split('\n')).toEqual(['iris#staging#1', 'iris@v0.0.1']);
+    expect(git(remote, 'cat-file', '-t', 'iris@v0.0.1^{commit}')).toBe('commit');
+  });
+
+  test('an unreachable remote fails the push but keeps the local tag', () => {
+    const r = gitml(dir, ['model', 'promote', 'iris', 'v0.0.1', 'dev', '--push', 'nowhere']);
+    expect(r.code).toBe(3);
+    expect(git(dir, 'tag', '--list', 'iris#dev*')).toBe('iris#dev#2');
   });
 });
