@@ -16,13 +16,9 @@ import path from 'node:path';
 import { GitmlError } from '../errors.js';
 import { findRepoRoot, runGit } from '../git.js';
 import { packageRoot, safeRelPosix } from '../paths.js';
-import { resolveExperiment } from '../entities/load.js';
-import { requireEntitiesAt } from './entities.js';
 import type { ComputeTarget, Entities, Environment, Experiment, Loaded } from '../entities/types.js';
 import { environmentDigest, folderFiles } from '../environments/digest.js';
 import { newRunId } from '../runs/id.js';
-import { recordRun } from '../runs/record.js';
-import { runStoreConfig } from '../runs/config.js';
 import { FINAL_STATUSES, type ParamValue, type RunRecord, type RunStatus } from '../runs/types.js';
 import type { Target, TargetJob, TargetResult } from '../targets/types.js';
 import { buildArgv } from './command.js';
@@ -127,6 +123,9 @@ async function treeState(repoDir: string): Promise<{ dirty: boolean; branch?: st
 /** Resolve and check everything about a run without side effects. */
 export async function prepareRun(opts: RunExperimentOptions): Promise<PreparedRun> {
   const repoDir = await findRepoRoot(opts.dir);
+  // The loader's modules (schemas, YAML) compile while git works in its own processes.
+  const loader = Promise.all([import('./entities.js'), import('../entities/load.js')]);
+  loader.catch(() => {});
   const [{ commit, tree }, state] = await Promise.all([resolveCommitAndTree(repoDir, opts.rev ?? 'HEAD'), treeState(repoDir)]);
   // The working tree matters only when running HEAD: an explicit --rev names its code exactly.
   let dirty = opts.dirty ?? false;
@@ -141,6 +140,7 @@ export async function prepareRun(opts: RunExperimentOptions): Promise<PreparedRu
     dirty = true;
   }
   const listing = await listTree(repoDir, commit);
+  const [{ requireEntitiesAt }, { resolveExperiment }] = await loader;
   const entities = await requireEntitiesAt(repoDir, commit, listing);
   const resolved = resolveExperiment(entities, opts.experiment);
   const experiment = resolved.experiment;
@@ -303,8 +303,17 @@ function redactor(secrets: string[]): (s: string) => string {
 export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, runId: string, clock: () => number): Promise<RunExperimentResult> {
   const { repoDir, experiment, compute } = prep;
   const startedAt = clock();
+  // The runs store compiles while the commit is exported.
+  const storeModules = Promise.all([import('../runs/record.js'), import('../runs/config.js')]);
+  storeModules.catch(() => {});
+  let config: import('../runs/config.js').RunStoreConfig | undefined;
+  const recordRun: typeof import('../runs/record.js').recordRun = async (o) => {
+    const [rec, cfg] = await storeModules;
+    config ??= cfg.runStoreConfig(prep.entities.workspace.spec, repoDir);
+    return rec.recordRun({ ...o, config });
+  };
   const progress = opts.onProgress ?? (() => {});
-  const config = runStoreConfig(prep.entities.workspace.spec, repoDir);
+
   const scratch = runScratch({ runId, compute, repoDir });
   const live = livePaths(repoDir, runId);
   mkdirSync(path.dirname(live.log), { recursive: true });
@@ -354,7 +363,6 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
     const rec = await recordRun({
       dir: repoDir,
       record,
-      config,
       logsFile: live.log,
       ...(metrics && metrics.points.length ? { metrics: metrics.points } : {}),
       ...(result.outputsDir ? { outputsDir: result.outputsDir } : {}),
@@ -420,6 +428,8 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
       onLog: () => {},
       onProgress: progress,
     };
+    // A bad runs-store setting (gitml.yaml branches.runs) fails here, before anything runs.
+    config = (await storeModules)[1].runStoreConfig(prep.entities.workspace.spec, repoDir);
   } catch (e) {
     await new Promise<void>((res) => logFile.end(() => res()));
     await rm(scratch.base, { recursive: true, force: true }).catch(() => {});
@@ -429,7 +439,7 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
 
   // The `running` record is written while the job starts (not before): it costs a commit,
   // and the final record waits for it, so the order on the branch is the same.
-  runningRecorded = recordRun({ dir: repoDir, record, config }).then(
+  runningRecorded = recordRun({ dir: repoDir, record }).then(
     () => undefined,
     (e: unknown) => e as Error,
   );
