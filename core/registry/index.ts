@@ -12,3 +12,5 @@ export { listModels, type ListOptions, type ModelList, type ModelSummary } from 
 export { showModel, type ShowOptions, type ModelDetail } from './show.js';
 export { resolveModelRef, type ResolveOptions, type ResolvedModel } from './resolve.js';
 export type { GetRun } from './runs.js';
+export { pushTags, type PushTagsOptions } from './push.js';
+export { withRegistryLock } from './lock.js';
