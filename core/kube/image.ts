@@ -56,8 +56,17 @@ export async function prepareRunImage(opts: { job: TargetJob; registry: string; 
       );
     });
 
+  const start = async (what: string, fn: () => Promise<NodeJS.ReadableStream>): Promise<ProgressEvent[]> => {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await fn();
+    } catch (e) {
+      throw new GitmlError('IMAGE_BUILD', `${what} failed on the Docker engine at ${docker.gitmlAddress}: ${(e as Error).message}`, { image: tag }, { cause: e });
+    }
+    return follow(stream, what);
+  };
   job.onProgress?.(`building ${tag}`);
-  await follow(await docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: tag }), `building the run image ${tag}`);
+  await start(`building the run image ${tag}`, () => docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: tag }));
   job.onProgress?.(`pushing ${tag}`);
   let authconfig: Record<string, string> | undefined;
   if (env.GITML_REGISTRY_AUTH) {
@@ -67,7 +76,8 @@ export async function prepareRunImage(opts: { job: TargetJob; registry: string; 
       throw new GitmlError('KUBERNETES', 'GITML_REGISTRY_AUTH is not a JSON object {"username": ..., "password": ...}');
     }
   }
-  const events = await follow(await docker.getImage(tag).push(authconfig ? { authconfig } : {}), `pushing ${tag} to ${opts.registry}`);
+  // The engine wants an X-Registry-Auth header even for a registry without authentication: `{}` is anonymous.
+  const events = await start(`pushing ${tag} to ${opts.registry}`, () => docker.getImage(tag).push({ authconfig: authconfig ?? {} }));
   const digest = events.map((e) => e.aux?.Digest).find((d): d is string => typeof d === 'string');
   return { image: tag, ...(digest ? { digest } : {}) };
 }
