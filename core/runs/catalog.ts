@@ -15,7 +15,7 @@ import type { RunsRepo } from './backend.js';
 import { isTreeMode, type TreeEntry } from './git/objects.js';
 import { RUN_DEPTH, RUN_FILE } from './layout.js';
 
-const VERSION = 1;
+const VERSION = 2;
 
 export interface CatalogRun {
   /** Folder of the run on the branch. */
@@ -192,7 +192,12 @@ async function applyDiff(repo: RunsRepo, c: Catalog, newTree: string): Promise<v
           }
         }
         if (problem) c.problems.set(folder, { path: folder, blob, message: problem });
-        else c.runs.set(folder, { path: folder, blob, record: rec as RunRecord });
+        else {
+          // The resolved experiment spec is the bulk of a real record and no listing needs it:
+          // keeping it out keeps the cache small (getRun returns the full record).
+          const { spec: _spec, ...slim } = rec as RunRecord;
+          c.runs.set(folder, { path: folder, blob, record: slim as RunRecord });
+        }
       }),
     ),
   );

@@ -30,6 +30,9 @@ export interface RunProblem {
 }
 
 /**
+ * Records come without `spec` (the resolved experiment spec; `getRun` has it) and are shared
+ * with the in-process cache: treat them as read-only.
+ *
  * Example: `listRuns({ dir, experiment: 'train', where: ['metrics.accuracy>0.9'], sort: '-metrics.accuracy', limit: 5 })`.
  */
 export async function listRuns(opts: ListRunsOptions): Promise<{ runs: RunRecord[]; problems: RunProblem[] }> {

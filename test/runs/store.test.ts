@@ -231,9 +231,12 @@ describe('queries', () => {
     const dir = repo();
     expect((await listRuns({ dir })).runs).toEqual([]);
     expect(await code(getRun({ dir, id: '01jd3q6k2f7x9m1c4v8r2t5w0n' }))).toBe('RUN_NOT_FOUND');
-    const r = rec();
+    const r = rec({ spec: { kind: 'Experiment', command: 'python train.py' } as never });
     await recordRun({ dir, record: r });
     expect((await getRun({ dir, id: r.id.slice(0, 14) })).record.id).toBe(r.id);
+    // listings leave the resolved spec out; getRun has the whole record
+    expect((await listRuns({ dir })).runs[0].spec).toBeUndefined();
+    expect((await getRun({ dir, id: r.id })).record.spec).toEqual({ kind: 'Experiment', command: 'python train.py' });
     expect(await code(getRun({ dir, id: '01jd3q6k2f7x9m1c4v8r2t5w0n' }))).toBe('RUN_NOT_FOUND');
     expect(await code(getRun({ dir, id: 'zzzz' }))).toBe('RUN_NOT_FOUND');
     expect(await code(readRunLogs({ dir, id: '../../x' }))).toBe('RUN_NOT_FOUND');
