@@ -35,7 +35,7 @@ Tags (readable by GTO):
   NAME@vX.Y.Z        a registered version      NAME@vX.Y.Z!     deregistered
   NAME#STAGE#N       a stage assignment        NAME#STAGE!#N    unassignment
   NAME@deprecated    the model is deprecated
-Tags are local until pushed: git push origin --tags`,
+Tags are local until pushed: add --push, or git push origin --tags`,
     );
 
   model
