@@ -33,7 +33,7 @@ const GIT_ENV = { GIT_AUTHOR_NAME: 'Bench', GIT_AUTHOR_EMAIL: 'bench@example.com
 /** A sklearn-template repo with `versions` registered iris versions trained on the docker target. */
 export async function irisRepo(versions: number, opts: { uniqueEnvironment?: boolean } = {}): Promise<{ dir: string; cleanup: () => void }> {
   Object.assign(process.env, GIT_ENV);
-  const dir = mkdtempSync(path.join(tmpdir(), 'gitml-bench-image-'));
+  const dir = mkdtempSync(path.join(tmpdir(), 'image-bench-gitml-'));
   await initRepo({ dir, template: 'sklearn', commit: true });
   if (opts.uniqueEnvironment) {
     // A new environment digest: its image is built in the baseline (engine layers that are

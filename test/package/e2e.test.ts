@@ -77,7 +77,7 @@ describeDocker('model to service on the real Docker engine', () => {
   const running: Served[] = [];
 
   beforeAll(() => {
-    dir = tmpDir('gitml-e2e-');
+    dir = tmpDir('pkg-e2e-gitml-');
     json(gitml(dir, ['init', '--template', 'sklearn', '--json'], { env: ENV }));
     const run = json(gitml(dir, ['run', 'train', '--compute', 'docker', '--json'], { env: ENV, timeout: 300_000 }));
     expect(run.status).toBe('completed');
@@ -126,7 +126,8 @@ describeDocker('model to service on the real Docker engine', () => {
 
   test('gitml serve --docker: the three protocols answer with the same predictions; Ctrl-C removes the container', async () => {
     const port = await freePort();
-    const s = await serve(dir, ['iris#production', '--docker', '--port', String(port)]);
+    const sampleLog = path.join(dir, '..', `${path.basename(dir)}-samples.jsonl`);
+    const s = await serve(dir, ['iris#production', '--docker', '--port', String(port), '--sample-log', sampleLog, '--sample-rate', '1']);
     running.push(s);
     expect(s.info.url).toBe(`http://127.0.0.1:${port}`);
     expect(s.info.imageId).toBe(v1Id);
@@ -149,6 +150,18 @@ describeDocker('model to service on the real Docker engine', () => {
     expect(answers[1]).toEqual(answers[0]);
     expect(answers[2]).toEqual(answers[0]);
     expect((await post(`${s.info.url}/score`, { data: [{ sepal_length: 'wide' }] })).status).toBe(400);
+
+    // The image's HEALTHCHECK command answers from inside the container (Python, no curl there).
+    const hc = (await docker.getImage(s.info.imageId!).inspect()).Config.Healthcheck!.Test!.slice(1);
+    const exec = await docker.getContainer(s.info.container!).exec({ Cmd: hc, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({});
+    await new Promise((r) => stream.on('end', r).resume());
+    expect((await exec.inspect()).ExitCode).toBe(0);
+
+    // Sampled requests reach the host file (written by the container's non-root user).
+    const lines = (await import('node:fs')).readFileSync(sampleLog, 'utf8').trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    expect(JSON.parse(lines[0])).toBeTypeOf('object');
 
     s.proc.kill('SIGINT');
     expect(await s.exited).toBe(0);
