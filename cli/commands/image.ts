@@ -35,6 +35,14 @@ The engine is $DOCKER_HOST or the local socket. Exit status 3 when it does not a
         push: opts.push,
         force: opts.force,
         onProgress: (line) => (verbose ? process.stderr.write(c.dim(line, process.stderr) + '\n') : p.update(line.slice(0, (process.stderr.columns ?? 100) - 1))),
+      }).catch((e: unknown) => {
+        p.done();
+        // On a terminal the progress line hid the build output: show its end with the error.
+        const log = (e as { code?: string; data?: { log?: unknown } }).data?.log;
+        if (!verbose && (e as { code?: string }).code === 'IMAGE_BUILD' && typeof log === 'string' && log.trim()) {
+          process.stderr.write(c.dim(log.trimEnd().split('\n').slice(-20).join('\n'), process.stderr) + '\n');
+        }
+        throw e;
       });
       p.done();
       const ms = Date.now() - started;
