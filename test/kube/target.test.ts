@@ -211,6 +211,33 @@ describe('KubernetesTarget', () => {
     expect(server.list('pods').filter((p) => p.metadata.labels['dev.gitml/run-id'] === h.job.runId)).toEqual([]);
   });
 
+  test('a watch closed by the server is resumed from its resourceVersion; a log stream dropped early is completed from the full log', async () => {
+    let dropped = false;
+    const h = harness({
+      argv: ['sh', '-c', 'echo before-drop; sleep 0.4; echo after-drop; echo kept > "$GITML_OUTPUTS/late.txt"'],
+      onLog: (t) => {
+        if (!dropped && t.includes('before-drop')) {
+          dropped = true;
+          setTimeout(() => {
+            server.closeWatches();
+            server.dropLogFollowers();
+          }, 50);
+        }
+      },
+    });
+    const r = await h.target.run(h.job);
+    expect(dropped).toBe(true);
+    expect(r.status).toBe('completed');
+    const log = h.logs.join('');
+    expect(log).toContain('before-drop\n');
+    expect(log).toContain('after-drop\n');
+    expect(log.indexOf('before-drop')).toBe(log.lastIndexOf('before-drop'));
+    expect(readFileSync(path.join(r.outputsDir, 'late.txt'), 'utf8')).toBe('kept\n');
+    const watches = server.requests.filter((q) => q.query.watch === 'true' && q.query.fieldSelector === `metadata.name=gitml-run-${h.job.runId.toLowerCase()}`);
+    expect(watches.length).toBeGreaterThanOrEqual(2);
+    expect(watches[1].query.resourceVersion).toEqual(expect.any(String));
+  });
+
   test('keep: always keeps a completed Job', async () => {
     const h = harness({ argv: ['true'], compute: { keep: 'always' } });
     const r = await h.target.run(h.job);

@@ -327,6 +327,14 @@ export class FakeKubeApiServer {
     return (this.pods.get(`${ns}/${name}`)?.lines ?? []).map((l) => l.text).join('');
   }
 
+  /** End every open `follow=true` log stream early (a proxy or kubelet dropping the connection). */
+  dropLogFollowers(): void {
+    for (const [, p] of this.pods) {
+      for (const f of p.followers) f.res.end();
+      p.followers.clear();
+    }
+  }
+
   /** Close every open watch (as an API server does on its timeout). */
   closeWatches(): void {
     for (const w of this.watches) w.res.end();
