@@ -5,7 +5,7 @@
  * what changed, not how many runs exist), and rebuilt from scratch when the old tree is gone
  * (a rewritten and garbage-collected branch) or the cache is missing or unreadable.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -36,6 +36,24 @@ export interface Catalog {
   tree: string | null;
   runs: Map<string, CatalogRun>;
   problems: Map<string, CatalogProblem>;
+  /** Tip of the full cache file this catalog was loaded from (null: not from one). */
+  base: string | null;
+  /** Folders changed since `base`: saved as a small journal instead of the whole cache. */
+  dirty: Set<string>;
+}
+
+/** Past this many changed folders the whole cache file is rewritten and the journal dropped. */
+const JOURNAL_MAX = 5000;
+
+interface JournalFile {
+  version: number;
+  ref: string;
+  base: string | null;
+  tip: string | null;
+  tree: string | null;
+  runs: Array<[string, string, RunRecord]>;
+  problems: Array<[string, string, string]>;
+  removed: string[];
 }
 
 interface CatalogFile {
@@ -51,36 +69,90 @@ export function cacheFile(repo: RunsRepo): string {
   return path.join(repo.paths.commondir, 'gitml', 'cache', `runs-index-${repo.config.ref.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
 }
 
+const journalFile = (repo: RunsRepo) => cacheFile(repo).replace(/\.json$/, '.journal.json');
+
 function loadFile(repo: RunsRepo): Catalog | null {
+  let c: Catalog;
   try {
     const f = JSON.parse(readFileSync(cacheFile(repo), 'utf8')) as CatalogFile;
     if (f.version !== VERSION || f.ref !== repo.config.ref) return null;
-    return {
+    c = {
       tip: f.tip,
       tree: f.tree,
       runs: new Map(f.runs.map(([p, blob, record]) => [p, { path: p, blob, record }])),
       problems: new Map(f.problems.map(([p, blob, message]) => [p, { path: p, blob, message }])),
+      base: f.tip,
+      dirty: new Set(),
     };
   } catch {
     return null;
   }
+  // The journal applies only on top of the exact cache file it was written against.
+  try {
+    const j = JSON.parse(readFileSync(journalFile(repo), 'utf8')) as JournalFile;
+    if (j.version === VERSION && j.ref === repo.config.ref && j.base === c.base) {
+      for (const p of j.removed) {
+        c.runs.delete(p);
+        c.problems.delete(p);
+        c.dirty.add(p);
+      }
+      for (const [p, blob, record] of j.runs) {
+        c.problems.delete(p);
+        c.runs.set(p, { path: p, blob, record });
+        c.dirty.add(p);
+      }
+      for (const [p, blob, message] of j.problems) {
+        c.runs.delete(p);
+        c.problems.set(p, { path: p, blob, message });
+        c.dirty.add(p);
+      }
+      c.tip = j.tip;
+      c.tree = j.tree;
+    }
+  } catch {
+    /* no journal */
+  }
+  return c;
+}
+
+function writeAtomic(file: string, text: string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
 }
 
 function saveFile(repo: RunsRepo, c: Catalog): void {
-  const file = cacheFile(repo);
-  const data: CatalogFile = {
-    version: VERSION,
-    ref: repo.config.ref,
-    tip: c.tip,
-    tree: c.tree,
-    runs: [...c.runs.values()].map((r) => [r.path, r.blob, r.record]),
-    problems: [...c.problems.values()].map((p) => [p.path, p.blob, p.message]),
-  };
   try {
-    mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    writeFileSync(tmp, JSON.stringify(data));
-    renameSync(tmp, file);
+    if (c.base !== null && c.dirty.size <= JOURNAL_MAX) {
+      // Small change on top of a full cache file: write only what changed.
+      const j: JournalFile = { version: VERSION, ref: repo.config.ref, base: c.base, tip: c.tip, tree: c.tree, runs: [], problems: [], removed: [] };
+      for (const p of c.dirty) {
+        const r = c.runs.get(p);
+        const pr = c.problems.get(p);
+        if (r) j.runs.push([r.path, r.blob, r.record]);
+        else if (pr) j.problems.push([pr.path, pr.blob, pr.message]);
+        else j.removed.push(p);
+      }
+      writeAtomic(journalFile(repo), JSON.stringify(j));
+      return;
+    }
+    const data: CatalogFile = {
+      version: VERSION,
+      ref: repo.config.ref,
+      tip: c.tip,
+      tree: c.tree,
+      runs: [...c.runs.values()].map((r) => [r.path, r.blob, r.record]),
+      problems: [...c.problems.values()].map((p) => [p.path, p.blob, p.message]),
+    };
+    writeAtomic(cacheFile(repo), JSON.stringify(data));
+    c.base = c.tip;
+    c.dirty.clear();
+    try {
+      unlinkSync(journalFile(repo));
+    } catch {
+      /* none */
+    }
   } catch {
     /* a cache we cannot write is only slower next time */
   }
@@ -112,7 +184,12 @@ const join = (a: string, b: string) => (a ? `${a}/${b}` : b);
 
 function removeUnder(c: Catalog, prefix: string): void {
   for (const m of [c.runs, c.problems] as Map<string, unknown>[]) {
-    for (const k of m.keys()) if (k === prefix || k.startsWith(prefix + '/')) m.delete(k);
+    for (const k of m.keys()) {
+      if (k === prefix || k.startsWith(prefix + '/')) {
+        m.delete(k);
+        c.dirty.add(k);
+      }
+    }
   }
 }
 
@@ -155,6 +232,7 @@ async function applyDiff(repo: RunsRepo, c: Catalog, newTree: string): Promise<v
       if (runOld) {
         c.runs.delete(f.path);
         c.problems.delete(f.path);
+        c.dirty.add(f.path);
       }
       if (f.depth >= RUN_DEPTH) continue;
       const oldKids = new Map<string, string>();
@@ -180,6 +258,7 @@ async function applyDiff(repo: RunsRepo, c: Catalog, newTree: string): Promise<v
         const blob = toRead.get(folder)!;
         c.runs.delete(folder);
         c.problems.delete(folder);
+        c.dirty.add(folder);
         let rec: unknown;
         let problem: string | undefined;
         if (!o) problem = 'run.json is missing from the repository';
@@ -265,7 +344,7 @@ export async function loadCatalog(repo: RunsRepo, opts: { useCache?: boolean } =
     memo.set(key, cached);
     return cached;
   }
-  const empty = (): Catalog => ({ tip: null, tree: null, runs: new Map(), problems: new Map() });
+  const empty = (): Catalog => ({ tip: null, tree: null, runs: new Map(), problems: new Map(), base: null, dirty: new Set() });
   if (!tip) {
     const c = empty();
     saveFile(repo, c);

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import {
@@ -14,6 +14,7 @@ import {
   runFolder,
   runStoreConfig,
 } from '../../core/runs/store.js';
+import { clearCatalogMemo } from '../../core/runs/catalog.js';
 import { git, makeRepo, removeDir, tmpDir } from '../support/repo.js';
 import { rec } from './helpers.js';
 
@@ -145,6 +146,36 @@ test('gitml.yaml decides the branch and the inline threshold, even when another 
   expect(git(dir, 'rev-parse', 'history')).toBe(res.commit);
   expect(git(dir, 'branch', '--list', 'runs')).toBe('');
   expect((await listRuns({ dir })).runs.map((x) => x.id)).toEqual([r.id]);
+});
+
+test('the index cache (full file plus journal) stays true to the branch across processes', async () => {
+  const dir = repo();
+  const ids = async () => {
+    clearCatalogMemo(); // as a new process would: read the cache files
+    return (await listRuns({ dir })).runs.map((r) => r.id).sort();
+  };
+  const a = rec();
+  const b = rec();
+  const c = rec();
+  await recordRun({ dir, record: a });
+  expect(await ids()).toEqual([a.id]); // full cache file written
+  await recordRun({ dir, record: b });
+  expect(await ids()).toEqual([a.id, b.id].sort()); // journal on top of it
+  const cacheDir = path.join(dir, '.git/gitml/cache');
+  expect(existsSync(path.join(cacheDir, 'runs-index-refs_heads_runs.journal.json'))).toBe(true);
+  await recordRun({ dir, record: { ...a, status: 'failed' } });
+  await recordRun({ dir, record: c });
+  expect(await ids()).toEqual([a.id, b.id, c.id].sort());
+  clearCatalogMemo();
+  expect((await listRuns({ dir, status: 'failed' })).runs.map((r) => r.id)).toEqual([a.id]);
+  // rewind: runs disappear from the listing, through the journal too
+  git(dir, 'update-ref', 'refs/heads/runs', 'runs~3');
+  expect(await ids()).toEqual([a.id]);
+  clearCatalogMemo();
+  expect((await listRuns({ dir })).runs[0].status).toBe('completed');
+  // a garbled cache is ignored and rebuilt
+  for (const f of ['runs-index-refs_heads_runs.json', 'runs-index-refs_heads_runs.journal.json']) writeFileSync(path.join(cacheDir, f), '{ garbage');
+  expect(await ids()).toEqual([a.id]);
 });
 
 describe('artifacts', () => {
