@@ -34,7 +34,13 @@ export async function readRunLogs(opts: RunOpts): Promise<string> {
   if (inline) return (await repo.readObject(inline.oid, 'blob')).toString('utf8');
   const ref = run.entries.find((e) => e.name === LOGS_REF_FILE);
   if (ref) {
-    const { sha256 } = JSON.parse((await repo.readObject(ref.oid, 'blob')).toString('utf8')) as { sha256: string };
+    let sha256: unknown;
+    try {
+      sha256 = (JSON.parse((await repo.readObject(ref.oid, 'blob')).toString('utf8')) as { sha256?: unknown }).sha256;
+    } catch {
+      sha256 = undefined;
+    }
+    if (typeof sha256 !== 'string') throw new GitmlError('RUNS_BRANCH_CORRUPT', `${run.path}/${LOGS_REF_FILE} is not a valid pointer to stored logs`, { path: run.path });
     return (await artifactStoreFor(repo.config).read(sha256)).toString('utf8');
   }
   return '';

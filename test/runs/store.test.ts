@@ -212,6 +212,20 @@ describe('artifacts', () => {
     expect(await code(readArtifact({ dir, id: r.id, path: 'missing.bin', config }))).toBe('PARAM');
   });
 
+  test('logs larger than the threshold go to the store, with a pointer on the branch', async () => {
+    const dir = repo();
+    const config = { ...runStoreConfig(undefined, dir), inlineMaxBytes: 100 };
+    const r = rec();
+    const logs = 'line of output\n'.repeat(50);
+    await recordRun({ dir, config, record: r, logs });
+    const folder = runFolder('train', r.id);
+    expect(JSON.parse(git(dir, 'show', `runs:${folder}/logs.ref.json`)).size).toBe(logs.length);
+    expect(await readRunLogs({ dir, id: r.id, config })).toBe(logs);
+    await recordRun({ dir, config, record: r, logs: 'short\n' });
+    expect(git(dir, 'ls-tree', '--name-only', `runs:${folder}`).split('\n')).toEqual(['logs.txt', 'run.json']);
+    expect(await readRunLogs({ dir, id: r.id, config })).toBe('short\n');
+  });
+
   test('a symlink pointing outside the outputs folder is refused and nothing is recorded', async () => {
     const dir = repo();
     const out = tmpDir();
