@@ -11,6 +11,8 @@ import { Pod } from 'kubernetes-models/v1/Pod';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 
 // The kinds gitml creates. Anything else is reported rather than silently accepted.
 type ModelCtor = new (data: any) => { validate(): void };
@@ -22,6 +24,8 @@ const MODELS: Record<string, ModelCtor> = {
   'v1/Secret': Secret as unknown as ModelCtor,
   'v1/Service': Service as unknown as ModelCtor,
   'v1/ServiceAccount': ServiceAccount as unknown as ModelCtor,
+  'rbac.authorization.k8s.io/v1/Role': Role as unknown as ModelCtor,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding as unknown as ModelCtor,
 };
 
 /** One problem, shaped like the API server's StatusCause. */

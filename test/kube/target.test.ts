@@ -5,6 +5,9 @@
  * through the pod log.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { templatesDir } from '../../core/paths.js';
+import { kubeObjectProblems } from '../../core/kube/validate.js';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { ComputeTarget, KubernetesCompute, Loaded } from '../../core/entities/types.js';
@@ -326,6 +329,31 @@ describe('KubernetesTarget', () => {
     await expect(h.target.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES', data: { status: 404 } });
     await expect(kubeClient({ kind: 'ComputeTarget', type: 'kubernetes', kubeconfig, context: 'elsewhere' }, dir)).rejects.toMatchObject({ code: 'KUBERNETES' });
     await expect(kubeClient({ kind: 'ComputeTarget', type: 'kubernetes', kubeconfig: 'missing/kubeconfig' }, dir)).rejects.toMatchObject({ code: 'KUBERNETES' });
+  });
+});
+
+describe('templates/kube/rbac.yaml', () => {
+  test('is valid and allows every request the runs above made (and nothing cluster-wide)', () => {
+    const docs = parseAllDocuments(readFileSync(path.join(templatesDir(), 'kube', 'rbac.yaml'), 'utf8')).map((d) => d.toJS());
+    for (const d of docs) expect(kubeObjectProblems(d)).toEqual([]);
+    const role = docs.find((d) => d.kind === 'Role');
+    expect(docs.some((d) => d.kind === 'ClusterRole')).toBe(false);
+    const allowed = (group: string, resource: string, verb: string): boolean =>
+      role.rules.some((r: { apiGroups: string[]; resources: string[]; verbs: string[] }) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
+    const needed = new Set<string>();
+    for (const q of server.requests) {
+      const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/namespaces\/[^/]+\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(q.path);
+      if (!m) continue; // discovery: open to every authenticated user
+      const [, group = '', resource, name, sub] = m;
+      if (resource === 'deployments' || resource === 'services') continue; // the KubeApi tests below, not runs
+      const verb = q.method === 'POST' ? 'create' : q.method === 'PATCH' ? 'patch' : q.method === 'DELETE' ? 'delete' : q.query.watch === 'true' ? 'watch' : name ? 'get' : 'list';
+      needed.add(`${group}|${sub ? `${resource}/${sub}` : resource}|${verb}`);
+    }
+    expect(needed.size).toBeGreaterThanOrEqual(10);
+    for (const n of needed) {
+      const [group, resource, verb] = n.split('|');
+      expect(allowed(group, resource, verb), n).toBe(true);
+    }
   });
 });
 
