@@ -324,6 +324,14 @@ describe('KubernetesTarget', () => {
     await expect(t.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES', retryable: false });
   });
 
+  test('without a registry the default image preparation refuses with a KUBERNETES error before building anything', async () => {
+    const h = harness({ argv: ['true'] });
+    const t = new KubernetesTarget({ compute: compute(), repoDir: dir });
+    const before = server.requests.length;
+    await expect(t.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES' });
+    expect(server.requests.slice(before).filter((q) => q.method !== 'GET')).toEqual([]);
+  });
+
   test('a missing namespace (404) and an unknown context are KUBERNETES errors', async () => {
     const h = harness({ argv: ['true'], compute: { namespace: 'nope' } });
     await expect(h.target.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES', data: { status: 404 } });
@@ -358,6 +366,15 @@ describe('templates/kube/rbac.yaml', () => {
 });
 
 describe('KubeApi', () => {
+  test('creating an object that exists is a 409 KUBERNETES error', async () => {
+    const kube = await kubeClient(compute().spec as KubernetesCompute, dir);
+    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'twice' }, data: { A: 'Yg==' } };
+    await kube.createSecret(secret);
+    await expect(kube.createSecret(secret)).rejects.toMatchObject({ code: 'KUBERNETES', data: { status: 409 } });
+    await kube.deleteSecret('twice');
+    await kube.deleteSecret('twice'); // already gone: not an error
+  });
+
   test('the server refuses an invalid object with 422, seen as KUBERNETES', async () => {
     const kube = await kubeClient(compute().spec as KubernetesCompute, dir);
     const bad = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'bad-job' }, spec: { backoffLimit: 'three', template: { spec: { containers: [{ name: 'c', image: 'i' }], restartPolicy: 'Never' } } } };
