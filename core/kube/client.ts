@@ -48,6 +48,10 @@ export interface KubeApi {
   applyObject<T extends KubernetesObject>(obj: T): Promise<T>;
   /** Delete any object by apiVersion/kind/metadata (Background propagation); gone already is fine. */
   deleteObject(obj: KubernetesObject): Promise<void>;
+  /** Read any object by apiVersion/kind/metadata.name; undefined when it does not exist. */
+  readObject<T extends KubernetesObject>(ref: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }): Promise<T | undefined>;
+  /** Objects of a kind in the namespace matching a label selector (e.g. app.kubernetes.io/managed-by=gitml). */
+  listObjects<T extends KubernetesObject>(apiVersion: string, kind: string, labelSelector?: string): Promise<T[]>;
 }
 
 export const FIELD_MANAGER = 'gitml';
@@ -253,6 +257,23 @@ export async function kubeClient(compute: KubernetesCompute, repoDir: string, op
       const o = objects;
       const body = { ...obj, metadata: { ...obj.metadata, namespace: obj.metadata?.namespace ?? namespace } };
       await gone(`delete ${obj.kind} ${obj.metadata?.name}`, () => o.delete(body, undefined, undefined, undefined, undefined, 'Background'));
+    },
+    async readObject<T extends KubernetesObject>(ref: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }): Promise<T | undefined> {
+      objects ??= k8s.KubernetesObjectApi.makeApiClient(kc);
+      const o = objects;
+      const spec = { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.metadata.name, namespace: ref.metadata.namespace ?? namespace } };
+      try {
+        return (await o.read(spec)) as T;
+      } catch (e) {
+        if (isNotFound(e)) return undefined;
+        throw kubeError(e, `read ${ref.kind} ${ref.metadata.name}`, where);
+      }
+    },
+    async listObjects<T extends KubernetesObject>(apiVersion: string, kind: string, labelSelector?: string): Promise<T[]> {
+      objects ??= k8s.KubernetesObjectApi.makeApiClient(kc);
+      const o = objects;
+      const list = await call(`list ${kind} objects`, () => o.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector));
+      return list.items as T[];
     },
   };
 }

@@ -410,8 +410,12 @@ describe('KubeApi', () => {
     expect(discovery).toBeLessThan(server.requests.indexOf(patches[0]));
     // An invalid object is refused by the server too.
     await expect(kube.applyObject({ ...dep, spec: { ...dep.spec, replicas: 'many' } } as any)).rejects.toMatchObject({ code: 'KUBERNETES', data: { status: 422 } });
+    expect((await kube.readObject<typeof dep>(dep))?.spec.replicas).toBe(3);
+    expect((await kube.listObjects('apps/v1', 'Deployment', 'app.kubernetes.io/managed-by=gitml')).map((d) => d.metadata?.name)).toEqual(['iris-scorer']);
+    expect(await kube.listObjects('apps/v1', 'Deployment', 'app.kubernetes.io/managed-by=someone-else')).toEqual([]);
     await kube.deleteObject(dep);
     expect(server.get('deployments', 'default', 'iris-scorer')).toBeUndefined();
+    expect(await kube.readObject(dep)).toBeUndefined();
   });
 });
 
