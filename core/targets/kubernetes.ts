@@ -75,7 +75,7 @@ function aborted(signal: AbortSignal): Promise<void> {
 }
 
 /** Follows a Job by watch until it ends, re-watching (from the last resourceVersion) when the server closes the watch. */
-async function followJob(kube: KubeApi, name: string, stop: AbortSignal): Promise<JobOutcome | undefined> {
+async function followJob(kube: KubeApi, name: string, stop: AbortSignal, rewatchMs = 60_000): Promise<JobOutcome | undefined> {
   let rv: string | undefined;
   let failures = 0;
   while (!stop.aborted) {
@@ -99,7 +99,10 @@ async function followJob(kube: KubeApi, name: string, stop: AbortSignal): Promis
       if (outcome) w.stop();
       const onStop = (): void => w?.stop();
       stop.addEventListener('abort', onStop, { once: true });
+      // A watch whose connection died silently sends nothing: start over from a fresh read now and then.
+      const refresh = setTimeout(onStop, rewatchMs);
       const err = await w.done;
+      clearTimeout(refresh);
       stop.removeEventListener('abort', onStop);
       if (outcome) return outcome;
       if (err) throw err;
