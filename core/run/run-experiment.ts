@@ -300,6 +300,46 @@ function redactor(secrets: string[]): (s: string) => string {
   };
 }
 
+/**
+ * Holds a stream's output back to line ends (or `\r`, for progress bars) when there are
+ * secrets, so that a secret split across two chunks is still masked. Very long lines are
+ * released in pieces cut where no secret straddles the cut.
+ */
+function secretSafeChunks(secrets: string[], emit: LogFn): { push: LogFn; flush: () => void } {
+  const vals = secrets.filter((v) => v.length >= 3);
+  if (vals.length === 0) return { push: emit, flush: () => {} };
+  const maxLen = Math.max(...vals.map((v) => v.length));
+  const held: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
+  return {
+    push(chunk, stream) {
+      let buf = held[stream] + chunk;
+      const end = Math.max(buf.lastIndexOf('\n'), buf.lastIndexOf('\r'));
+      if (end >= 0) {
+        emit(buf.slice(0, end + 1), stream);
+        buf = buf.slice(end + 1);
+      }
+      if (buf.length > 1 << 16) {
+        let cut = buf.length - (maxLen - 1);
+        for (const v of vals) {
+          const from = Math.max(0, cut - v.length + 1);
+          for (let i = buf.indexOf(v, from); i >= 0 && i < cut; i = buf.indexOf(v, i + 1)) {
+            if (i + v.length > cut) cut = i;
+          }
+        }
+        emit(buf.slice(0, cut), stream);
+        buf = buf.slice(cut);
+      }
+      held[stream] = buf;
+    },
+    flush() {
+      for (const stream of ['stdout', 'stderr'] as const) {
+        if (held[stream]) emit(held[stream], stream);
+        held[stream] = '';
+      }
+    },
+  };
+}
+
 export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, runId: string, clock: () => number): Promise<RunExperimentResult> {
   const { repoDir, experiment, compute } = prep;
   const startedAt = clock();
@@ -455,8 +495,9 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
     if (typeof m === 'string') note(`gitml: warning: ignored metric at stdout line ${markerLine}: ${m}: ${line.length > 120 ? line.slice(0, 117) + '...' : line}`);
     else markers.push(m);
   });
+  const held = secretSafeChunks(Object.values(secretEnv), log);
   job.onLog = (chunk, stream) => {
-    log(chunk, stream);
+    held.push(chunk, stream);
     if (stream === 'stdout') split.push(chunk);
   };
 
@@ -474,6 +515,7 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
     if (timer) clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onCancel);
     split.end();
+    held.flush();
     note(`gitml: ${(e as Error).message}`);
     const err = e instanceof GitmlError ? e : new GitmlError('TARGET', (e as Error).message, {}, { cause: e });
     const done = await finish({ status: controller.signal.reason === 'cancel' ? 'canceled' : 'failed', exitCode: null, error: err.message });
@@ -484,6 +526,7 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
   if (timer) clearTimeout(timer);
   opts.signal?.removeEventListener('abort', onCancel);
   split.end();
+  held.flush();
   if (result.error && result.status !== 'completed') note(`gitml: run ${result.status}: ${result.error}`);
 
   progress('collecting metrics and outputs');

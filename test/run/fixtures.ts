@@ -11,6 +11,9 @@ print("ENV=" + json.dumps(env))
 secret = os.environ.get("MY_SECRET", "")
 print("SECRET_SHA=" + hashlib.sha256(secret.encode()).hexdigest())
 print("SECRET_RAW=" + secret)
+import time
+sys.stdout.write("SPLIT=" + secret[:5]); sys.stdout.flush(); time.sleep(0.3)
+sys.stdout.write(secret[5:] + "\\n"); sys.stdout.flush()
 with open(os.environ["GITML_METRICS"], "a") as f:
     f.write(json.dumps({"name": "loss", "value": 0.5, "step": 0, "timestamp": 1700000000000}) + "\\n")
     f.write(json.dumps({"name": "loss", "value": 0.25, "step": 1}) + "\\n")

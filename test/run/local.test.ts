@@ -69,6 +69,8 @@ describe('the run contract on the local target', () => {
     expect(stdout).not.toContain(SECRET);
     expect(logs).not.toContain(SECRET);
     expect(logs).toContain('SECRET_RAW=***');
+    expect(logs).toContain('SPLIT=***'); // written in two pieces, 300 ms apart
+    expect(stdout).toContain('SPLIT=***');
     expect(logs).toContain('MISSING_SECRET');
     for (const f of runFiles(dir, res.runId)) expect(runFile(dir, res.runId, f) ?? '').not.toContain(SECRET);
   });
