@@ -198,6 +198,26 @@ describe('faults', () => {
     expect(JSON.parse(runFile(dir, r.runId, 'run.json')!).status).toBe('canceled');
   });
 
+  it('a target that cannot run the job at all (engine down) records a failed run and rethrows its error', async () => {
+    const { GitmlError } = await import('../../core/errors.js');
+    const { LocalTarget } = await import('../../core/targets/local.js');
+    const real = new LocalTarget({ compute: { name: 'local', file: '', spec: { kind: 'ComputeTarget', type: 'local' } }, repoDir: dir });
+    const down = {
+      type: 'local' as const,
+      layout: (id: string) => real.layout(id),
+      run: async () => {
+        throw new GitmlError('DOCKER_UNAVAILABLE', 'engine went away', {}, { retryable: true });
+      },
+    };
+    const err = await runExperiment({ dir, experiment: 'fails', target: down }).catch((e) => e);
+    expect(err).toMatchObject({ code: 'DOCKER_UNAVAILABLE' });
+    const id = (err as { data: { runId: string } }).data.runId;
+    const rec = JSON.parse(runFile(dir, id, 'run.json')!);
+    expect(rec.status).toBe('failed');
+    expect(rec.error).toContain('engine went away');
+    expect(runFile(dir, id, 'logs.txt')).toContain('engine went away');
+  });
+
   it('a dirty working tree is refused, or run as committed and recorded dirty with --allow-dirty', async () => {
     writeFileSync(path.join(dir, 'data/d.txt'), 'uncommitted edit\n');
     try {
