@@ -21,6 +21,12 @@ describe('gitml run (CLI)', () => {
     dirs.push(dir);
   });
 
+  it('--help states the contract (snapshot: a change to it shows in review)', () => {
+    const r = gitml(dir, ['run', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatchSnapshot();
+  });
+
   it('exit 0 and the record as JSON for a completed run', () => {
     const r = gitml(dir, ['run', 'contract', '--param', 'msg=x y', '--json']);
     expect(r.code).toBe(0);
