@@ -26,9 +26,14 @@ export interface WriteTagOptions {
 export async function writeTag(o: WriteTagOptions): Promise<{ tag: string; object: string }> {
   const env: NodeJS.ProcessEnv = { ...(o.env ?? process.env) };
   if (!o.now && o.after !== undefined) {
-    const wait = (o.after + 1) * 1000 - Date.now();
     // Never more than a second in practice; bounded against a tag stamped in the future.
-    if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, 2000)));
+    // Timers run on a monotonic clock and may fire a hair before the wall clock turns the
+    // second, so check the wall clock again.
+    const target = (o.after + 1) * 1000 + 5;
+    const deadline = Date.now() + 2000;
+    while (Date.now() < target && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.max(1, target - Date.now())));
+    }
   }
   if (o.now) env.GIT_COMMITTER_DATE = `${Math.floor(o.now.getTime() / 1000)} +0000`;
   // --cleanup=whitespace: the default "strip" would drop message lines starting with '#'.

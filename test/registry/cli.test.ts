@@ -3,6 +3,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BIN, GIT_ENV, git, gitml, removeDir, tmpDir } from '../support/repo.js';
 import { addRun, makeRegistryRepo, record } from './fixtures.js';
 
+function expectCode(r: { code: number; stderr: string }, code: number): void {
+  expect(r.code, r.stderr).toBe(code);
+}
+
 function gitmlAsync(cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...GIT_ENV, NO_COLOR: '1' } });
@@ -30,40 +34,40 @@ describe('gitml model / gitml models', () => {
 
   test('register, promote, list and show end to end', () => {
     const r1 = gitml(dir, ['model', 'register', 'iris', '--run', good[0].id, '--json']);
-    expect(r1.code).toBe(0);
+    expect(r1.code, r1.stderr).toBe(0);
     expect(JSON.parse(r1.stdout)).toMatchObject({ name: 'iris', version: 'v0.0.1', tag: 'iris@v0.0.1', runId: good[0].id });
     const r2 = gitml(dir, ['model', 'register', 'iris', '--run', good[1].id, '--bump', 'major']);
-    expect(r2.code).toBe(0);
+    expect(r2.code, r2.stderr).toBe(0);
     expect(r2.stdout).toContain('iris@v1.0.0');
 
     const p = gitml(dir, ['model', 'promote', 'iris', 'v1.0.0', 'production']);
-    expect(p.code).toBe(0);
+    expect(p.code, p.stderr).toBe(0);
     expect(git(dir, 'tag', '--list', 'iris#*')).toBe('iris#production#1');
-    expect(gitml(dir, ['model', 'promote', 'iris', 'v0.0.1', 'staging']).code).toBe(0);
+    expectCode(gitml(dir, ['model', 'promote', 'iris', 'v0.0.1', 'staging']), 0);
 
     const list = gitml(dir, ['models', '--json']);
-    expect(list.code).toBe(0);
+    expect(list.code, list.stderr).toBe(0);
     expect(JSON.parse(list.stdout)).toMatchObject({
       stages: ['dev', 'staging', 'production'],
       models: [{ name: 'iris', latest: 'v1.0.0', stages: { dev: null, staging: 'v0.0.1', production: 'v1.0.0' }, versions: 2 }],
     });
     const table = gitml(dir, ['models']);
-    expect(table.code).toBe(0);
+    expect(table.code, table.stderr).toBe(0);
     const [head, row] = table.stdout.trim().split('\n');
     expect(head.split(/\s+/).slice(0, 6)).toEqual(['MODEL', 'LATEST', 'DEV', 'STAGING', 'PRODUCTION', 'VERSIONS']);
     expect(row.split(/\s+/).slice(0, 6)).toEqual(['iris', 'v1.0.0', '-', 'v0.0.1', 'v1.0.0', '2']);
 
     const show = gitml(dir, ['model', 'show', 'iris#production', '--json']);
-    expect(show.code).toBe(0);
+    expect(show.code, show.stderr).toBe(0);
     const d = JSON.parse(show.stdout);
     expect(d.selected).toMatchObject({ version: 'v1.0.0', lineage: { run: good[1].id, metrics: { accuracy: 0.97 } } });
     expect(d.history.filter((e: { kind: string }) => e.kind === 'assign')).toHaveLength(2);
     const human = gitml(dir, ['model', 'show', 'iris']);
-    expect(human.code).toBe(0);
+    expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/Lineage of iris@v1\.0\.0/);
 
     const demote = gitml(dir, ['model', 'demote', 'iris', 'production', '--json']);
-    expect(demote.code).toBe(0);
+    expect(demote.code, demote.stderr).toBe(0);
     const dj = JSON.parse(demote.stdout);
     expect(dj).toMatchObject({ tag: 'iris#production!#3', version: 'v1.0.0' });
     expect(dj.current).toBeUndefined();
@@ -88,7 +92,7 @@ describe('gitml model / gitml models', () => {
     const other = record();
     await addRun(dir, other);
     const r = gitml(dir, ['model', 'register', 'iris', '--run', other.id, '--version', 'v1.0.0']);
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/^error: /m);
     expect(git(dir, 'tag', '--list', 'iris@*').split('\n')).toEqual(['iris@v0.0.1', 'iris@v1.0.0']);
   });
@@ -96,20 +100,21 @@ describe('gitml model / gitml models', () => {
   test('deregister and deprecate through the CLI; models --all shows the deprecated model', async () => {
     const extra = record();
     await addRun(dir, extra);
-    expect(gitml(dir, ['model', 'register', 'iris', '--run', extra.id, '--version', 'v2.0.0']).code).toBe(0);
+    expectCode(gitml(dir, ['model', 'register', 'iris', '--run', extra.id, '--version', 'v2.0.0']), 0);
     const d = gitml(dir, ['model', 'deregister', 'iris', 'v2.0.0', '--json']);
-    expect(d.code).toBe(0);
+    expect(d.code, d.stderr).toBe(0);
     expect(JSON.parse(d.stdout)).toMatchObject({ tag: 'iris@v2.0.0!', version: 'v2.0.0' });
-    expect(gitml(dir, ['model', 'deregister', 'iris', 'v2.0.0']).code).toBe(1);
-    expect(gitml(dir, ['model', 'deprecate', 'iris']).code).toBe(0);
-    expect(JSON.parse(gitml(dir, ['models', '--json']).stdout).models.filter((m: { registered: boolean }) => m.registered)).toEqual([]);
+    expectCode(gitml(dir, ['model', 'deregister', 'iris', 'v2.0.0']), 1);
+    expectCode(gitml(dir, ['model', 'deprecate', 'iris']), 0);
+    const tagTimes = () => git(dir, 'for-each-ref', '--format=%(refname:short) %(taggerdate:unix) %(*committerdate:unix)', 'refs/tags');
+    expect(JSON.parse(gitml(dir, ['models', '--json']).stdout).models.filter((m: { registered: boolean }) => m.registered), tagTimes()).toEqual([]);
     const all = JSON.parse(gitml(dir, ['models', '--all', '--json']).stdout);
     expect(all.models[0]).toMatchObject({ name: 'iris', deprecated: true, latest: 'v1.0.0' });
-    expect(gitml(dir, ['model', 'deprecate', 'iris']).code).toBe(1);
+    expectCode(gitml(dir, ['model', 'deprecate', 'iris']), 1);
     // registering a new version revives the model, as in GTO
     const again = record();
     await addRun(dir, again);
-    expect(gitml(dir, ['model', 'register', 'iris', '--run', again.id]).code).toBe(0);
+    expectCode(gitml(dir, ['model', 'register', 'iris', '--run', again.id]), 0);
     expect(JSON.parse(gitml(dir, ['models', '--json']).stdout).models[0]).toMatchObject({ deprecated: false, latest: 'v2.0.1' });
   });
 
@@ -143,16 +148,16 @@ describe('--push', () => {
 
   test('pushes the new tag (and the runs commit it reaches) to the remote', () => {
     const r = gitml(dir, ['model', 'register', 'iris', '--run', run.id, '--push', '--json']);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).pushed).toBe('origin');
-    expect(gitml(dir, ['model', 'promote', 'iris', 'v0.0.1', 'staging', '--push', 'origin']).code).toBe(0);
+    expectCode(gitml(dir, ['model', 'promote', 'iris', 'v0.0.1', 'staging', '--push', 'origin']), 0);
     expect(git(remote, 'tag', '--list').split('\n')).toEqual(['iris#staging#1', 'iris@v0.0.1']);
     expect(git(remote, 'cat-file', '-t', 'iris@v0.0.1^{commit}')).toBe('commit');
   });
 
   test('an unreachable remote fails the push but keeps the local tag', () => {
     const r = gitml(dir, ['model', 'promote', 'iris', 'v0.0.1', 'dev', '--push', 'nowhere']);
-    expect(r.code).toBe(3);
+    expect(r.code, r.stderr).toBe(3);
     expect(git(dir, 'tag', '--list', 'iris#dev*')).toBe('iris#dev#2');
   });
 });
