@@ -1,5 +1,6 @@
 /**
- * Runs store benchmark: `npx tsx bench/runs.ts [--sizes 10000,100000] [--records 40]`.
+ * Runs store benchmark: `npx tsx bench/runs.ts [--sizes 10000,100000] [--records 40] [--metric-points 1000000]
+ * [--no-concurrent] [--keep]`.
  *
  * For each size it builds a repository holding that many synthetic runs (10 params, 10 metrics
  * with series, logs; written with `git fast-import`, not through recordRun) and measures:
@@ -7,11 +8,12 @@
  *   - listing every run with params and final metrics, cold (no cache, fresh object caches)
  *     and warm (cache fresh), against the baseline of `git cat-file --batch` reading the same
  *     run.json records by path;
- *   - 8 processes x 125 runs recording concurrently: all 1,000 present, throughput.
+ *   - 8 processes x 125 runs recording concurrently: all 1,000 present, throughput;
+ *   - recording one run with a 1,000,000-point JSON-lines metrics file (vs git hash-object -w).
  * Figures are printed as ratios to the baseline measured in the same run.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -277,6 +279,36 @@ async function benchSize(n: number, records: number): Promise<void> {
   if (!process.argv.includes('--keep')) rmSync(g.dir, { recursive: true, force: true });
 }
 
+/** recordRun with a JSON-lines metrics file of `points` points, against `git hash-object -w` of that file. */
+async function metricsFileBench(points: number): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gitml-bench-metrics-'));
+  spawnSync('git', ['init', '-q', '-b', 'main', dir]);
+  const file = path.join(dir, '..', `${path.basename(dir)}.jsonl`);
+  const out = createWriteStream(file);
+  const names = ['loss', 'accuracy', 'learning_rate', 'grad_norm'];
+  let buf: string[] = [];
+  for (let i = 0; i < points; i++) {
+    buf.push(JSON.stringify({ name: names[i % 4], value: Math.sin(i / 1000) + i / points, step: i >> 2, timestamp: 1_700_000_000_000 + i }));
+    if (buf.length === 10_000) {
+      if (!out.write(buf.join('\n') + '\n')) await new Promise((r) => out.once('drain', r));
+      buf = [];
+    }
+  }
+  out.end(buf.length ? buf.join('\n') + '\n' : '');
+  await new Promise((r) => out.on('finish', r));
+  const config = runStoreConfig(undefined, dir);
+  const h0 = performance.now();
+  spawnSync('git', ['hash-object', '-w', file], { cwd: dir });
+  const base = performance.now() - h0;
+  const t0 = performance.now();
+  const r = await recordRun({ dir, config, metricsFile: file, record: syntheticRecord(newRunId(), 'train', 1, Date.now()) });
+  const t = performance.now() - t0;
+  console.log(`\n== metrics file ==\n  recordRun with a ${points.toLocaleString('en')}-point JSON-lines metrics file: ${ms(t)} (git hash-object -w of the same file: ${ms(base)}, ${(t / base).toFixed(2)}x); final loss ${r.record.metrics.loss?.toFixed(3)}`);
+  closeRunStore();
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(file, { force: true });
+}
+
 if (process.argv[2] === '--writer') {
   await writer(process.argv[3], Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]));
 } else {
@@ -284,4 +316,6 @@ if (process.argv[2] === '--writer') {
   const records = Number(arg('records', '40'));
   console.log(`gitml runs store benchmark (node ${process.version}, ${new Date().toISOString()})`);
   for (const n of sizes) await benchSize(n, records);
+  const points = Number(arg('metric-points', '1000000'));
+  if (points > 0) await metricsFileBench(points);
 }

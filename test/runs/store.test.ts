@@ -106,7 +106,7 @@ describe('recording', () => {
     const f = path.join(tmpDir(), 'metrics.jsonl');
     const lines: string[] = [];
     for (let i = 0; i < 5000; i++) lines.push(JSON.stringify({ name: i % 2 ? 'loss' : 'acc', value: i / 5000, step: i, timestamp: 1000 + i }));
-    lines.splice(10, 0, 'not json', '{"name": "x"}', '', '{"name":"torn","value":0.5,"step":1,"timestamp":17', '{"timestamp": 9, "step": 3, "value": 2.5e-3, "name": "reordered"}', '{"name": "tab\\tname", "value": 1, "step": 0, "timestamp": 1}');
+    lines.splice(10, 0, 'not json', '{"name": "x"}', '', '{"name":"torn","value":0.5,"step":1,"timestamp":17', '{"timestamp": 9, "step": 3, "value": 2.5e-3, "name": "reordered"}', '{"name": "tab\\tname", "value": 1, "step": 0, "timestamp": 1}', '{"name": "extra", "epoch": 3, "tag": "x", "ok": true, "value": 1.5, "step": 2, "timestamp": 3}', '{"name":"nested","value":0.25,"step":7,"timestamp":5,"meta":{"a":1}}', '{"name":"strnum","value":"0.75","step":1,"timestamp":2}', '{"name":"after","value":1,"step":1,"timestamp":2} trailing');
     lines.push('{"name":"nan","value":null,"step":1,"timestamp":5}', '{"name":"acc","val');
     writeFileSync(f, lines.join('\n'));
     const r = rec();
@@ -121,6 +121,10 @@ describe('recording', () => {
     expect(s.torn).toBeUndefined();
     expect(s.reordered).toEqual([{ name: 'reordered', step: 3, timestamp: 9, value: 0.0025 }]);
     expect(s['tab\tname'][0].value).toBe(1);
+    expect(s.extra).toEqual([{ name: 'extra', step: 2, timestamp: 3, value: 1.5 }]);
+    expect(s.nested).toEqual([{ name: 'nested', step: 7, timestamp: 5, value: 0.25 }]);
+    expect(s.strnum[0].value).toBe(0.75);
+    expect(s.after).toBeUndefined();
   });
 
   test('bad records are refused with PARAM', async () => {
