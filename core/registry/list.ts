@@ -100,7 +100,9 @@ async function readLight(root: string): Promise<{ stages: string[]; models: stri
     return undefined;
   }
   let stages = allowedStages(undefined);
-  try {
+  const quick = quickStages(text);
+  if (quick) stages = quick;
+  else try {
     const { parse } = await import('yaml');
     const doc = parse(text) as { stages?: unknown } | null;
     if (Array.isArray(doc?.stages) && doc.stages.every((x) => typeof x === 'string')) stages = doc.stages as string[];
@@ -109,4 +111,30 @@ async function readLight(root: string): Promise<{ stages: string[]; models: stri
   }
   const models = await readdir(path.join(root, KIND_DIRS.Model)).catch(() => [] as string[]);
   return { stages, models: models.filter((f) => /\.ya?ml$/.test(f) && !f.startsWith('.')).map((f) => f.replace(/\.ya?ml$/, '')) };
+}
+
+const WORD = /^[A-Za-z0-9][A-Za-z0-9/_-]*$/;
+
+/**
+ * `stages` in its two usual spellings (`stages: [a, b]` or a block list of plain words),
+ * without loading the YAML library (it is most of the start-up cost of `gitml models`);
+ * undefined for anything else, which the YAML library then reads.
+ */
+export function quickStages(text: string): string[] | undefined {
+  const at = text.search(/^stages\s*:/m);
+  if (at < 0) return /\bstages\b/.test(text) ? undefined : allowedStages(undefined);
+  // The key's line and its continuation (indented lines, or `- item` lines).
+  const entry = text.slice(at).split(/\n(?=[^\s-])/)[0];
+  if (/[&*!|>{}"'\\]/.test(entry.replace(/(^|\s)#.*$/gm, ''))) return undefined;
+  const flow = /^stages\s*:\s*\[([^\]\n]*)\]\s*(#.*)?\s*$/.exec(entry);
+  if (flow) {
+    const items = flow[1].split(',').map((x) => x.trim()).filter(Boolean);
+    return items.every((x) => WORD.test(x)) ? items : undefined;
+  }
+  const block = /^stages\s*:\s*(#.*)?\n((?:[ \t]*-[ \t]+[^\n]*(?:\n|$))+)\s*$/.exec(entry);
+  if (block) {
+    const items = block[2].split('\n').filter((l) => l.trim()).map((l) => l.replace(/^\s*-\s+/, '').replace(/\s+#.*$/, '').trim());
+    return items.every((x) => WORD.test(x)) ? items : undefined;
+  }
+  return undefined;
 }
