@@ -25,6 +25,8 @@ import { RUN_ID_ALPHABET as RUN_ALPHABET_FOR_BENCH } from '../core/runs/id.js';
 import { runFolder as runFolderFor } from '../core/runs/layout.js';
 
 const here = fileURLToPath(import.meta.url);
+// Timings without a background `git gc --auto` (writer children inherit this).
+process.env.GITML_AUTO_GC = '0';
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : dflt;

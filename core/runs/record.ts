@@ -4,6 +4,7 @@
  * concurrent writers: blobs and the run's own tree are written once, then the path trees and
  * the commit are rebuilt on the current tip and the ref is compare-and-swapped until it sticks.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { GitmlError, isGitmlError } from '../errors.js';
 import type { MetricPoint, RunRecord } from './types.js';
@@ -33,6 +34,12 @@ export interface RecordRunOptions {
   clock?: () => number;
   /** Give up after this many lost compare-and-swap races (default 1000). */
   maxAttempts?: number;
+  /**
+   * Now and then start `git gc --auto` in the background (default true; GITML_AUTO_GC=0 turns it
+   * off): every record adds about nine loose objects, and a daemon-only repository would
+   * otherwise never be packed.
+   */
+  autoGc?: boolean;
 }
 
 const STATUSES = new Set(['queued', 'running', 'completed', 'failed', 'canceled', 'timed_out']);
@@ -55,6 +62,19 @@ async function readPrevious(repo: RunsRepo, entries: TreeEntry[]): Promise<RunRe
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** About one record in a hundred: git decides itself whether packing is due (gc.auto). */
+function maybeAutoGc(dir: string, enabled: boolean | undefined): void {
+  if (enabled === false || process.env.GITML_AUTO_GC === '0' || Math.random() >= 0.01) return;
+  try {
+    // git gc --auto is safe next to writers: it only prunes unreachable objects weeks old.
+    const child = spawn('git', ['gc', '--auto', '--quiet'], { cwd: dir, stdio: 'ignore', detached: true });
+    child.on('error', () => {});
+    child.unref();
+  } catch {
+    /* packing is an optimisation */
+  }
+}
 
 /**
  * Record (or re-record) a run. Each call is one commit; the latest call for a run id wins.
@@ -138,6 +158,7 @@ export async function recordRun(opts: RecordRunOptions): Promise<{ commit: strin
         timeoutMs: config.lockTimeoutMs,
         now: clock,
       });
+      maybeAutoGc(repo.dir, opts.autoGc);
       return { commit, record };
     } catch (e) {
       if (!isGitmlError(e, 'REF_CONFLICT') || attempt >= maxAttempts) throw e;

@@ -3,6 +3,9 @@ import { closeRunStore, recordRun } from '../../core/runs/store.js';
 import { gitml, makeRepo, removeDir, tmpDir } from '../support/repo.js';
 import { rec } from './helpers.js';
 
+// No background `git gc --auto` while tests run fsck and delete repositories.
+process.env.GITML_AUTO_GC = '0';
+
 let dir = '';
 const ids: string[] = [];
 beforeAll(async () => {

@@ -7,6 +7,9 @@ import { closeRunStore, getRun, listRuns, pushRuns, recordRun, runFolder, runSto
 import { git, makeRepo, removeDir, ROOT, tmpDir } from '../support/repo.js';
 import { rec } from './helpers.js';
 
+// No background `git gc --auto` while tests run fsck and delete repositories.
+process.env.GITML_AUTO_GC = '0';
+
 const WRITER = path.join(ROOT, 'test/runs/fixtures/writer.mjs');
 const dirs: string[] = [];
 const repo = () => {
@@ -37,14 +40,17 @@ function fsckClean(dir: string): void {
 }
 
 describe('concurrency and crashes', () => {
-  test('8 writer processes at once, with git pack-refs running alongside: every run is kept', async () => {
+  test('8 writer processes at once, with git pack-refs and git gc running alongside: every run is kept', async () => {
     const dir = repo();
     const writers = Array.from({ length: 8 }, (_, w) => startWriter(dir, 12, `w${w}`));
-    // git itself touching refs meanwhile (packs refs/heads/runs into packed-refs under its lock)
+    // git itself at work meanwhile: pack-refs moves refs/heads/runs into packed-refs under its
+    // lock; gc packs loose objects and removes the emptied objects/xx folders.
     let packing = true;
+    let gcs = 0;
     const packer = (async () => {
-      while (packing) {
+      for (let i = 0; packing; i++) {
         spawnSync('git', ['pack-refs', '--all'], { cwd: dir });
+        if (i % 10 === 5 && spawnSync('git', ['gc', '--quiet'], { cwd: dir }).status === 0) gcs++;
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
@@ -52,6 +58,7 @@ describe('concurrency and crashes', () => {
     packing = false;
     await packer;
     results.forEach((r, i) => expect(r.code, writers[i].err()).toBe(0));
+    expect(gcs).toBeGreaterThan(0);
     const ids = writers.flatMap((w) => w.ids());
     expect(ids).toHaveLength(96);
     const listed = await listRuns({ dir });
@@ -66,7 +73,7 @@ describe('concurrency and crashes', () => {
     const outputs = tmpDir();
     dirs.push(outputs);
     const returned: string[] = [];
-    for (let round = 0; round < 6; round++) {
+    for (let round = 0; round < 10; round++) {
       const w = startWriter(dir, 1000, `k${round}`, outputs);
       // wait until it has recorded something, then kill it at an arbitrary point
       const t0 = Date.now();

@@ -18,6 +18,9 @@ import { clearCatalogMemo } from '../../core/runs/catalog.js';
 import { git, makeRepo, removeDir, tmpDir } from '../support/repo.js';
 import { rec } from './helpers.js';
 
+// No background `git gc --auto` while tests run fsck and delete repositories.
+process.env.GITML_AUTO_GC = '0';
+
 const dirs: string[] = [];
 const repo = (files: Record<string, string> = { 'README.md': '# project\n' }) => {
   const d = makeRepo(files);

@@ -5,6 +5,9 @@ import { closeRunStore, getRun, listRuns, pullRuns, pushRuns, recordRun } from '
 import { git, gitml, makeRepo, removeDir, tmpDir } from '../support/repo.js';
 import { rec } from './helpers.js';
 
+// No background `git gc --auto` while tests run fsck and delete repositories.
+process.env.GITML_AUTO_GC = '0';
+
 const dirs: string[] = [];
 const repo = () => {
   const d = makeRepo({ 'README.md': '# p\n' });

@@ -5,7 +5,7 @@
  * recording a run writes about ten objects.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { deflateSync, constants as zc } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
@@ -40,15 +40,33 @@ export function writeObject(objectsDir: string, type: ObjectType, content: Buffe
   const { oid, header } = hashObject(type, content);
   const dir = path.join(objectsDir, oid.slice(0, 2));
   const file = path.join(dir, oid.slice(2));
-  if (existsSync(file)) return oid;
-  mkdirSync(dir, { recursive: true });
+  if (existsSync(file)) {
+    // Freshen it, as git does: an old unreachable copy must not be pruned by a concurrent
+    // `git gc` just as our new commit starts to reference it.
+    try {
+      const now = new Date();
+      utimesSync(file, now, now);
+      return oid;
+    } catch {
+      /* gone meanwhile, or not ours to touch: write it again below */
+    }
+  }
   // Big blobs (metric series, logs) compress fast enough at level 1; small ones at git's default.
   const level = content.length > 1 << 20 ? 1 : zc.Z_DEFAULT_COMPRESSION;
   const data = deflateSync(Buffer.concat([header, content]), { level });
   // git's own temporary-object naming, so `git gc` cleans up after a crash.
   const tmp = path.join(dir, `tmp_obj_gitml_${process.pid}_${randomBytes(4).toString('hex')}`);
   try {
-    const fd = openSync(tmp, 'wx', 0o444);
+    let fd = -1;
+    for (let attempt = 0; fd < 0; attempt++) {
+      try {
+        mkdirSync(dir, { recursive: true });
+        fd = openSync(tmp, 'wx', 0o444);
+      } catch (e) {
+        // `git gc` (prune-packed) removes empty fan-out folders: make it again and retry.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw e;
+      }
+    }
     try {
       writeSync(fd, data);
       if (opts.fsync) fsyncSync(fd);

@@ -1,15 +1,16 @@
 /**
  * Reading refs and updating them with git's own lock-file protocol, so gitml processes and git
- * itself exclude each other: create `<ref>.lock` with O_EXCL, check the current value
+ * itself exclude each other: create `<ref>.lock` exclusively (a hard link: fails if it exists,
+ * as git's O_EXCL does), check the current value
  * (compare-and-swap), write the new value into the lock, rename it over the ref.
  *
- * Stale locks: after taking a lock we write a side file `gitml/locks/<ref>.<inode>.owner` with
+ * Stale locks: before the lock appears we write a side file `gitml/locks/<ref>.<inode>.owner` with
  * our pid and host. A lock is cleared only when that side file names this very lock (same
  * inode), the lock is older than `staleMs`, the owner ran on this host, and its pid is dead.
  * A lock without such a file (git's own, or another host's) is never cleared: we wait, then
  * report LOCK_HELD.
  */
-import { appendFileSync, closeSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -127,6 +128,8 @@ export function clearStaleLock(commondir: string, ref: string, opts: LockOptions
   unlinkSync(aside);
   try {
     unlinkSync(ownerFile(commondir, ref, st.ino));
+    // and the dead writer's half-made lock files
+    for (const f of readdirSync(ownerDir(commondir))) if (f.startsWith(`tmp-${owner.pid}-`)) unlinkSync(path.join(ownerDir(commondir), f));
   } catch {
     /* ignore */
   }
@@ -156,33 +159,58 @@ export async function casRef(o: CasOptions): Promise<void> {
   mkdirSync(path.dirname(refPath), { recursive: true });
   const timeoutMs = o.timeoutMs ?? defaultLockTimeoutMs();
   const start = Date.now();
-  let fd = -1;
-  let wait = 1;
-  for (;;) {
-    try {
-      fd = openSync(lockPath, 'wx', 0o644);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new GitmlError('IO', `cannot create ${lockPath}: ${(e as Error).message}`, { lockPath });
-    }
-    if (clearStaleLock(o.commondir, o.ref, o)) continue;
-    if (Date.now() - start > timeoutMs) {
-      throw new GitmlError(
-        'LOCK_HELD',
-        `${lockPath} is held by another process; if no git or gitml process is running, delete that file and retry`,
-        { lockPath },
-        { retryable: true },
-      );
-    }
-    await sleep(wait + Math.random() * wait);
-    wait = Math.min(wait * 2, 50);
-  }
-  const ino = fstatSync(fd).ino;
+  // The lock is born with its owner file already in place: we make a file, name its inode in
+  // the owner file, then hard-link it to <ref>.lock (atomic, fails if the lock exists, as
+  // O_EXCL does). A writer killed at any instant thus never leaves a lock nobody can clear.
+  const od = ownerDir(o.commondir);
+  mkdirSync(od, { recursive: true });
+  const tmp = path.join(od, `tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  closeSync(openSync(tmp, 'wx', 0o644));
+  const ino = statSync(tmp).ino;
   const owner = ownerFile(o.commondir, o.ref, ino);
+  writeFileSync(owner, JSON.stringify({ pid: process.pid, host: o.host ?? hostname(), ino, time: Date.now() } satisfies OwnerInfo));
+  let linked = false;
+  let wait = 1;
+  try {
+    for (;;) {
+      try {
+        linkSync(tmp, lockPath);
+        linked = true;
+        break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EEXIST') throw new GitmlError('IO', `cannot create ${lockPath}: ${(e as Error).message}`, { lockPath });
+      }
+      if (clearStaleLock(o.commondir, o.ref, o)) continue;
+      if (Date.now() - start > timeoutMs) {
+        throw new GitmlError(
+          'LOCK_HELD',
+          `${lockPath} is held by another process; if no git or gitml process is running, delete that file and retry`,
+          { lockPath },
+          { retryable: true },
+        );
+      }
+      await sleep(wait + Math.random() * wait);
+      wait = Math.min(wait * 2, 50);
+    }
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* ignore */
+    }
+    if (!linked) {
+      try {
+        unlinkSync(owner);
+      } catch {
+        /* ignore */
+      }
+    }
+  }
+  let fd = -1;
   let renamed = false;
   try {
-    mkdirSync(ownerDir(o.commondir), { recursive: true });
-    writeFileSync(owner, JSON.stringify({ pid: process.pid, host: o.host ?? hostname(), ino, time: Date.now() } satisfies OwnerInfo));
+    fd = openSync(lockPath, 'r+'); // never create: the lock must be the one we linked
     const current = readRef(o.commondir, o.ref);
     if (current !== o.oldOid) {
       throw new GitmlError('REF_CONFLICT', `${o.ref} moved (expected ${o.oldOid ?? 'none'}, found ${current ?? 'none'})`, { ref: o.ref, expected: o.oldOid, found: current }, { retryable: true });
