@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Machine set-up for gitml's tests and CI, on Debian bookworm as root:
-#   Debian packages (docker.io, debootstrap, docker-registry, busybox-static),
+#   Debian packages (docker.io, debootstrap, docker-registry, busybox-static, openssh-server),
 #   a Docker engine, the base images gitml/python:bookworm and gitml/tiny:latest,
 #   a local registry on 127.0.0.1:5000, the Python venv <repo>/.venv, node_modules.
 #
@@ -54,6 +54,9 @@ setup_apt() {
   [[ -x /bin/busybox ]] && file_is_static /bin/busybox || missing+=(busybox-static)
   command -v curl >/dev/null || missing+=(curl)
   command -v ip >/dev/null || missing+=(iproute2)
+  # sshd for the ssh-remote sync tests, which start their own on a loopback port
+  # (test/support/git-servers.ts); nothing here starts the system's sshd.
+  [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   if ((${#missing[@]} == 0)); then log "apt: everything installed"; return 0; fi
   log "apt: installing ${missing[*]}"

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { c, printJson, progress } from '../output.js';
 import { repoDir } from '../util.js';
+import { redactUrls } from '../../core/redact.js';
 
 interface SyncOpts {
   json?: boolean;
@@ -35,7 +36,7 @@ export function register(program: Command): void {
         const dir = repoDir(cmd.optsWithGlobals());
         const { pushRuns, pullRuns } = await import('../../core/runs/sync.js');
         const p = progress();
-        p.update(`${verb === 'push' ? 'pushing to' : 'pulling from'} ${remote}…`);
+        p.update(`${verb === 'push' ? 'pushing to' : 'pulling from'} ${redactUrls(remote)}…`);
         let r;
         try {
           r = verb === 'push' ? await pushRuns({ dir, remote, tags: opts.tags }) : await pullRuns({ dir, remote, tags: opts.tags });
@@ -45,7 +46,7 @@ export function register(program: Command): void {
         if (opts.json) printJson(r);
         else {
           process.stdout.write(summary(verb, r) + '\n');
-          for (const t of r.rejectedTags) process.stderr.write(`${c.yellow('warning', process.stderr)}: tag ${t} differs between here and ${remote}; left as is\n`);
+          for (const t of r.rejectedTags) process.stderr.write(`${c.yellow('warning', process.stderr)}: tag ${t} differs between here and ${r.remote}; left as is\n`);
         }
       });
   }

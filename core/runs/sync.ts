@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { GitmlError, isGitmlError } from '../errors.js';
+import { redactUrls } from '../redact.js';
 import type { RunRecord } from './types.js';
 import { FINAL_STATUSES } from './types.js';
 import { openRuns, type RunsRepo } from './backend.js';
@@ -17,6 +18,7 @@ import { casRef, readRef } from './git/refs.js';
 import { RUN_FILE } from './layout.js';
 
 export interface SyncResult {
+  /** The remote as given, with a password or token in its URL masked (`https://user:***@…`). */
   remote: string;
   branch: string;
   /** Local tip before and after. */
@@ -41,9 +43,15 @@ interface SyncOptions {
   tags?: boolean;
 }
 
+// The advice git appends to every failed ssh connection; the line before it says what failed.
+const BOILERPLATE = /^(Please make sure you have the correct access rights|and the repository exists\.?$)/;
+
 function remoteError(remote: string, stderr: string): GitmlError {
-  const msg = stderr.trim().split('\n').filter(Boolean).slice(-2).join('; ');
-  return new GitmlError('REMOTE', `cannot reach remote ${JSON.stringify(remote)}: ${msg || 'git failed'}`, { remote }, { retryable: true });
+  // A token in the URL reaches neither the message nor its data, nor whatever git printed.
+  const shown = redactUrls(remote);
+  const lines = redactUrls(stderr).split('\n').map((l) => l.trim()).filter((l) => l && !BOILERPLATE.test(l));
+  const msg = lines.slice(-2).join('; ');
+  return new GitmlError('REMOTE', `cannot reach remote ${JSON.stringify(shown)}: ${msg || 'git failed'}`, { remote: shown }, { retryable: true });
 }
 
 async function remoteTip(repo: RunsRepo, remote: string): Promise<string | null> {
@@ -128,7 +136,8 @@ async function integrate(repo: RunsRepo, remote: string, theirs: string): Promis
       next = repo.writeCommit({
         tree,
         parents: [ours, theirs],
-        message: `merge runs from ${remote}\n\nGitml-Merge: ${theirs}\n`,
+        // Commit messages are pushed and reflogs kept: name the remote without its credentials.
+        message: `merge runs from ${redactUrls(remote)}\n\nGitml-Merge: ${theirs}\n`,
         time: Date.now(),
       });
       action = 'merge';
@@ -140,7 +149,7 @@ async function integrate(repo: RunsRepo, remote: string, theirs: string): Promis
         newOid: next,
         oldOid: ours,
         ident: repo.ident().committer,
-        message: `gitml: ${action} runs from ${remote}`,
+        message: `gitml: ${action} runs from ${redactUrls(remote)}`,
         staleMs: repo.config.staleLockMs,
         timeoutMs: repo.config.lockTimeoutMs,
       });
@@ -170,7 +179,7 @@ async function pullInto(repo: RunsRepo, remote: string, tags: boolean): Promise<
     }
   }
   const rejectedTags = tags ? await fetchTags(repo, remote) : [];
-  return { remote, branch: repo.config.branch, before, after: result.after, remoteTip: tip, action: result.action, pushed: false, attempts: 1, rejectedTags };
+  return { remote: redactUrls(remote), branch: repo.config.branch, before, after: result.after, remoteTip: tip, action: result.action, pushed: false, attempts: 1, rejectedTags };
 }
 
 /**
@@ -224,5 +233,5 @@ export async function pushRuns(opts: SyncOptions & { maxAttempts?: number }): Pr
       rejectedTags.push(...rej);
     }
   }
-  return { remote, branch: repo.config.branch, before, after: repo.tip(), remoteTip: lastRemote, action, pushed, attempts, rejectedTags };
+  return { remote: redactUrls(remote), branch: repo.config.branch, before, after: repo.tip(), remoteTip: lastRemote, action, pushed, attempts, rejectedTags };
 }
