@@ -35,13 +35,14 @@ export function register(program: Command): void {
       .action(async (remote: string, opts: SyncOpts, cmd: Command) => {
         const dir = repoDir(cmd.optsWithGlobals());
         const { pushRuns, pullRuns } = await import('../../core/runs/sync.js');
-        const p = progress();
-        p.update(`${verb === 'push' ? 'pushing to' : 'pulling from'} ${redactUrls(remote)}…`);
+        // The progress line only on a terminal: in a script stderr holds just the outcome.
+        const p = process.stderr.isTTY ? progress() : undefined;
+        p?.update(`${verb === 'push' ? 'pushing to' : 'pulling from'} ${redactUrls(remote)}…`);
         let r;
         try {
           r = verb === 'push' ? await pushRuns({ dir, remote, tags: opts.tags }) : await pullRuns({ dir, remote, tags: opts.tags });
         } finally {
-          p.done();
+          p?.done();
         }
         if (opts.json) printJson(r);
         else {

@@ -6,6 +6,8 @@
  * the tip; when the remote moved, it pulls, merges and retries.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { GitmlError, isGitmlError } from '../errors.js';
 import { redactUrls } from '../redact.js';
 import type { RunRecord } from './types.js';
@@ -43,15 +45,46 @@ interface SyncOptions {
   tags?: boolean;
 }
 
-// The advice git appends to every failed ssh connection; the line before it says what failed.
-const BOILERPLATE = /^(Please make sure you have the correct access rights|and the repository exists\.?$)/;
+/** git's own lines that say nothing about this failure (it appends them to most transport errors). */
+const GENERIC = /^(fatal: Could not read from remote repository\.?|Please make sure you have the correct access rights|and the repository exists\.?)$/i;
+
+/** The line of git's stderr that says what went wrong. */
+export function gitReason(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !GENERIC.test(l));
+  const line = lines.find((l) => /^(fatal|error|ssh|remote):/i.test(l)) ?? lines[lines.length - 1];
+  return line ? line.replace(/^fatal:\s*/i, '') : 'git failed';
+}
 
 function remoteError(remote: string, stderr: string): GitmlError {
   // A token in the URL reaches neither the message nor its data, nor whatever git printed.
   const shown = redactUrls(remote);
-  const lines = redactUrls(stderr).split('\n').map((l) => l.trim()).filter((l) => l && !BOILERPLATE.test(l));
-  const msg = lines.slice(-2).join('; ');
-  return new GitmlError('REMOTE', `cannot reach remote ${JSON.stringify(shown)}: ${msg || 'git failed'}`, { remote: shown }, { retryable: true });
+  return new GitmlError('REMOTE', `cannot reach remote ${JSON.stringify(shown)}: ${redactUrls(gitReason(stderr))}`, { remote: shown }, { retryable: true });
+}
+
+/**
+ * What to hand git for `remote`: a configured remote name or a URL as given; a local path made
+ * absolute against `dir` (git runs at the repository root, the user meant their folder). A name
+ * that is neither, and a path that does not exist, are refused here with a plain message.
+ */
+async function resolveRemote(repo: RunsRepo, dir: string, remote: string): Promise<string> {
+  if (!remote || remote.startsWith('-')) throw new GitmlError('USAGE', `invalid remote ${JSON.stringify(remote)}`, { remote });
+  const names = (await gitExec(repo.dir, ['remote'])).stdout.split('\n').map((l) => l.trim());
+  if (names.includes(remote)) return remote;
+  // scheme://... and scp-like user@host:path (a colon before any slash).
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(remote) || /^[^/]+:/.test(remote)) return remote;
+  const abs = path.resolve(dir, remote);
+  if (existsSync(abs)) return abs;
+  if (!remote.includes('/') && !remote.startsWith('.')) {
+    throw new GitmlError(
+      'REMOTE',
+      `no remote named ${JSON.stringify(remote)} in this repository${names.filter(Boolean).length ? ` (remotes: ${names.filter(Boolean).join(', ')})` : ''}; add one with \`git remote add ${remote} <url>\`, or give a path or URL`,
+      { remote },
+    );
+  }
+  throw new GitmlError('REMOTE', `cannot reach remote ${JSON.stringify(remote)}: ${abs} does not exist`, { remote });
 }
 
 async function remoteTip(repo: RunsRepo, remote: string): Promise<string | null> {
@@ -189,7 +222,9 @@ async function pullInto(repo: RunsRepo, remote: string, tags: boolean): Promise<
  */
 export async function pullRuns(opts: SyncOptions): Promise<SyncResult> {
   const repo = openRuns(opts.dir, opts.config ?? (await loadRunStoreConfig(opts.dir)));
-  return pullInto(repo, opts.remote ?? 'origin', opts.tags !== false);
+  const remote = opts.remote ?? 'origin';
+  const r = await pullInto(repo, await resolveRemote(repo, opts.dir, remote), opts.tags !== false);
+  return { ...r, remote: redactUrls(remote) };
 }
 
 /**
@@ -199,7 +234,8 @@ export async function pullRuns(opts: SyncOptions): Promise<SyncResult> {
  */
 export async function pushRuns(opts: SyncOptions & { maxAttempts?: number }): Promise<SyncResult> {
   const repo = openRuns(opts.dir, opts.config ?? (await loadRunStoreConfig(opts.dir)));
-  const remote = opts.remote ?? 'origin';
+  const named = opts.remote ?? 'origin';
+  const remote = await resolveRemote(repo, opts.dir, named);
   const before = repo.tip();
   const maxAttempts = opts.maxAttempts ?? 5;
   let action: SyncResult['action'] = 'none';
@@ -233,5 +269,5 @@ export async function pushRuns(opts: SyncOptions & { maxAttempts?: number }): Pr
       rejectedTags.push(...rej);
     }
   }
-  return { remote: redactUrls(remote), branch: repo.config.branch, before, after: repo.tip(), remoteTip: lastRemote, action, pushed, attempts, rejectedTags };
+  return { remote: redactUrls(named), branch: repo.config.branch, before, after: repo.tip(), remoteTip: lastRemote, action, pushed, attempts, rejectedTags };
 }
