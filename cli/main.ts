@@ -35,7 +35,24 @@ export function formatError(e: unknown): string {
   return `${c.red('error', process.stderr)}: ${err?.message ?? String(e)} (unexpected; rerun with GITML_DEBUG=1 for details)`;
 }
 
+let pipeGuarded = false;
+
+/**
+ * `gitml runs | head -1`: when the reader closes the pipe, stop quietly as Unix tools do, instead
+ * of dying on an unhandled EPIPE with a stack trace.
+ */
+function quietOnClosedPipe(): void {
+  if (pipeGuarded) return;
+  pipeGuarded = true;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(EXIT.OK);
+    process.stderr.write(formatError(e) + '\n');
+    process.exit(EXIT.FAILURE);
+  });
+}
+
 export async function main(argv: string[] = process.argv): Promise<number> {
+  quietOnClosedPipe();
   if (argv[2] === '--version' && argv.length === 3) {
     process.stdout.write(packageVersion() + '\n');
     return EXIT.OK;

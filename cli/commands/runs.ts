@@ -44,12 +44,19 @@ function warnProblems(problems: Array<{ path: string; message: string }>): void 
   for (const p of problems) process.stderr.write(`${c.yellow('warning', process.stderr)}: ${p.path}: ${p.message}\n`);
 }
 
+/**
+ * `--json` is an option of `runs` itself as well as of each subcommand, so that it works on
+ * either side of the subcommand (`gitml runs --json show ID`, `gitml runs show ID --json`):
+ * commander gives a parent's option to the parent wherever it appears, so read it merged.
+ */
+const wantJson = (cmd: Command): boolean => Boolean((cmd.optsWithGlobals() as { json?: boolean }).json);
+
 interface ListOpts {
   experiment?: string;
   status?: string;
   branch?: string;
   commit?: string;
-  where: string[];
+  where?: string[];
   sort?: string;
   limit?: number;
   json?: boolean;
@@ -57,17 +64,24 @@ interface ListOpts {
 
 async function listAction(opts: ListOpts, cmd: Command): Promise<void> {
   const dir = repoDir(cmd.optsWithGlobals());
+  const json = wantJson(cmd);
   const { listRuns } = await store();
-  const limit = opts.limit ?? (opts.json ? undefined : DEFAULT_HUMAN_LIMIT);
+  const limit = opts.limit ?? (json ? undefined : DEFAULT_HUMAN_LIMIT);
   const all = await listRuns({ dir, experiment: opts.experiment, status: opts.status, branch: opts.branch, commit: opts.commit, where: opts.where, sort: opts.sort });
   const runs = limit === undefined ? all.runs : all.runs.slice(0, limit);
-  if (opts.json) {
+  if (json) {
     printJson({ runs, problems: all.problems, total: all.runs.length });
     return;
   }
   warnProblems(all.problems);
+  if (all.runs.length === 0) {
+    process.stdout.write(
+      all.recorded === 0 ? 'no runs recorded yet (run an experiment with `gitml run`)\n' : `no runs match (${all.recorded} recorded; \`gitml runs\` without filters lists them)\n`,
+    );
+    return;
+  }
   if (runs.length === 0) {
-    process.stdout.write('no runs recorded yet (run an experiment with `gitml run`)\n');
+    process.stdout.write(c.dim(`(0 of ${all.runs.length} runs; use --limit N or --json for more)`) + '\n');
     return;
   }
   // Metric columns: the sort key first, then the most common metrics, at most four.
@@ -148,10 +162,11 @@ export function renderRun(record: RunRecord, commit: string): string {
 
 async function showAction(id: string, opts: ShowOpts, cmd: Command): Promise<void> {
   const dir = repoDir(cmd.optsWithGlobals());
-  if (opts.follow) return (await import('../follow.js')).followCommand({ dir, id, json: opts.json, render: renderRun });
+  const json = wantJson(cmd);
+  if (opts.follow) return (await import('../follow.js')).followCommand({ dir, id, json, render: renderRun });
   const { getRun } = await store();
   const { record, commit } = await getRun({ dir, id });
-  if (opts.json) printJson({ ...record, commit });
+  if (json) printJson({ ...record, commit });
   else process.stdout.write(renderRun(record, commit));
 }
 
@@ -177,12 +192,12 @@ function fmtDelta(d: number | undefined): string {
   return d > 0 ? c.green(s) : c.red(s);
 }
 
-async function compareAction(ids: string[], opts: { json?: boolean }, cmd: Command): Promise<void> {
+async function compareAction(ids: string[], _opts: unknown, cmd: Command): Promise<void> {
   if (ids.length < 2) usage('compare needs at least two run ids');
   const dir = repoDir(cmd.optsWithGlobals());
   const { compareRuns } = await store();
   const cmp = await compareRuns({ dir, ids });
-  if (opts.json) {
+  if (wantJson(cmd)) {
     printJson(cmp);
     return;
   }
@@ -198,15 +213,17 @@ async function compareAction(ids: string[], opts: { json?: boolean }, cmd: Comma
 
 async function logsAction(id: string, _opts: unknown, cmd: Command): Promise<void> {
   const dir = repoDir(cmd.optsWithGlobals());
-  const { readRunLogs } = await store();
-  process.stdout.write(await readRunLogs({ dir, id }));
+  const { runLogs } = await store();
+  const r = await runLogs({ dir, id });
+  if (wantJson(cmd)) printJson(r);
+  else process.stdout.write(r.logs);
 }
 
-async function metricsAction(id: string, opts: { metric?: string; json?: boolean }, cmd: Command): Promise<void> {
+async function metricsAction(id: string, opts: { metric?: string }, cmd: Command): Promise<void> {
   const dir = repoDir(cmd.optsWithGlobals());
   const { readRunMetrics } = await store();
   const series = await readRunMetrics({ dir, id, metric: opts.metric });
-  if (opts.json) {
+  if (wantJson(cmd)) {
     printJson(series);
     return;
   }
@@ -233,20 +250,28 @@ export function register(program: Command): void {
   const runs = program
     .command('runs')
     .description('List and inspect recorded runs (the runs branch): list (the default), show, compare, logs, metrics')
-    .addHelpText('after', '\nExamples:\n  gitml runs --experiment train --where "metrics.accuracy>0.9" --sort -metrics.accuracy --limit 5\n  gitml runs show 01jd3q6k\n  gitml runs compare 01jd3q6k 01jd3q7m\n');
+    .option('--json', 'print JSON instead of tables (same as --json on the subcommand)')
+    .addHelpText(
+      'after',
+      '\nFilters, sorting and limits are options of `list`: see `gitml runs list --help`.\n\nExamples:\n  gitml runs --experiment train --where "metrics.accuracy>0.9" --sort -metrics.accuracy --limit 5\n  gitml runs show 01jd3q6k\n  gitml runs compare 01jd3q6k 01jd3q7m\n  gitml runs metrics 01jd3q6k --metric loss\n',
+    );
   // `list` is the default subcommand so that `gitml runs --json` lists while `gitml runs show ID
   // --json` keeps its own --json.
   runs
     .command('list', { isDefault: true })
     .description('List runs, newest first (also what plain `gitml runs` does)')
     .option('-e, --experiment <name>', 'only runs of this experiment')
-    .option('--status <status>', 'only runs with this status (comma-separated for several)')
+    .option('--status <status>', 'only runs with this status: queued, running, completed, failed, canceled, timed_out (comma-separated for several)')
     .option('--branch <branch>', 'only runs made from this source branch')
-    .option('--commit <sha>', 'only runs made from this source commit (a prefix is enough)')
-    .option('-w, --where <expr>', 'a condition such as metrics.accuracy>0.9 or params.C=1 (repeatable; all must hold)', collect, [])
-    .option('-s, --sort <key>', 'sort by a key such as metrics.accuracy; prefix with - for descending')
+    .option('--commit <rev>', 'only runs made from this source commit (a hex prefix, or a revision such as HEAD or main~1)')
+    .option(
+      '-w, --where <expr>',
+      'KEY OP VALUE, e.g. metrics.accuracy>0.9, params.kernel=rbf, tags.team~cv; OP is = != > >= < <= or ~ (contains); repeatable, all must hold',
+      collect,
+    )
+    .option('-s, --sort <key>', 'sort by a key such as metrics.accuracy or durationMs; prefix with - for descending (default: newest first)')
     .option('-n, --limit <n>', `show at most N runs (default ${DEFAULT_HUMAN_LIMIT} in tables, all with --json)`, intOpt('--limit'))
-    .option('--json', 'print {runs, problems, total} as JSON')
+    .option('--json', 'print {runs, problems, total} as JSON (total: matching runs before --limit)')
     .action(listAction);
   showCommand(runs);
   runs
@@ -259,6 +284,7 @@ export function register(program: Command): void {
     .command('logs')
     .description("Print a run's logs (stdout and stderr)")
     .argument('<id>', 'run id or a unique prefix of it')
+    .option('--json', 'print {id, logs} as JSON')
     .action(logsAction);
   runs
     .command('metrics')

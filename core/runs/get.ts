@@ -34,7 +34,9 @@ async function folderEntries(repo: RunsRepo, root: string, segs: string[]): Prom
 /** Find a run by id or unique id prefix. */
 export async function locateRun(repo: RunsRepo, idOrPrefix: string): Promise<LocatedRun> {
   const id = String(idOrPrefix ?? '').trim().toLowerCase();
-  if (!/^[0-9a-z]{1,26}$/.test(id)) throw notFound(idOrPrefix);
+  if (!/^[0-9a-hjkmnp-tv-z]{1,26}$/.test(id)) {
+    throw new GitmlError('USAGE', `${JSON.stringify(idOrPrefix)} is not a run id or a prefix of one (run ids are 26 characters: digits and lowercase letters except i, l, o, u)`, { id: idOrPrefix });
+  }
   const tip = repo.tip();
   if (!tip) throw notFound(idOrPrefix);
   const root = (await repo.readCommit(tip)).tree;

@@ -1,6 +1,10 @@
 /**
  * Filter expressions and sort keys over run records: `params.C>=1`, `metrics.accuracy>0.9`,
  * `status=completed`, `source.branch!=main`, `tags.team~vision` (contains).
+ *
+ * Everything that can be checked without the runs is checked here (syntax, operator, that a
+ * metric is compared with a number, that a plain key is a record field); whether a named param
+ * or metric exists at all is checked against the runs by listRuns (see `mapRef`).
  */
 import { GitmlError } from '../errors.js';
 import type { RunRecord } from './types.js';
@@ -15,10 +19,102 @@ export interface Condition {
 
 const MAPS = new Set(['params', 'metrics', 'tags', 'inputs']);
 
+/** Top-level fields of a RunRecord, the keys a condition or sort may name besides the maps. */
+export const RECORD_FIELDS = [
+  'id',
+  'experiment',
+  'status',
+  'source',
+  'environment',
+  'compute',
+  'host',
+  'user',
+  'trigger',
+  'startedAt',
+  'endedAt',
+  'durationMs',
+  'exitCode',
+  'error',
+  'spec',
+  'artifacts',
+  'schema',
+] as const;
+const FIELDS = new Set<string>(RECORD_FIELDS);
+
+const OPS = '= != > >= < <= ~ (contains)';
+
+/** Edit distance, for "did you mean" hints on short names. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length];
+}
+
+/** The candidate closest to `name` when it is a plausible typo of it. */
+export function closest(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const dist = distance(name.toLowerCase(), c.toLowerCase());
+    if (dist < bestD) [best, bestD] = [c, dist];
+  }
+  return best !== undefined && bestD <= Math.max(1, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+/**
+ * Check that `key` names something a run record can have: `params.X`, `metrics.X`, `tags.X`,
+ * `inputs.X`, or a record field, optionally dotted (`source.branch`). `what` names the option
+ * for the message.
+ */
+export function checkKey(key: string, what: string): void {
+  const dot = key.indexOf('.');
+  const head = dot < 0 ? key : key.slice(0, dot);
+  if (MAPS.has(head)) {
+    if (dot < 0 || dot === key.length - 1) throw new GitmlError('USAGE', `${what}: ${JSON.stringify(key)} needs a name after the dot, e.g. ${head}.accuracy`, { key });
+    return;
+  }
+  if (!FIELDS.has(head)) {
+    const hint = closest(head, [...FIELDS, ...MAPS]);
+    throw new GitmlError(
+      'USAGE',
+      `${what}: unknown key ${JSON.stringify(key)}${hint ? ` (did you mean ${hint}?)` : ''}; use params.NAME, metrics.NAME, tags.NAME, inputs.NAME or a record field (${RECORD_FIELDS.slice(0, 12).join(', ')})`,
+      { key },
+    );
+  }
+}
+
+/** For `params.x` / `metrics.x` / `inputs.x`: the map and the name, whose presence on some run is checked. */
+export function mapRef(key: string): { map: 'params' | 'metrics' | 'inputs'; name: string } | undefined {
+  const dot = key.indexOf('.');
+  const head = key.slice(0, dot);
+  if (dot > 0 && (head === 'params' || head === 'metrics' || head === 'inputs')) return { map: head, name: key.slice(dot + 1) };
+  return undefined;
+}
+
+const isNumeric = (s: string) => s.trim() !== '' && Number.isFinite(Number(s));
+
 export function parseWhere(expr: string): Condition {
   const m = /^\s*([A-Za-z_][\w.\-/:]*?)\s*(>=|<=|!=|==|=|>|<|~)\s*(.*?)\s*$/.exec(expr);
-  if (!m) throw new GitmlError('USAGE', `cannot read the condition ${JSON.stringify(expr)}; expected KEY OP VALUE, e.g. metrics.accuracy>0.9 or params.C=1`, { expr });
-  return { key: m[1], op: (m[2] === '==' ? '=' : m[2]) as Op, value: m[3] };
+  if (!m) throw new GitmlError('USAGE', `--where: cannot read the condition ${JSON.stringify(expr)}; expected KEY OP VALUE, e.g. metrics.accuracy>0.9 or params.C=1 (OP is one of ${OPS})`, { expr });
+  const [, key, rawOp, value] = m;
+  // `=>`, `>>`, `=<`, `!~`...: the regex read the first operator and left the rest in the value.
+  const extra = /^[<>=!~]+/.exec(value)?.[0];
+  if (extra) throw new GitmlError('USAGE', `--where: unknown operator ${JSON.stringify(rawOp + extra)} in ${JSON.stringify(expr)}; use one of ${OPS}`, { expr });
+  if (value === '') throw new GitmlError('USAGE', `--where: the condition ${JSON.stringify(expr)} has no value after ${rawOp}`, { expr });
+  checkKey(key, '--where');
+  const op = (rawOp === '==' ? '=' : rawOp) as Op;
+  if (key.startsWith('metrics.') && op !== '~' && !isNumeric(value)) {
+    throw new GitmlError('USAGE', `--where: ${key} is a number; ${JSON.stringify(value)} in ${JSON.stringify(expr)} is not`, { expr });
+  }
+  return { key, op, value };
 }
 
 /** The value at `key` in a record: `params.x`, `metrics.x`, `tags.x`, or a dotted path. */
@@ -75,7 +171,8 @@ export function matches(r: RunRecord, c: Condition): boolean {
 export function sorter(spec: string): (a: RunRecord, b: RunRecord) => number {
   const desc = spec.startsWith('-');
   const key = desc ? spec.slice(1) : spec.replace(/^\+/, '');
-  if (!key) throw new GitmlError('USAGE', `empty sort key ${JSON.stringify(spec)}`);
+  if (!key) throw new GitmlError('USAGE', `--sort: empty key ${JSON.stringify(spec)}; use e.g. metrics.accuracy, or -metrics.accuracy for descending`);
+  checkKey(key, '--sort');
   return (x, y) => {
     const a = fieldOf(x, key);
     const b = fieldOf(y, key);

@@ -11,7 +11,7 @@ import type { MetricPoint } from './types.js';
 import { openRuns, type RunsRepo } from './backend.js';
 import { loadRunStoreConfig, type RunStoreConfig } from './config.js';
 import { artifactStoreFor } from './artifact-store.js';
-import { locateRun } from './get.js';
+import { locateRun, type LocatedRun } from './get.js';
 import { isTreeMode } from './git/objects.js';
 import { ARTIFACTS_DIR, LOGS_FILE, LOGS_REF_FILE, METRICS_FILE, unescapeMetricName } from './layout.js';
 
@@ -28,8 +28,21 @@ async function repoFor(o: RunOpts): Promise<RunsRepo> {
 
 /** The run's logs ('' when none were recorded). */
 export async function readRunLogs(opts: RunOpts): Promise<string> {
+  return (await runLogs(opts)).logs;
+}
+
+/**
+ * The run's full id and its logs ('' when none were recorded).
+ *
+ * Example: `const { id, logs } = await runLogs({ dir, id: '01jd3q6k' })`.
+ */
+export async function runLogs(opts: RunOpts): Promise<{ id: string; logs: string }> {
   const repo = await repoFor(opts);
   const run = await locateRun(repo, opts.id);
+  return { id: run.record.id, logs: await logsOf(repo, run) };
+}
+
+async function logsOf(repo: RunsRepo, run: LocatedRun): Promise<string> {
   const inline = run.entries.find((e) => e.name === LOGS_FILE);
   if (inline) return (await repo.readObject(inline.oid, 'blob')).toString('utf8');
   const ref = run.entries.find((e) => e.name === LOGS_REF_FILE);
@@ -69,7 +82,9 @@ export async function readRunMetrics(opts: RunOpts & { metric?: string }): Promi
   const file = run.entries.find((e) => e.name === METRICS_FILE && !isTreeMode(e.mode));
   const out = file ? parseSeries((await repo.readObject(file.oid, 'blob')).toString('utf8'), opts.metric) : {};
   if (opts.metric !== undefined && !out[opts.metric]) {
-    throw new GitmlError('PARAM', `run ${run.record.id} has no metric series ${JSON.stringify(opts.metric)}`, { id: run.record.id, metric: opts.metric });
+    const all = file ? Object.keys(parseSeries((await repo.readObject(file.oid, 'blob')).toString('utf8'))).sort() : [];
+    const has = all.length ? `; it has ${all.slice(0, 12).join(', ')}${all.length > 12 ? ', ...' : ''}` : '; it recorded no metric series';
+    throw new GitmlError('PARAM', `run ${run.record.id} has no metric series ${JSON.stringify(opts.metric)}${has}`, { id: run.record.id, metric: opts.metric, metrics: all });
   }
   return out;
 }

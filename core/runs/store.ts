@@ -7,7 +7,7 @@ export { runStoreConfig, loadRunStoreConfig, DEFAULT_INLINE_MAX_BYTES, type RunS
 export { recordRun, type RecordRunOptions } from './record.js';
 export { getRun, type GetRunOptions } from './get.js';
 export { listRuns, type ListRunsOptions, type RunProblem } from './list.js';
-export { readRunLogs, readRunMetrics, readArtifact, artifactPath } from './read.js';
+export { readRunLogs, runLogs, readRunMetrics, readArtifact, artifactPath } from './read.js';
 export { compareRuns, type RunComparison } from './compare.js';
 export { pushRuns, pullRuns, type SyncResult } from './sync.js';
 export { LocalArtifactStore, artifactStoreFor, type ArtifactStore } from './artifact-store.js';

@@ -291,6 +291,6 @@ describe('queries', () => {
     expect((await getRun({ dir, id: r.id })).record.spec).toEqual({ kind: 'Experiment', command: 'python train.py' });
     expect(await code(getRun({ dir, id: '01jd3q6k2f7x9m1c4v8r2t5w0n' }))).toBe('RUN_NOT_FOUND');
     expect(await code(getRun({ dir, id: 'zzzz' }))).toBe('RUN_NOT_FOUND');
-    expect(await code(readRunLogs({ dir, id: '../../x' }))).toBe('RUN_NOT_FOUND');
+    expect(await code(readRunLogs({ dir, id: '../../x' }))).toBe('USAGE'); // not an id at all
   });
 });
