@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'DOCKER_UNAVAILABLE'
   | 'IMAGE_BUILD'
   | 'KUBERNETES'
+  | 'KUBERNETES_UNAVAILABLE'
   | 'SPARK'
   | 'MODEL'
   | 'RUN_NOT_COMPLETED'
@@ -69,7 +70,7 @@ export const EXIT = {
   FAILURE: 1,
   /** the command line itself was wrong. */
   USAGE: 2,
-  /** an environment problem: engine down, remote unreachable, lock held. */
+  /** an environment problem: engine down, API server unreachable or refusing, no kubeconfig context, remote unreachable, lock held. */
   ENVIRONMENT: 3,
   /** interrupted by the user (SIGINT). */
   INTERRUPTED: 130,
@@ -85,6 +86,7 @@ export function exitCodeFor(e: unknown): number {
     case 'NOT_A_REPO':
       return EXIT.USAGE;
     case 'DOCKER_UNAVAILABLE':
+    case 'KUBERNETES_UNAVAILABLE':
     case 'REMOTE':
     case 'LOCK_HELD':
     case 'IO':

@@ -84,7 +84,8 @@ Metrics may also be printed on stdout, one per line:
   ::gitml metric {"name": "loss", "value": 0.31, "step": 2}
 
 Exit status: 0 completed, 1 failed or timed out, 2 usage (unknown param...), 3 environment
-(Docker engine down...), 130 canceled (Ctrl-C).`,
+(Docker engine down, Kubernetes API server unreachable or refusing, no kubeconfig context...),
+130 canceled (Ctrl-C).`,
     )
     .action(async (experiment: string, opts: RunOpts, cmd: Command) => {
       const { runExperiment } = await import('../../core/run/run-experiment.js');

@@ -1,8 +1,12 @@
 /**
  * The one seam between gitml and a Kubernetes API server. Everything else (the run target, the
  * service reconciler) calls this narrow `KubeApi`, implemented with @kubernetes/client-node
- * (loaded on first use so `gitml --help` stays fast). Every failure becomes a GitmlError
- * 'KUBERNETES' in plain words, saying whether retrying may help.
+ * (loaded on first use so `gitml --help` stays fast). Every failure becomes a GitmlError in
+ * plain words, one line, saying whether retrying may help: 'KUBERNETES_UNAVAILABLE' when the
+ * cluster cannot be used from here at all (no kubeconfig or context, API server unreachable or
+ * untrusted, credentials rejected, access forbidden, server errors), which the CLI reports as
+ * an environment problem (exit 3) like a Docker engine that is down; 'KUBERNETES' for an
+ * answer about the request itself (not found, conflict, invalid object).
  */
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -66,17 +70,22 @@ export function kubeconfigPath(compute: Pick<KubernetesCompute, 'kubeconfig'>, r
   return path.join(os.homedir(), '.kube', 'config');
 }
 
-/** A GitmlError 'KUBERNETES' for a failed API call, in plain words. */
+/** Text from a server or library on one line (a multi-line message would break the CLI's one-line errors). */
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** A GitmlError 'KUBERNETES_UNAVAILABLE' or 'KUBERNETES' for a failed API call, in plain words. */
 export function kubeError(e: unknown, what: string, where: { server?: string; context?: string; namespace?: string } = {}): GitmlError {
   if (e instanceof GitmlError) return e;
   const err = e as { code?: unknown; statusCode?: unknown; body?: unknown; message?: string; errno?: unknown; type?: string; cause?: { code?: unknown } };
   const sysCode = typeof err.code === 'string' ? err.code : typeof err.cause?.code === 'string' ? err.cause.code : undefined;
   const status = typeof err.code === 'number' ? err.code : typeof err.statusCode === 'number' ? err.statusCode : undefined;
   const data = { ...where, status, what };
-  if (sysCode && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH|EPIPE|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED)/.test(sysCode)) {
-    const tls = /^(CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED)/.test(sysCode);
+  if (sysCode && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH|EPIPE|EPROTO|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|ERR_TLS_|ERR_SSL_)/.test(sysCode)) {
+    const tls = /^(CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|ERR_TLS_|ERR_SSL_)/.test(sysCode);
     return new GitmlError(
-      'KUBERNETES',
+      'KUBERNETES_UNAVAILABLE',
       tls
         ? `cannot ${what}: the TLS certificate of the Kubernetes API server at ${where.server ?? '?'} is not trusted (${sysCode}); check the cluster's certificate-authority in the kubeconfig`
         : `cannot ${what}: the Kubernetes API server at ${where.server ?? '?'} is unreachable (${sysCode}); is the cluster up and is context ${where.context ?? '?'} the right one?`,
@@ -92,14 +101,15 @@ export function kubeError(e: unknown, what: string, where: { server?: string; co
       /* plain text */
     }
   }
-  const serverMsg = typeof body === 'object' && body?.message ? body.message : typeof body === 'string' ? body : undefined;
+  const rawMsg = typeof body === 'object' && body?.message ? body.message : typeof body === 'string' ? body : undefined;
+  const serverMsg = rawMsg === undefined ? undefined : oneLine(rawMsg);
   const ns = where.namespace ?? '?';
   switch (status) {
     case 401:
-      return new GitmlError('KUBERNETES', `cannot ${what}: the API server rejected the credentials of context ${where.context ?? '?'} (401 Unauthorized); refresh the kubeconfig's user credentials`, data, { cause: e });
+      return new GitmlError('KUBERNETES_UNAVAILABLE', `cannot ${what}: the API server rejected the credentials of context ${where.context ?? '?'} (401 Unauthorized); refresh the kubeconfig's user credentials`, data, { cause: e });
     case 403:
       return new GitmlError(
-        'KUBERNETES',
+        'KUBERNETES_UNAVAILABLE',
         `cannot ${what}: forbidden in namespace ${ns} (403)${serverMsg ? `: ${serverMsg}` : ''}; the kubeconfig user needs a Role allowing gitml's verbs on jobs, pods, pods/log and secrets`,
         data,
         { cause: e },
@@ -117,10 +127,10 @@ export function kubeError(e: unknown, what: string, where: { server?: string; co
     case 502:
     case 503:
     case 504:
-      return new GitmlError('KUBERNETES', `cannot ${what}: the API server answered ${status}${serverMsg ? `: ${serverMsg}` : ''}; retry later`, data, { retryable: true, cause: e });
+      return new GitmlError('KUBERNETES_UNAVAILABLE', `cannot ${what}: the API server answered ${status}${serverMsg ? `: ${serverMsg}` : ''}; retry later`, data, { retryable: true, cause: e });
     default:
       if (status !== undefined) return new GitmlError('KUBERNETES', `cannot ${what}: the API server answered ${status}${serverMsg ? `: ${serverMsg}` : ''}`, data, { cause: e });
-      return new GitmlError('KUBERNETES', `cannot ${what}: ${err.message ?? String(e)}`, data, { cause: e });
+      return new GitmlError('KUBERNETES', `cannot ${what}: ${oneLine(err.message ?? String(e))}`, data, { cause: e });
   }
 }
 
@@ -129,7 +139,7 @@ function isNotFound(e: unknown): boolean {
   return err?.code === 404 || err?.statusCode === 404;
 }
 
-/** Load the kubeconfig for `compute` and select its context. Throws 'KUBERNETES' in plain words. */
+/** Load the kubeconfig for `compute` and select its context. Throws 'KUBERNETES_UNAVAILABLE' in plain words. */
 export async function loadKubeConfig(compute: Pick<KubernetesCompute, 'kubeconfig' | 'context'>, repoDir: string, env: NodeJS.ProcessEnv = process.env): Promise<KubeConfig> {
   const k8s = await import('@kubernetes/client-node');
   const kc = new k8s.KubeConfig();
@@ -137,7 +147,7 @@ export async function loadKubeConfig(compute: Pick<KubernetesCompute, 'kubeconfi
   try {
     if (file) {
       if (!existsSync(file)) {
-        throw new GitmlError('KUBERNETES', `kubeconfig file ${file} does not exist; set \`kubeconfig\` in the compute target, $KUBECONFIG, or create ~/.kube/config`, { file });
+        throw new GitmlError('KUBERNETES_UNAVAILABLE', `kubeconfig file ${file} does not exist; set \`kubeconfig\` in the compute target, $KUBECONFIG, or create ~/.kube/config`, { file });
       }
       kc.loadFromFile(file);
     } else {
@@ -145,17 +155,21 @@ export async function loadKubeConfig(compute: Pick<KubernetesCompute, 'kubeconfi
     }
   } catch (e) {
     if (e instanceof GitmlError) throw e;
-    throw new GitmlError('KUBERNETES', `cannot read kubeconfig ${file ?? env.KUBECONFIG}: ${(e as Error).message}`, { file: file ?? env.KUBECONFIG }, { cause: e });
+    throw new GitmlError('KUBERNETES_UNAVAILABLE', `cannot read kubeconfig ${file ?? env.KUBECONFIG}: ${oneLine((e as Error).message)}`, { file: file ?? env.KUBECONFIG }, { cause: e });
   }
   if (compute.context) {
     if (!kc.getContextObject(compute.context)) {
       const known = kc.getContexts().map((c) => c.name);
-      throw new GitmlError('KUBERNETES', `kubeconfig has no context ${JSON.stringify(compute.context)} (it has: ${known.join(', ') || 'none'})`, { context: compute.context, known });
+      throw new GitmlError(
+        'KUBERNETES_UNAVAILABLE',
+        `kubeconfig ${file ?? env.KUBECONFIG} has no context ${JSON.stringify(compute.context)} (it has: ${known.join(', ') || 'none'}); fix \`context\` in the compute target or add the context with kubectl config set-context`,
+        { file: file ?? env.KUBECONFIG, context: compute.context, known },
+      );
     }
     kc.setCurrentContext(compute.context);
   }
   if (!kc.getCurrentContext() || !kc.getCurrentCluster()) {
-    throw new GitmlError('KUBERNETES', `kubeconfig ${file ?? env.KUBECONFIG} has no current context with a cluster; set \`context\` in the compute target`, { file });
+    throw new GitmlError('KUBERNETES_UNAVAILABLE', `kubeconfig ${file ?? env.KUBECONFIG} has no current context with a cluster; set \`context\` in the compute target`, { file });
   }
   return kc;
 }

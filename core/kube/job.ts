@@ -122,7 +122,7 @@ export interface BuildRunJobOptions {
   job: Pick<TargetJob, 'runId' | 'experiment' | 'cwd' | 'argv' | 'env' | 'secretEnv'>;
   image: string;
   compute: KubernetesCompute;
-  /** The experiment's timeout in seconds, used when the compute declares no deadline. */
+  /** The experiment's timeout in seconds: the Job's deadline is the smaller of it and the compute's `deadline`. */
   timeoutSeconds?: number;
   maxOutputBytes?: number;
 }
@@ -145,7 +145,10 @@ export function buildRunJob(opts: BuildRunJobOptions): V1Job {
   for (const k of Object.keys(job.secretEnv).sort()) {
     env.push({ name: k, valueFrom: { secretKeyRef: { name: secretName, key: k } } });
   }
-  const deadline = compute.deadline ?? (opts.timeoutSeconds !== undefined ? Math.max(1, Math.ceil(opts.timeoutSeconds)) : undefined);
+  // The experiment's timeout is the run's own limit and the compute's deadline a cap for any run
+  // there: the Job gets the tighter one, so the cluster stops the pod even if gitml is gone.
+  const limits = [compute.deadline, opts.timeoutSeconds !== undefined ? Math.max(1, Math.ceil(opts.timeoutSeconds)) : undefined].filter((n): n is number => n !== undefined);
+  const deadline = limits.length ? Math.min(...limits) : undefined;
   const ttl = ttlFor(compute.keep);
   const res = resources(compute);
   const obj: V1Job = {

@@ -374,6 +374,10 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
     opts.onLog?.(safe, stream);
   };
   const note = (line: string) => log(line.endsWith('\n') ? line : line + '\n', 'stderr');
+  /** For the run's log only: what the caller will also be told (a thrown error) is not shown twice. */
+  const noteInLog = (line: string) => {
+    if (!logFile.writableEnded) logFile.write(redact(line.endsWith('\n') ? line : line + '\n'));
+  };
   const status = (s: RunStatus, extra: { endedAt?: string; exitCode?: number | null; error?: string; commit?: string } = {}) =>
     writeLiveStatus(repoDir, { id: runId, experiment: experiment.name, status: s, pid: process.pid, startedAt: new Date(startedAt).toISOString(), ...extra });
 
@@ -465,6 +469,7 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
       compute,
       repoDir,
       signal: controller.signal,
+      ...(prep.timeoutMs !== undefined ? { timeoutMs: prep.timeoutMs } : {}),
       onLog: () => {},
       onProgress: progress,
     };
@@ -516,7 +521,7 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
     opts.signal?.removeEventListener('abort', onCancel);
     split.end();
     held.flush();
-    note(`gitml: ${(e as Error).message}`);
+    noteInLog(`gitml: ${(e as Error).message}`);
     const err = e instanceof GitmlError ? e : new GitmlError('TARGET', (e as Error).message, {}, { cause: e });
     const done = await finish({ status: controller.signal.reason === 'cancel' ? 'canceled' : 'failed', exitCode: null, error: err.message });
     (err.data as Record<string, unknown>).runId = done.runId;

@@ -1,6 +1,8 @@
 /**
  * The `kubernetes` compute target: one batch/v1 Job per run, from a kubeconfig context.
  *
+ * 0. One cheap request (list the run's pods) so that an API server that cannot be used fails
+ *    the run at once, before any image is built.
  * 1. An image with the environment and the run's code (an injected `prepareImage`; by default
  *    built with the Docker engine and pushed to the compute's `registry`).
  * 2. A Secret with the run's secret variables (referenced by name from the Job, never inline),
@@ -144,6 +146,12 @@ export class KubernetesTarget implements Target {
     const compute: KubernetesCompute = { ...spec, namespace: kube.namespace };
     base.host = `${kube.context}/${kube.namespace}`;
 
+    // Ask the API server before building and pushing an image: an unreachable cluster, rejected
+    // credentials or a missing Role fail in a second (KUBERNETES_UNAVAILABLE), not after the build.
+    job.onProgress?.(`connecting to the Kubernetes API server at ${kube.server} (context ${kube.context})`);
+    await kube.listPods(runSelector(job.runId));
+    if (job.signal.aborted) return { ...base, status: job.signal.reason === 'timeout' ? 'timed_out' : 'canceled', exitCode: null };
+
     job.onProgress?.('preparing the image');
     let prepared: PreparedImage;
     try {
@@ -157,9 +165,8 @@ export class KubernetesTarget implements Target {
     if (prepared.digest) base.imageDigest = prepared.digest;
     if (job.signal.aborted) return { ...base, status: job.signal.reason === 'timeout' ? 'timed_out' : 'canceled', exitCode: null };
 
-    const timeoutMs = (job as TargetJob & { timeoutMs?: number }).timeoutMs;
     const maxOutputBytes = this.opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
-    const jobObj = buildRunJob({ job, image: prepared.image, compute, maxOutputBytes, ...(timeoutMs ? { timeoutSeconds: timeoutMs / 1000 } : {}) });
+    const jobObj = buildRunJob({ job, image: prepared.image, compute, maxOutputBytes, ...(job.timeoutMs !== undefined ? { timeoutSeconds: job.timeoutMs / 1000 } : {}) });
     const secretObj = buildRunSecret({ job, compute });
     const name = jobObj.metadata!.name!;
     const secretName = secretObj?.metadata?.name;
@@ -299,7 +306,7 @@ export class KubernetesTarget implements Target {
       error = e instanceof Error ? e.message : String(e);
       if (!isGitmlError(e)) error = `kubernetes target: ${error}`;
       // A refused or unreachable API server is an environment problem: clean up, then throw.
-      if (isGitmlError(e, 'KUBERNETES')) {
+      if (isGitmlError(e, 'KUBERNETES') || isGitmlError(e, 'KUBERNETES_UNAVAILABLE')) {
         stop.abort();
         await this.cleanup(kube, name, secretName, true);
         job.signal.removeEventListener('abort', onAbort);

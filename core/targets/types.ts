@@ -42,6 +42,13 @@ export interface TargetJob {
   repoDir: string;
   /** Fires on Ctrl-C (reason 'cancel') or timeout (reason 'timeout'): stop the run on its target. */
   signal: AbortSignal;
+  /**
+   * The experiment's `timeout` in milliseconds, when it has one. The orchestration enforces it
+   * through `signal` (from the start of the run, image build included); a target that can also
+   * hand it to the platform does, so the limit holds even if gitml dies (the kubernetes
+   * target's Job gets it as activeDeadlineSeconds).
+   */
+  timeoutMs?: number;
   /** Live output, in order, as it arrives. */
   onLog: (chunk: string, stream: 'stdout' | 'stderr') => void;
   /** Status line updates (building image, pulling, waiting for pod...). */

@@ -3,13 +3,20 @@
  * gitml/python:bookworm, recorded with its environment image; an engine that does not answer
  * (exit 3, recorded failed); a failed environment build (exit 1, build log in the run's logs).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { TINY_IMAGE, describeDocker } from '../support/docker.js';
-import { git, gitml, removeDir, tmpDir } from '../support/repo.js';
+import { BIN, GIT_ENV, git, gitml, removeDir, tmpDir } from '../support/repo.js';
+
+/** Containers of a run, running or not (the target labels each with the run id). */
+function runContainers(runId: string): string[] {
+  const r = spawnSync('docker', ['ps', '-a', '-q', '--filter', `label=dev.gitml.run-id=${runId}`], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout.split('\n').filter(Boolean);
+}
 
 let repo = '';
 
@@ -81,6 +88,11 @@ describeDocker('gitml run on the docker target (CLI)', () => {
     commitFile('gitml/compute/nowhere.yaml', `kind: ComputeTarget\ntype: docker\nhost: tcp://127.0.0.1:${await closedPort()}\n`);
     const r = gitml(repo, ['run', 'train', '--compute', 'nowhere']);
     expect(r.code).toBe(3);
+    // One line says it (not also a log line before it), and no stack trace.
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+    expect(errors).toEqual([expect.stringMatching(/^error: the Docker engine at tcp:\/\/127\.0\.0\.1:\d+ does not answer/)]);
+    expect(r.stderr.split(errors[0]!.slice('error: '.length)).length).toBe(2);
     const list = gitml(repo, ['runs', '--json', '--status', 'failed']);
     expect(list.code, list.stderr).toBe(0);
     const runs = JSON.parse(list.stdout).runs as Array<{ compute: { name: string } }>;
@@ -100,4 +112,41 @@ describeDocker('gitml run on the docker target (CLI)', () => {
     const logs = gitml(repo, ['runs', 'logs', list[0]!.id]);
     expect(logs.stdout + logs.stderr).toContain('gitml-build-step-that-fails');
   });
+
+  test("the experiment's timeout: timed_out, exit 1, the container removed", () => {
+    commitFile('gitml/environments/tinyrun.yaml', `kind: Environment\nimage: ${TINY_IMAGE}\n`);
+    commitFile('gitml/experiments/sleepy.yaml', 'kind: Experiment\ncommand: [sh, -c, "echo started; sleep 60; echo never"]\nenvironment: tinyrun\ncompute: docker\ntimeout: 3s\n');
+    const r = gitml(repo, ['run', 'sleepy', '--json'], { timeout: 300_000 });
+    expect(r.code, r.stderr).toBe(1);
+    const rec = JSON.parse(r.stdout);
+    expect(rec.status).toBe('timed_out');
+    expect(rec.durationMs).toBeLessThan(60_000);
+    const logs = gitml(repo, ['runs', 'logs', rec.id]).stdout;
+    expect(logs).toContain('started');
+    expect(logs).not.toContain('never');
+    expect(runContainers(rec.id)).toEqual([]);
+  });
+
+  test('Ctrl-C (SIGINT to the CLI) during a docker run: canceled, exit 130, the container removed', async () => {
+    commitFile('gitml/experiments/waits.yaml', 'kind: Experiment\ncommand: [sh, -c, "echo started; sleep 60; echo never"]\nenvironment: tinyrun\ncompute: docker\n');
+    const child = spawn(process.execPath, [BIN, 'run', 'waits', '--json'], { cwd: repo, env: { ...process.env, ...GIT_ENV, NO_COLOR: '1' } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (d) => {
+        err += d;
+        if (err.includes('started')) resolve();
+      });
+      void exited.then(() => reject(new Error(`exited early: ${err}`)));
+    });
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(err).not.toMatch(/\n\s+at /);
+    const rec = JSON.parse(out);
+    expect(rec.status).toBe('canceled');
+    expect(gitml(repo, ['runs', 'logs', rec.id]).stdout).not.toContain('never');
+    expect(runContainers(rec.id)).toEqual([]);
+  }, 120_000);
 });

@@ -5,6 +5,8 @@
  * registry and runs the pod's command. The kubeconfig is a file named in the compute YAML.
  */
 import { spawn } from 'node:child_process';
+import path from 'node:path';
+import type { V1Job } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { TEST_REGISTRY, TINY_IMAGE, describeDocker } from '../support/docker.js';
 import { FakeKubeApiServer } from '../support/kube-apiserver.js';
@@ -49,6 +51,9 @@ describeDocker('gitml run on the kubernetes target (CLI)', () => {
     server = await new FakeKubeApiServer({ registries: [TEST_REGISTRY.split('/')[0]] }).start();
     outside = tmpDir('gitml-kube-cli-');
     const kubeconfig = server.writeKubeconfig(outside, { context: 'fake-ctx' });
+    // Nothing listens on port 1 of loopback: an API server that is down.
+    const goneConfig = server.writeKubeconfig(outside, { context: 'gone-ctx', server: 'https://127.0.0.1:1', file: 'gone.yaml' });
+    const k8sLike = (extra: string[]) => ['kind: ComputeTarget', 'type: kubernetes', `registry: ${TEST_REGISTRY}/gitml-kube-test`, ...extra, ''].join('\n');
     repo = makeRepo({
       'gitml.yaml': 'kind: Workspace\nname: kubecli\ndefaults:\n  compute: k8s\n',
       'gitml/compute/k8s.yaml': [
@@ -63,6 +68,9 @@ describeDocker('gitml run on the kubernetes target (CLI)', () => {
         'deadline: 120',
         '',
       ].join('\n'),
+      'gitml/compute/gone.yaml': k8sLike([`kubeconfig: ${JSON.stringify(goneConfig)}`]),
+      'gitml/compute/noctx.yaml': k8sLike([`kubeconfig: ${JSON.stringify(kubeconfig)}`, 'context: staging']),
+      'gitml/compute/nofile.yaml': k8sLike([`kubeconfig: ${JSON.stringify(path.join(outside, 'no-such-kubeconfig'))}`]),
       'gitml/environments/tiny.yaml': `kind: Environment\nimage: ${TINY_IMAGE}\n`,
       'gitml/experiments/hello.yaml': [
         'kind: Experiment',
@@ -105,12 +113,12 @@ describeDocker('gitml run on the kubernetes target (CLI)', () => {
 
     // The Job the cluster got: the pushed image, the substituted argv, the compute's resources and deadline.
     const post = server.requests.find((q) => q.method === 'POST' && q.path === '/apis/batch/v1/namespaces/default/jobs');
-    const c = (post?.body as any).spec.template.spec.containers[0];
+    const c = (post?.body as V1Job).spec!.template.spec!.containers[0];
     expect(c.image).toBe(rec.environment.image);
     expect(c.args).toEqual(['sh', 'train.sh', 'bonjour', '/gitml/run/outputs/model.txt']);
     expect(c.workingDir).toBe('/gitml/code/src');
-    expect(c.resources.limits).toEqual({ cpu: '1', memory: '256Mi' });
-    expect((post?.body as any).spec.activeDeadlineSeconds).toBe(120);
+    expect(c.resources?.limits).toEqual({ cpu: '1', memory: '256Mi' });
+    expect((post?.body as V1Job).spec?.activeDeadlineSeconds).toBe(120);
   });
 
   test('a command that exits non-zero: exit 1, recorded failed with its logs, the Job kept', async () => {
@@ -125,18 +133,36 @@ describeDocker('gitml run on the kubernetes target (CLI)', () => {
     expect(server.list('jobs').map((j) => j.metadata.annotations['dev.gitml/run-id'])).toContain(list[0].id);
   });
 
-  test('the API server refusing the Job: the CLI fails and the run is recorded failed', async () => {
+  test('the API server refusing the Job (403): exit 3, one error line, the run recorded failed', async () => {
     server.intercept = (q) => (q.method === 'POST' && q.path.endsWith('/jobs') ? { code: 403, reason: 'Forbidden', message: 'jobs.batch is forbidden' } : undefined);
     try {
       const failedBefore = (await failedRuns()).length;
       const r = await gitml(repo, ['run', 'hello', '--json'], { timeout: 300_000 });
-      // An environment refusal, reported in one line (no stack trace), the run recorded.
-      expect(r.code).toBe(1);
+      // An environment refusal (the cluster's RBAC, not the run), reported once in one line (no stack trace), the run recorded.
+      expect(r.code).toBe(3);
       expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(r.stderr.split('\n').filter((l) => l.includes('jobs.batch is forbidden'))).toEqual([expect.stringMatching(/^error: cannot create Job gitml-run-/)]);
       expect((await failedRuns()).length).toBe(failedBefore + 1);
     } finally {
       server.intercept = undefined;
     }
   });
-});
 
+  test.each([
+    ['an API server that does not answer', 'gone', /^error: cannot list pods .*: the Kubernetes API server at https:\/\/127\.0\.0\.1:1 is unreachable \(ECONNREFUSED\)/],
+    ['a context the kubeconfig does not have', 'noctx', /^error: kubeconfig \S+ has no context "staging" \(it has: fake-ctx\)/],
+    ['a kubeconfig file that does not exist', 'nofile', /^error: kubeconfig file \S+ does not exist/],
+  ])('%s: exit 3 (environment), one error line, nothing built, the run recorded failed', async (_name, computeName, line) => {
+    const failedBefore = (await failedRuns()).length;
+    const r = await gitml(repo, ['run', 'hello', '--compute', computeName]);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+    expect(errors).toEqual([expect.stringMatching(line)]);
+    // The message is said once, not also as a log line before it.
+    expect(r.stderr.split(errors[0].slice('error: '.length)).length).toBe(2);
+    // The cluster is asked before any image is built or pushed.
+    expect(r.stderr).not.toMatch(/building the run image|push/i);
+    expect((await failedRuns()).length).toBe(failedBefore + 1);
+  });
+});

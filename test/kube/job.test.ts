@@ -52,7 +52,9 @@ describe('buildRunJob', () => {
   });
 
   test.each([
-    ['compute deadline wins', { deadline: 600 }, 30, 600],
+    ['experiment timeout under the compute deadline', { deadline: 600 }, 30, 30],
+    ['compute deadline under the experiment timeout', { deadline: 60 }, 300, 60],
+    ['compute deadline alone', { deadline: 600 }, undefined, 600],
     ['experiment timeout when no deadline', {}, 90.5, 91],
     ['none', {}, undefined, undefined],
   ])('deadline: %s', (_n, extra, timeoutSeconds, expected) => {

@@ -11,6 +11,8 @@ import { kubeObjectProblems } from '../../core/kube/validate.js';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { ComputeTarget, KubernetesCompute, Loaded } from '../../core/entities/types.js';
+import type { V1Job, V1Secret } from '@kubernetes/client-node';
+import { EXIT, exitCodeFor } from '../../core/errors.js';
 import { kubeClient } from '../../core/kube/client.js';
 import { KubernetesTarget } from '../../core/targets/kubernetes.js';
 import type { TargetJob } from '../../core/targets/types.js';
@@ -53,7 +55,15 @@ interface Harness {
   image: string;
 }
 
-function harness(opts: { argv: string[]; compute?: Partial<KubernetesCompute>; secretEnv?: Record<string, string>; push?: boolean; maxOutputBytes?: number; onLog?: (t: string) => void }): Harness {
+function harness(opts: {
+  argv: string[];
+  compute?: Partial<KubernetesCompute>;
+  secretEnv?: Record<string, string>;
+  push?: boolean;
+  maxOutputBytes?: number;
+  timeoutMs?: number;
+  onLog?: (t: string) => void;
+}): Harness {
   const runId = `20261123T0930${String(++n).padStart(2, '0')}Z-test`;
   const codeDir = path.join(dir, `code-${n}`);
   writeFiles(codeDir, { 'src/hello.txt': 'hello from the image\n' });
@@ -74,6 +84,7 @@ function harness(opts: { argv: string[]; compute?: Partial<KubernetesCompute>; s
     compute: c,
     repoDir: dir,
     signal: controller.signal,
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     ...(process.env.DEBUG_KUBE ? { onProgress: (m: string) => console.error('progress:', m) } : {}),
     onLog: (t) => {
       if (process.env.DEBUG_KUBE) console.error('log:', t);
@@ -97,7 +108,7 @@ function harness(opts: { argv: string[]; compute?: Partial<KubernetesCompute>; s
   return { job, logs, controller, target, image };
 }
 
-const jobRequests = (runId: string) => server.requests.filter((r) => r.path.includes(`gitml-run-${runId.toLowerCase()}`) || (r.method === 'POST' && (r.body as any)?.metadata?.name?.startsWith(`gitml-run-${runId.toLowerCase()}`)));
+const jobRequests = (runId: string) => server.requests.filter((r) => r.path.includes(`gitml-run-${runId.toLowerCase()}`) || (r.method === 'POST' && (r.body as V1Job | undefined)?.metadata?.name?.startsWith(`gitml-run-${runId.toLowerCase()}`)));
 
 describe('KubernetesTarget', () => {
   test('a run: valid Job, secret by reference, live logs, outputs and metrics through the log, Job and Secret cleaned up', async () => {
@@ -139,10 +150,10 @@ describe('KubernetesTarget', () => {
     const reqs = jobRequests(h.job.runId);
     const posts = reqs.filter((q) => q.method === 'POST');
     expect(posts.map((q) => q.path)).toEqual(['/api/v1/namespaces/default/secrets', '/apis/batch/v1/namespaces/default/jobs']);
-    const sentJob = posts[1].body as any;
-    expect(sentJob.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'gitml', 'dev.gitml/run-id': h.job.runId, 'dev.gitml/experiment': 'train' });
-    expect(sentJob.spec.backoffLimit).toBe(0);
-    expect(sentJob.spec.template.spec.containers[0].securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true });
+    const sentJob = posts[1].body as V1Job;
+    expect(sentJob.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'gitml', 'dev.gitml/run-id': h.job.runId, 'dev.gitml/experiment': 'train' });
+    expect(sentJob.spec?.backoffLimit).toBe(0);
+    expect(sentJob.spec?.template.spec?.containers[0].securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true });
     // The secret value travels only in the Secret.
     for (const q of server.requests) {
       if (q.path.endsWith('/secrets') && q.method === 'POST') continue;
@@ -153,7 +164,7 @@ describe('KubernetesTarget', () => {
     // The Secret is owned by the Job (merge patch), then deleted; the Job is deleted (keep: on-failure) in the background.
     const ownerPatch = reqs.find((q) => q.method === 'PATCH' && q.path.endsWith('-env'));
     expect(ownerPatch?.contentType).toBe('application/merge-patch+json');
-    expect((ownerPatch?.body as any).metadata.ownerReferences[0]).toMatchObject({ kind: 'Job', uid: expect.any(String) });
+    expect((ownerPatch?.body as V1Secret | undefined)?.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Job', uid: expect.any(String) });
     expect(reqs.some((q) => q.method === 'DELETE' && q.path.endsWith('-env'))).toBe(true);
     const del = reqs.find((q) => q.method === 'DELETE' && q.path.startsWith('/apis/batch/v1/'));
     expect(del?.query.propagationPolicy).toBe('Background');
@@ -190,8 +201,18 @@ describe('KubernetesTarget', () => {
     expect(r.status).toBe('timed_out');
     expect(h.logs.join('')).toContain('started');
     expect(readFileSync(path.join(r.outputsDir, 'p.txt'), 'utf8')).toBe('so-far\n');
-    const sent = jobRequests(h.job.runId).find((q) => q.method === 'POST' && q.path.endsWith('/jobs'))?.body as any;
-    expect(sent.spec.activeDeadlineSeconds).toBe(1);
+    const sent = jobRequests(h.job.runId).find((q) => q.method === 'POST' && q.path.endsWith('/jobs'))?.body as V1Job;
+    expect(sent.spec?.activeDeadlineSeconds).toBe(1);
+  });
+
+  test("the experiment's timeout is the Job's deadline: the cluster stops the run even with nobody aborting it", async () => {
+    // No abort from the orchestration here (as if gitml had died): only the Job's activeDeadlineSeconds stops it.
+    const h = harness({ argv: ['sh', '-c', 'echo started; sleep 30; echo never'], compute: { deadline: 600 }, timeoutMs: 1000 });
+    const r = await h.target.run(h.job);
+    expect(r.status).toBe('timed_out');
+    expect(h.logs.join('')).not.toContain('never');
+    const sent = jobRequests(h.job.runId).find((q) => q.method === 'POST' && q.path.endsWith('/jobs'))?.body as V1Job;
+    expect(sent.spec?.activeDeadlineSeconds).toBe(1);
   });
 
   test.each([
@@ -282,27 +303,27 @@ describe('KubernetesTarget', () => {
     expect(server.list('jobs').some((j) => j.metadata.labels['dev.gitml/run-id'] === h.job.runId)).toBe(false);
   });
 
-  test('the API server refusing (403) is a KUBERNETES error, and nothing is left behind', async () => {
+  test('the API server refusing (403) is KUBERNETES_UNAVAILABLE (an environment problem), and nothing is left behind', async () => {
     server.intercept = (q) =>
       q.method === 'POST' && q.path.endsWith('/jobs') ? { code: 403, reason: 'Forbidden', message: 'jobs.batch is forbidden: User "ci" cannot create resource "jobs" in API group "batch" in the namespace "default"' } : undefined;
     const h = harness({ argv: ['true'], secretEnv: { X: 'y' } });
-    await expect(h.target.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES', data: { status: 403 }, retryable: false });
+    await expect(h.target.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES_UNAVAILABLE', data: { status: 403 }, retryable: false });
     expect(server.list('secrets').filter((s) => s.metadata.labels['dev.gitml/run-id'] === h.job.runId)).toEqual([]);
   });
 
-  test('a 401 is a KUBERNETES error', async () => {
+  test('a 401 is KUBERNETES_UNAVAILABLE', async () => {
     const strict = await new FakeKubeApiServer({ token: 'right' }).start();
     try {
       const kc = strict.writeKubeconfig(dir, { context: 'strict', token: 'wrong', file: 'strict.yaml' });
       const h = harness({ argv: ['true'] });
       const t = new KubernetesTarget({ compute: compute({ kubeconfig: kc }), repoDir: dir, prepareImage: async () => ({ image: 'x:1' }) });
-      await expect(t.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES', data: { status: 401 } });
+      await expect(t.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES_UNAVAILABLE', data: { status: 401 } });
     } finally {
       await strict.stop();
     }
   });
 
-  test('an unreachable API server is a retryable KUBERNETES error', async () => {
+  test('an unreachable API server is a retryable KUBERNETES_UNAVAILABLE error in one line, before any image is prepared', async () => {
     const gone = await new FakeKubeApiServer().start();
     const url = gone.url;
     await gone.stop();
@@ -310,18 +331,24 @@ describe('KubernetesTarget', () => {
     try {
       const kc = gone.writeKubeconfig(sub, { server: url });
       const h = harness({ argv: ['true'] });
-      const t = new KubernetesTarget({ compute: compute({ kubeconfig: kc }), repoDir: dir, prepareImage: async () => ({ image: 'x:1' }) });
-      await expect(t.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES', retryable: true });
+      let prepared = 0;
+      const t = new KubernetesTarget({ compute: compute({ kubeconfig: kc }), repoDir: dir, prepareImage: async () => (prepared++, { image: 'x:1' }) });
+      const err = await t.run(h.job).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'KUBERNETES_UNAVAILABLE', retryable: true, data: { errno: 'ECONNREFUSED' } });
+      expect((err as Error).message).not.toContain('\n');
+      expect(exitCodeFor(err)).toBe(EXIT.ENVIRONMENT);
+      // Building and pushing an image for a cluster that cannot be reached would only waste minutes.
+      expect(prepared).toBe(0);
     } finally {
       removeDir(sub);
     }
   });
 
-  test('an API server whose certificate is not trusted is a KUBERNETES error', async () => {
+  test('an API server whose certificate is not trusted is KUBERNETES_UNAVAILABLE, not retryable', async () => {
     const kc = server.writeKubeconfig(dir, { trust: false, file: 'untrusted.yaml' });
     const h = harness({ argv: ['true'] });
     const t = new KubernetesTarget({ compute: compute({ kubeconfig: kc }), repoDir: dir, prepareImage: async () => ({ image: 'x:1' }) });
-    await expect(t.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES', retryable: false });
+    await expect(t.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES_UNAVAILABLE', retryable: false });
   });
 
   test('without a registry the default image preparation refuses with a KUBERNETES error before building anything', async () => {
@@ -332,11 +359,17 @@ describe('KubernetesTarget', () => {
     expect(server.requests.slice(before).filter((q) => q.method !== 'GET')).toEqual([]);
   });
 
-  test('a missing namespace (404) and an unknown context are KUBERNETES errors', async () => {
+  test('a missing namespace (404) is KUBERNETES; an unknown context or a missing kubeconfig is KUBERNETES_UNAVAILABLE (exit 3), in one line', async () => {
     const h = harness({ argv: ['true'], compute: { namespace: 'nope' } });
     await expect(h.target.run(h.job)).rejects.toMatchObject({ code: 'KUBERNETES', data: { status: 404 } });
-    await expect(kubeClient({ kind: 'ComputeTarget', type: 'kubernetes', kubeconfig, context: 'elsewhere' }, dir)).rejects.toMatchObject({ code: 'KUBERNETES' });
-    await expect(kubeClient({ kind: 'ComputeTarget', type: 'kubernetes', kubeconfig: 'missing/kubeconfig' }, dir)).rejects.toMatchObject({ code: 'KUBERNETES' });
+    const noContext = await kubeClient({ kind: 'ComputeTarget', type: 'kubernetes', kubeconfig, context: 'elsewhere' }, dir).catch((e: unknown) => e);
+    expect(noContext).toMatchObject({ code: 'KUBERNETES_UNAVAILABLE', data: { context: 'elsewhere', known: ['fake'] } });
+    const noFile = await kubeClient({ kind: 'ComputeTarget', type: 'kubernetes', kubeconfig: 'missing/kubeconfig' }, dir).catch((e: unknown) => e);
+    expect(noFile).toMatchObject({ code: 'KUBERNETES_UNAVAILABLE' });
+    for (const e of [noContext, noFile]) {
+      expect((e as Error).message).not.toContain('\n');
+      expect(exitCodeFor(e)).toBe(EXIT.ENVIRONMENT);
+    }
   });
 });
 

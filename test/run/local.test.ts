@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runExperiment } from '../../core/run/run-experiment.js';
 import { environmentDigest } from '../../core/environments/digest.js';
+import type { Target } from '../../core/targets/types.js';
 import { git, removeDir, writeFiles } from '../support/repo.js';
 import { head, runFile, runFiles, runSeries, workspace } from './fixtures.js';
 
@@ -184,6 +185,23 @@ describe('faults', () => {
     expect(runFile(dir, r.runId, 'logs.txt')).toContain('sleeping');
   });
 
+  it("the target gets the experiment's timeout as job.timeoutMs (none without a timeout)", async () => {
+    const { LocalTarget } = await import('../../core/targets/local.js');
+    const seen: Array<number | undefined> = [];
+    const real = new LocalTarget({ compute: { name: 'local', file: '', spec: { kind: 'ComputeTarget', type: 'local' } }, repoDir: dir });
+    const spy: Target = {
+      type: 'local',
+      layout: (id) => real.layout(id),
+      run: async (job) => {
+        seen.push(job.timeoutMs);
+        return { status: 'completed', exitCode: 0, outputsDir: real.layout(job.runId).outputs, host: 'spy' };
+      },
+    };
+    await runExperiment({ dir, experiment: 'slow', target: spy });
+    await runExperiment({ dir, experiment: 'cancel', target: spy });
+    expect(seen).toEqual([1000, undefined]);
+  });
+
   it('an abort (Ctrl-C) stops the process group and records canceled', async () => {
     const ac = new AbortController();
     const r = await runExperiment({
@@ -209,8 +227,11 @@ describe('faults', () => {
         throw new GitmlError('DOCKER_UNAVAILABLE', 'engine went away', {}, { retryable: true });
       },
     };
-    const err = await runExperiment({ dir, experiment: 'fails', target: down }).catch((e) => e);
+    let shown = '';
+    const err = await runExperiment({ dir, experiment: 'fails', target: down, onLog: (chunk) => (shown += chunk) }).catch((e) => e);
     expect(err).toMatchObject({ code: 'DOCKER_UNAVAILABLE' });
+    // The caller reports the thrown error; the live output does not say it a second time.
+    expect(shown).not.toContain('engine went away');
     const id = (err as { data: { runId: string } }).data.runId;
     const rec = JSON.parse(runFile(dir, id, 'run.json')!);
     expect(rec.status).toBe('failed');
