@@ -15,17 +15,18 @@ import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 
 // The kinds gitml creates. Anything else is reported rather than silently accepted.
+// `any`: each model takes its own kind's shape, and what is checked here is untyped input by design.
 type ModelCtor = new (data: any) => { validate(): void };
 const MODELS: Record<string, ModelCtor> = {
-  'batch/v1/Job': Job as unknown as ModelCtor,
-  'apps/v1/Deployment': Deployment as unknown as ModelCtor,
-  'v1/ConfigMap': ConfigMap as unknown as ModelCtor,
-  'v1/Pod': Pod as unknown as ModelCtor,
-  'v1/Secret': Secret as unknown as ModelCtor,
-  'v1/Service': Service as unknown as ModelCtor,
-  'v1/ServiceAccount': ServiceAccount as unknown as ModelCtor,
-  'rbac.authorization.k8s.io/v1/Role': Role as unknown as ModelCtor,
-  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding as unknown as ModelCtor,
+  'batch/v1/Job': Job,
+  'apps/v1/Deployment': Deployment,
+  'v1/ConfigMap': ConfigMap,
+  'v1/Pod': Pod,
+  'v1/Secret': Secret,
+  'v1/Service': Service,
+  'v1/ServiceAccount': ServiceAccount,
+  'rbac.authorization.k8s.io/v1/Role': Role,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
 };
 
 /** One problem, shaped like the API server's StatusCause. */

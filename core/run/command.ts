@@ -43,7 +43,7 @@ export interface Substitutions {
 /** Replace every `${{kind.name}}` inside `arg`; an unknown reference is an 'INVALID_ENTITIES' error naming what exists. */
 export function substitute(arg: string, subs: Substitutions, file?: string): string {
   const out = arg.replace(REF, (m, kind: string, name: string) => {
-    const table = (subs as unknown as Record<string, Record<string, unknown> | undefined>)[kind];
+    const table: Record<string, unknown> | undefined = kind === 'params' || kind === 'inputs' || kind === 'outputs' ? subs[kind] : undefined;
     if (!table) {
       throw new GitmlError('INVALID_ENTITIES', `${file ? `${file}: ` : ''}unknown reference ${m}: use params., inputs. or outputs.`, { file, reference: m });
     }

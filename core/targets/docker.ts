@@ -128,17 +128,17 @@ async function hostOutputPaths(job: TargetJob): Promise<{ outputs: string; metri
 }
 
 /** A Writable that decodes UTF-8 across chunk boundaries and hands text to onLog. */
-function logSink(job: TargetJob, stream: 'stdout' | 'stderr'): Writable {
+function logSink(onLog: TargetJob['onLog'], stream: 'stdout' | 'stderr'): Writable {
   const dec = new StringDecoder('utf8');
   return new Writable({
     write(chunk: Buffer, _enc, cb) {
       const s = dec.write(chunk);
-      if (s) job.onLog(s, stream);
+      if (s) onLog(s, stream);
       cb();
     },
     final(cb) {
       const s = dec.end();
-      if (s) job.onLog(s, stream);
+      if (s) onLog(s, stream);
       cb();
     },
   });
@@ -335,9 +335,8 @@ export class DockerTarget implements Target {
 
       // Logs: follow from the start, demultiplexed (no TTY → 8-byte frame headers).
       const logStream = await c.logs({ follow: true, stdout: true, stderr: true });
-      const sinkJob = { ...job, onLog } as TargetJob;
-      const out = logSink(sinkJob, 'stdout');
-      const errS = logSink(sinkJob, 'stderr');
+      const out = logSink(onLog, 'stdout');
+      const errS = logSink(onLog, 'stderr');
       const logsDone = new Promise<void>((resolve) => {
         const finish = () => {
           out.end();
