@@ -8,9 +8,14 @@ import { repoDir, usage } from '../util.js';
 const when = (iso: string | undefined) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');
 const who = (p: { name: string; email: string } | undefined) => (p ? p.email || p.name : '');
 
-function pushHint(tag: string, pushed?: string): string {
-  if (pushed) return c.dim(`pushed to ${pushed}`);
-  return c.dim(`push it with: git push origin ${JSON.stringify(tag).slice(1, -1)} (or use --push)`);
+/** The line after a new tag: where it was pushed, how to push it, or nothing without a remote. */
+async function pushHint(dir: string, tag: string, pushed?: string): Promise<string> {
+  if (pushed) return `  ${c.dim(`pushed to ${pushed}`)}\n`;
+  const { runGit } = await import('../../core/git.js');
+  const remotes = (await runGit(dir, ['remote'])).stdout.split('\n').filter(Boolean);
+  if (remotes.length === 0) return ''; // a local repository: nothing to push to
+  const remote = remotes.includes('origin') ? 'origin' : remotes[0];
+  return `  ${c.dim(`push it with: git push ${remote} ${JSON.stringify(tag).slice(1, -1)} (or use --push)`)}\n`;
 }
 
 const PUSH_HELP = 'push the new tag to REMOTE (default origin) so the Action and the daemon see it';
@@ -61,12 +66,13 @@ Tags are local until pushed: add --push, or git push origin --tags`,
         message: opts.message,
       });
       const pushed = await maybePush(dir, r.tag, opts.push);
+      for (const w of r.warnings) process.stderr.write(c.yellow(`warning: ${w}`, process.stderr) + '\n');
       if (opts.json) return printJson({ ...r, pushed });
       process.stdout.write(
         `${c.green('registered')} ${c.bold(`${r.name}@${r.version}`)} from run ${r.runId} (tag ${r.tag} on ${r.commit.slice(0, 12)})\n` +
           `  model file ${r.artifact.path}  sha256:${r.artifact.sha256.slice(0, 16)}  ${r.artifact.size} bytes\n` +
           (r.meta.metrics && Object.keys(r.meta.metrics).length ? `  metrics ${Object.entries(r.meta.metrics).map(([k, v]) => `${k}=${fmtNum(v)}`).join(' ')}\n` : '') +
-          `  ${pushHint(r.tag, pushed)}\n`,
+          (await pushHint(dir, r.tag, pushed)),
       );
     });
 
@@ -89,7 +95,7 @@ Tags are local until pushed: add --push, or git push origin --tags`,
         process.stdout.write(`${r.name} ${r.version} is already the ${r.stage} version; nothing to do\n`);
         return;
       }
-      process.stdout.write(`${c.green('promoted')} ${c.bold(`${r.name} ${r.version}`)} to ${c.bold(r.stage)} by ${r.by.name} <${r.by.email}> (tag ${r.tag})\n  ${pushHint(r.tag!, pushed)}\n`);
+      process.stdout.write(`${c.green('promoted')} ${c.bold(`${r.name} ${r.version}`)} to ${c.bold(r.stage)} by ${r.by.name} <${r.by.email}> (tag ${r.tag})\n${await pushHint(dir, r.tag!, pushed)}`);
     });
 
   model
@@ -107,7 +113,7 @@ Tags are local until pushed: add --push, or git push origin --tags`,
       const pushed = await maybePush(dir, r.tag, opts.push);
       if (opts.json) return printJson({ ...r, pushed });
       process.stdout.write(
-        `${c.yellow('demoted')} ${c.bold(`${r.name} ${r.version}`)} from ${c.bold(r.stage)} (tag ${r.tag}); ${r.stage} is now ${r.current ?? 'empty'}\n  ${pushHint(r.tag!, pushed)}\n`,
+        `${c.yellow('demoted')} ${c.bold(`${r.name} ${r.version}`)} from ${c.bold(r.stage)} (tag ${r.tag}); ${r.stage} is now ${r.current ?? 'empty'}\n${await pushHint(dir, r.tag!, pushed)}`,
       );
     });
 
@@ -125,7 +131,7 @@ Tags are local until pushed: add --push, or git push origin --tags`,
       const r = await deregisterModel({ dir, name, version, message: opts.message });
       const pushed = await maybePush(dir, r.tag, opts.push);
       if (opts.json) return printJson({ ...r, pushed });
-      process.stdout.write(`${c.yellow('deregistered')} ${c.bold(`${r.name}@${r.version}`)} (tag ${r.tag})${r.stages.length ? `; it was the ${r.stages.join(', ')} version` : ''}\n  ${pushHint(r.tag, pushed)}\n`);
+      process.stdout.write(`${c.yellow('deregistered')} ${c.bold(`${r.name}@${r.version}`)} (tag ${r.tag})${r.stages.length ? `; it was the ${r.stages.join(', ')} version` : ''}\n${await pushHint(dir, r.tag, pushed)}`);
     });
 
   model
@@ -141,7 +147,7 @@ Tags are local until pushed: add --push, or git push origin --tags`,
       const r = await deprecateModel({ dir, name, message: opts.message });
       const pushed = await maybePush(dir, r.tag, opts.push);
       if (opts.json) return printJson({ ...r, pushed });
-      process.stdout.write(`${c.yellow('deprecated')} ${c.bold(r.name)} (tag ${r.tag})\n  ${pushHint(r.tag, pushed)}\n`);
+      process.stdout.write(`${c.yellow('deprecated')} ${c.bold(r.name)} (tag ${r.tag})\n${await pushHint(dir, r.tag, pushed)}`);
     });
 
   model

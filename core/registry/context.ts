@@ -2,9 +2,11 @@
  * Shared by the registry operations: the repository root, every registry tag, and their
  * replayed state — one `git for-each-ref` for all of it.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { findRepoRoot } from '../git.js';
 import { GitmlError } from '../errors.js';
-import type { ParsedTag } from './grammar.js';
+import { isValidName, type ParsedTag } from './grammar.js';
 import { readRegistry, type RegistryTag } from './read.js';
 import { replay, type ModelState, type RegistryState } from './state.js';
 
@@ -26,7 +28,10 @@ export function requireModel(s: RegistrySnapshot, name: string): ModelState {
   const m = s.state.models.get(name);
   if (!m) {
     const known = [...s.state.models.keys()].sort();
-    throw new GitmlError('UNKNOWN_VERSION', `model ${JSON.stringify(name)} has no registered versions (registered models: ${known.join(', ') || 'none'}); register one with \`gitml model register ${name} --run RUN_ID\``, { name, known });
+    // Suggest registering only a model that is defined: a typo should not be told to register.
+    const defined = isValidName(name) && !name.includes('/') && existsSync(path.join(s.root, 'gitml', 'models', `${name}.yaml`));
+    const hint = defined ? `; register one with \`gitml model register ${name} --run RUN_ID\`` : ` and no gitml/models/${name}.yaml`;
+    throw new GitmlError('UNKNOWN_VERSION', `model ${JSON.stringify(name)} has no registered versions (registered models: ${known.join(', ') || 'none'})${hint}`, { name, known, defined });
   }
   return m;
 }

@@ -32,7 +32,7 @@ export async function demoteModel(o: DemoteOptions): Promise<StageChangeResult> 
   // Demoting is allowed for a stage no longer listed in `stages` (to clean it up), but not
   // to someone the access policy keeps out of that stage.
   const who = await taggerIdentity(root, o.env);
-  checkAccess(ents.workspace.spec, o.stage, who);
+  checkAccess(ents.workspace.spec, o.stage, who, 'unassign');
   return withRegistryLock(root, async () => {
     const snap = await snapshot(root);
     const m = requireModel(snap, o.name);

@@ -33,11 +33,11 @@ export function mayAssign(ws: Workspace | undefined, stage: string, who: Identit
   return list.some((p) => p === '*' || p.toLowerCase() === email || p === who.name);
 }
 
-export function checkAccess(ws: Workspace | undefined, stage: string, who: Identity): void {
+export function checkAccess(ws: Workspace | undefined, stage: string, who: Identity, action: 'assign' | 'unassign' = 'assign'): void {
   if (mayAssign(ws, stage, who)) return;
   throw new GitmlError(
     'ACCESS_DENIED',
-    `${who.name} <${who.email}> may not assign stage ${JSON.stringify(stage)}: gitml.yaml \`access.${stage}\` allows ${(ws?.access?.[stage] ?? []).join(', ') || 'nobody'}`,
-    { stage, who, allowed: ws?.access?.[stage] ?? [] },
+    `${who.name} <${who.email}> may not ${action} stage ${JSON.stringify(stage)}: gitml.yaml \`access.${stage}\` allows ${(ws?.access?.[stage] ?? []).join(', ') || 'nobody'}`,
+    { stage, who, action, allowed: ws?.access?.[stage] ?? [] },
   );
 }

@@ -45,6 +45,8 @@ export interface RegisterResult {
   commit: string;
   artifact: ArtifactRef;
   meta: TagMetadata;
+  /** Registered, but something later steps will refuse (no sample data for the manifest). */
+  warnings: string[];
 }
 
 /** The path of an experiment output (relative to the outputs folder), or undefined when not declared. */
@@ -98,6 +100,18 @@ export async function registerModel(o: RegisterOptions): Promise<RegisterResult>
       artifacts: record.artifacts.map((a) => a.path),
     });
   }
+  if (artifact.size === 0) {
+    throw new GitmlError('MODEL_OUTPUT_MISSING', `run ${o.runId} wrote its output ${JSON.stringify(model.spec.artifact)} (${artifact.path}) empty (0 bytes): that is not a model; fix the training code and register a new run`, {
+      run: o.runId,
+      output: model.spec.artifact,
+      artifacts: record.artifacts.map((a) => a.path),
+    });
+  }
+  // The manifest (image, serve) needs the sample output: say so now, not at the image build.
+  const warnings: string[] = [];
+  if (model.spec.sample && !findOutput(record, ents, model.spec.sample)) {
+    warnings.push(`run ${record.id} has no sample data (output ${JSON.stringify(model.spec.sample)}): \`gitml manifest\`, \`gitml image build\` and \`gitml serve\` will refuse this version`);
+  }
 
   return withRegistryLock(root, async () => {
     const snap = await snapshot(root);
@@ -135,6 +149,6 @@ export async function registerModel(o: RegisterOptions): Promise<RegisterResult>
     const plain = formatTag({ action: 'register', name: o.name, version });
     const tag = freeTagName(snap, plain, o.name, (counter) => formatTag({ action: 'register', name: o.name, version: version!, counter }));
     await writeTag({ dir: root, tag, commit, now: o.now, env: o.env, message: formatMessage(`Register model ${o.name} ${version} from run ${record.id} (${record.experiment})${o.message ? `: ${o.message}` : ''}`, meta) });
-    return { name: o.name, version, tag, runId: record.id, commit, artifact, meta };
+    return { name: o.name, version, tag, runId: record.id, commit, artifact, meta, warnings };
   });
 }

@@ -19,7 +19,11 @@ export function selectVersion(snap: RegistrySnapshot, refText: string): Selected
   let version: VersionState | undefined;
   if (ref.version) {
     version = model.versions.find((v) => v.version === ref.version && v.registered);
-    if (!version) throw new GitmlError('UNKNOWN_VERSION', `${ref.name}@${ref.version} is not registered (versions: ${model.versions.filter((v) => v.registered).map((v) => v.version).join(', ') || 'none'})`, { ref: refText });
+    if (!version) {
+      // Deregistered versions are not offered: they cannot be served or promoted.
+      const active = model.versions.filter((v) => v.registered && v.active).map((v) => v.version);
+      throw new GitmlError('UNKNOWN_VERSION', `${ref.name}@${ref.version} is not registered (registered versions: ${active.join(', ') || 'none'})`, { ref: refText, known: active });
+    }
   } else if (ref.stage) {
     const cur = model.stages[ref.stage];
     if (!cur) throw new GitmlError('UNKNOWN_VERSION', `no version of ${ref.name} is in stage ${JSON.stringify(ref.stage)} (stages in use: ${Object.keys(model.stages).join(', ') || 'none'})`, { ref: refText });

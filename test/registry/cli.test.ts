@@ -39,6 +39,7 @@ describe('gitml model / gitml models', () => {
     const r2 = gitml(dir, ['model', 'register', 'iris', '--run', good[1].id, '--bump', 'major']);
     expect(r2.code, r2.stderr).toBe(0);
     expect(r2.stdout).toContain('iris@v1.0.0');
+    expect(r2.stdout).not.toContain('push it with'); // no remote: nothing to push to
 
     const p = gitml(dir, ['model', 'promote', 'iris', 'v1.0.0', 'production']);
     expect(p.code, p.stderr).toBe(0);
@@ -153,6 +154,14 @@ describe('--push', () => {
     expectCode(gitml(dir, ['model', 'promote', 'iris', 'v0.0.1', 'staging', '--push', 'origin']), 0);
     expect(git(remote, 'tag', '--list').split('\n')).toEqual(['iris#staging#1', 'iris@v0.0.1']);
     expect(git(remote, 'cat-file', '-t', 'iris@v0.0.1^{commit}')).toBe('commit');
+  });
+
+  test('without --push, the hint names the remote', async () => {
+    const other = record();
+    await addRun(dir, other);
+    const r = gitml(dir, ['model', 'register', 'iris', '--run', other.id]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/push it with: git push origin iris@v0\.0\.2 \(or use --push\)/);
   });
 
   test('an unreachable remote fails the push but keeps the local tag', () => {

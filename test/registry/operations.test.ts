@@ -138,11 +138,13 @@ describe('bad input', () => {
   const failed = record({ status: 'failed', error: 'exit code 1' });
   const noModel = record();
   const otherExperiment = record({ experiment: 'other' });
+  const emptyModel = record();
 
   beforeAll(async () => {
     dir = makeRegistryRepo();
     for (const r of [ok, failed, otherExperiment]) await addRun(dir, r);
     await addRun(dir, noModel, { 'sample.json': '[]' });
+    await addRun(dir, emptyModel, { 'model.pkl': '', 'sample.json': '[{"x": 1}]' });
     await registerModel({ dir, name: 'iris', runId: ok.id, version: 'v1.0.0', env });
   });
   afterAll(() => removeDir(dir));
@@ -150,6 +152,7 @@ describe('bad input', () => {
   test.each([
     ['a failed run', () => registerModel({ dir, name: 'iris', runId: failed.id, env }), 'RUN_NOT_COMPLETED'],
     ['a run without the model output', () => registerModel({ dir, name: 'iris', runId: noModel.id, env }), 'MODEL_OUTPUT_MISSING'],
+    ['a run whose model file is empty', () => registerModel({ dir, name: 'iris', runId: emptyModel.id, env }), 'MODEL_OUTPUT_MISSING'],
     ['a run of another experiment', () => registerModel({ dir, name: 'iris', runId: otherExperiment.id, env }), 'MODEL'],
     ['an unknown run', () => registerModel({ dir, name: 'iris', runId: 'zzzzzzzzzzzzzzzzzzzzzzzzzz', env }), 'RUN_NOT_FOUND'],
     ['an unknown model', () => registerModel({ dir, name: 'wine', runId: ok.id, env }), 'UNKNOWN_ENTITY'],
@@ -176,6 +179,15 @@ describe('bad input', () => {
     expect(await codeOf(call())).toBe(code);
     // nothing was written by a refused operation
     expect(git(dir, 'tag', '--list').split('\n')).toEqual(['iris@v1.0.0']);
+  });
+
+  test('errors carry what the CLI needs for the right hint', async () => {
+    const wine = await promoteModel({ dir, name: 'wine', version: 'v1.0.0', stage: 'dev', env }).catch((e) => e);
+    expect(wine.data).toMatchObject({ name: 'wine', known: ['iris'], defined: false }); // no "register one" for a typo
+    const iris = await demoteModel({ dir, name: 'iris', stage: 'production', env: { ...env, GIT_COMMITTER_EMAIL: 'intern@example.com', GIT_COMMITTER_NAME: 'Intern' } }).catch((e) => e);
+    expect(iris.data).toMatchObject({ stage: 'production', action: 'unassign' });
+    const unknown = await showModel({ dir, ref: 'iris@v3.0.0' }).catch((e) => e);
+    expect(unknown.data.known).toEqual(['v1.0.0']);
   });
 
   test('a model name that cannot be a GTO tag is refused', async () => {
@@ -256,5 +268,28 @@ describe('tags not written by gitml', () => {
     const r = await registerModel({ dir, name: 'iris', runId: runs[1].id, env });
     expect(r).toMatchObject({ version: 'v0.0.2', tag: 'iris@v0.0.2#9' });
     expect((await listModels({ dir })).models[0]).toMatchObject({ latest: 'v0.0.2', stages: { dev: 'v0.0.1' } });
+  });
+});
+
+describe('register: warnings', () => {
+  let dir: string;
+  const noSample = record();
+  beforeAll(async () => {
+    dir = makeRegistryRepo();
+    await addRun(dir, noSample, { 'model.pkl': 'weights' });
+  });
+  afterAll(() => removeDir(dir));
+
+  test('a run without the sample output registers, with a warning that the manifest will need it', async () => {
+    const r = await registerModel({ dir, name: 'iris', runId: noSample.id, version: 'v1.5.0', env });
+    expect(r.warnings).toHaveLength(1);
+    expect(r.warnings[0]).toContain('"sample"');
+    const complete = record();
+    await addRun(dir, complete);
+    expect((await registerModel({ dir, name: 'iris', runId: complete.id, env })).warnings).toEqual([]);
+    // deregistered versions are not offered as registered ones
+    await deregisterModel({ dir, name: 'iris', version: 'v1.5.0', env });
+    const e = await showModel({ dir, ref: 'iris@v9.0.0' }).catch((x) => x);
+    expect(e.data.known).not.toContain('v1.5.0');
   });
 });
