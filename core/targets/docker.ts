@@ -327,7 +327,16 @@ export class DockerTarget implements Target {
         // A command that does not exist fails here, not as an exit code.
         const msg = ((e as { json?: { message?: string } }).json?.message ?? (e as Error).message).trim();
         const exitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : null;
-        const err = `the container did not start: ${msg}`;
+        // The runtime's text ("failed to create shim task: OCI runtime create failed: ...") buries the
+        // cause: say it as the local target does, keeping the engine's words for the log.
+        const program = JSON.stringify(job.argv[0] ?? '');
+        const err =
+          exitCode === 127
+            ? `command not found in the container: ${program} (not on the image's PATH, or the file does not exist in the run's folder)`
+            : exitCode === 126
+              ? `command ${program} is not executable in the container`
+              : `the container did not start: ${msg}`;
+        if (exitCode !== null) onLog(`gitml: the container did not start: ${msg}\n`, 'stderr');
         onLog(`gitml: ${err}\n`, 'stderr');
         return result({ status: 'failed', exitCode, error: err });
       }

@@ -208,11 +208,14 @@ describeDocker('docker target (real engine)', () => {
   });
 
   test('a command that does not exist is a failed result (exit 127), not a throw', async () => {
-    const { job, scratch } = await makeJob({ files: { 'a.txt': 'a' }, argv: ['no-such-command-gitml', '--x'], environment: tinyEnv });
+    const { job, logs, scratch } = await makeJob({ files: { 'a.txt': 'a' }, argv: ['no-such-command-gitml', '--x'], environment: tinyEnv });
     scratches.push(scratch);
     const r = await new DockerTarget().run(job);
     expect(r.status).toBe('failed');
     expect(r.exitCode).toBe(127);
+    // Said as the local target says it; the runtime's own words stay in the log.
+    expect(r.error).toMatch(/^command not found in the container: "no-such-command-gitml"/);
+    expect(logs.stderr).toMatch(/the container did not start: .*no-such-command-gitml/);
     expect(await containersOf(job.runId)).toBe(0);
   });
 
