@@ -71,6 +71,7 @@ JSON_SCHEMA_FOR_TYPE = {
     "boolean": {"type": "boolean"},
 }
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 # --------------------------------------------------------------------------------------
@@ -243,12 +244,20 @@ def check_value(v, col: Column, where: str):
     """Return `v` converted to the column's Python type, or raise WRONG_TYPE."""
     t = col.type
     if t in ("double", "float"):
+        # JSON has no infinity, but 1e999 parses to one and a 400-digit integer overflows a
+        # double: refuse both here rather than fail inside the model with a 500.
         if _is_num(v):
-            return float(v)
+            try:
+                f = float(v)
+            except OverflowError:
+                f = math.inf
+            if math.isfinite(f):
+                return f
+            raise RequestError(400, "WRONG_TYPE", "%s: column %r expects a finite double, got a number out of range" % (where, col.name))
     elif t in ("long", "integer"):
         if _is_int(v) or (isinstance(v, float) and v.is_integer()):
             iv = int(v)
-            if t == "long" or INT32_MIN <= iv <= INT32_MAX:
+            if (INT64_MIN if t == "long" else INT32_MIN) <= iv <= (INT64_MAX if t == "long" else INT32_MAX):
                 return iv
     elif t == "string":
         if isinstance(v, str):
@@ -391,7 +400,7 @@ def _from_text(s: str, col: Column, where: str):
             if math.isfinite(v):
                 return v
         elif col.type in ("long", "integer"):
-            return int(s)
+            return check_value(int(s), col, where)
         elif col.type == "boolean":
             if s.lower() in ("true", "1"):
                 return True
@@ -642,6 +651,7 @@ class Model:
         self.error = ""
         self.load_seconds = 0.0
         self._predict = None
+        self._stage = ""
         self.kind = "score.py" if bundle.scoring else "built-in %s loader" % bundle.flavor
 
     def load(self) -> None:
@@ -652,10 +662,12 @@ class Model:
             else:
                 self._predict = self._load_sklearn()
         except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure leaves the server up but not ready
-            self.error = "%s: %s" % (type(e).__name__, e)
+            # One line that says where it failed (importing score.py, its init(), the pickle),
+            # then the traceback once: the line is what `gitml serve` and GET / report.
+            self.error = "%s%s: %s" % (self._stage + " raised " if self._stage else "", type(e).__name__, e)
             self.state = "failed"
-            log("error: model %s %s failed to load (%s); the server stays up and answers 503 until it is fixed\n%s"
-                % (self.bundle.model, self.bundle.version, self.kind, traceback.format_exc().rstrip()))
+            log("error: model %s %s failed to load: %s; the server stays up and answers 503 until it is fixed\n%s"
+                % (self.bundle.model, self.bundle.version, _printable(self.error), traceback.format_exc().rstrip()))
             return
         self.load_seconds = time.perf_counter() - t0
         self.state = "ready"
@@ -674,21 +686,27 @@ class Model:
         folder = os.path.dirname(path)
         if folder not in sys.path:
             sys.path.insert(0, folder)
+        script = os.path.basename(path)
         spec = importlib.util.spec_from_file_location("score", path)
         module = importlib.util.module_from_spec(spec)
         sys.modules["score"] = module
+        self._stage = "importing %s" % script
         spec.loader.exec_module(module)
+        self._stage = ""
         run = getattr(module, "run", None)
         if not callable(run):
-            raise AttributeError("%s defines no run(data) function" % os.path.basename(path))
+            raise AttributeError("%s defines no run(data) function" % script)
         init = getattr(module, "init", None)
         if callable(init):
+            self._stage = "init() in %s" % script
             init()
+            self._stage = ""
         return run
 
     def _load_sklearn(self):
         self._env()
         path = self.bundle.artifact
+        self._stage = "unpickling %s" % os.path.basename(path)
         try:
             import joblib  # reads plain pickles and joblib dumps alike
 
@@ -698,6 +716,7 @@ class Model:
 
             with open(path, "rb") as f:
                 model = pickle.load(f)
+        self._stage = ""
         fn = getattr(model, self.bundle.method, None)
         if not callable(fn):
             raise AttributeError("the unpickled %s has no %s() method" % (type(model).__name__, self.bundle.method))
@@ -971,6 +990,7 @@ def openapi(bundle: Bundle) -> dict:
             "name": {"type": "string"}, "version": {"type": "string"}, "model": {"type": "string"},
             "model_version": {"type": "string"}, "flavor": {"type": "string"}, "ready": {"type": "boolean"},
             "state": {"type": "string", "enum": ["loading", "ready", "failed"]},
+            "error": {"type": "string", "description": "Why the model failed to load (state failed)."},
             "routes": {"type": "array", "items": {"type": "string"}}}},
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message"], "additionalProperties": False, "properties": {
@@ -1160,6 +1180,7 @@ class App:
         b = self.bundle
         return 200, {"name": RUNTIME_NAME, "version": RUNTIME_VERSION, "model": b.model, "model_version": b.version,
                      "flavor": b.flavor, "ready": self.model.state == "ready", "state": self.model.state,
+                     **({"error": self.model.error} if self.model.state == "failed" else {}),
                      "routes": self.routes_list()}
 
     def h_score(self, req, p):
@@ -1251,17 +1272,48 @@ _STATUS_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"
                  505: "HTTP_VERSION_NOT_SUPPORTED"}
 
 
+_QUIET_ROUTES = frozenset(("/ping", "/v2/health/live", "/v2/health/ready"))
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "%s/%s" % (RUNTIME_NAME, RUNTIME_VERSION)
     sys_version = ""
 
-    # ---- connection setup: a socket timeout bounds what one slow client can hold
+    # ---- connection setup: a socket timeout bounds how long one silent client can hold a
+    # connection; the server's phase bookkeeping (Server.reap) bounds one that trickles bytes.
     def setup(self) -> None:
         self.timeout = self.server.app.timeout
+        # "wait": no complete request yet (idle keep-alive or headers arriving), "body": reading
+        # a body, "busy": handling. Only "wait" and "body" connections may be closed as slow.
+        self._phase = "wait"
+        self._phase_since = time.monotonic()
+        self._evicted = False
         super().setup()
         try:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        self.server.track(self)
+
+    def finish(self) -> None:
+        self.server.untrack(self)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def _set_phase(self, phase: str) -> None:
+        self._phase = phase
+        self._phase_since = time.monotonic()
+
+    def evict(self) -> None:
+        """End this connection from another thread: shutting down the reading side makes its
+        blocked read return at once (end of stream), and the handler then answers 408 if it was
+        reading a body, and closes."""
+        self._evicted = True
+        try:
+            self.connection.shutdown(socket.SHUT_RD)
         except OSError:
             pass
 
@@ -1293,6 +1345,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 raise RequestError(400, "BAD_REQUEST", "unsupported Transfer-Encoding %r" % te)
             self._body = self._read_chunked(cap, deadline)
+            self._set_phase("busy")
             return self._body
         n = self._content_length()
         if n is None:
@@ -1308,6 +1361,7 @@ class Handler(BaseHTTPRequestHandler):
             chunks.append(chunk)
             left -= len(chunk)
         self._body = b"".join(chunks)
+        self._set_phase("busy")
         return self._body
 
     def _content_length(self):
@@ -1330,6 +1384,8 @@ class Handler(BaseHTTPRequestHandler):
             raise RequestError(408, "REQUEST_TIMEOUT", "the request body did not arrive in time")
         if not chunk:
             self.close_connection = True
+            if self._evicted:
+                raise RequestError(408, "REQUEST_TIMEOUT", "the request body was too slow; the connection was closed")
             raise RequestError(400, "BAD_REQUEST", "the connection closed before the whole body arrived")
         return chunk
 
@@ -1344,6 +1400,8 @@ class Handler(BaseHTTPRequestHandler):
             raise RequestError(408, "REQUEST_TIMEOUT", "the request body did not arrive in time")
         if not line.endswith(b"\n"):
             self.close_connection = True
+            if self._evicted:
+                raise RequestError(408, "REQUEST_TIMEOUT", "the request body was too slow; the connection was closed")
             raise RequestError(400, "BAD_REQUEST", "malformed chunked body")
         return line
 
@@ -1403,7 +1461,12 @@ class Handler(BaseHTTPRequestHandler):
         self._route_label = "unmatched"
 
     def _dispatch(self) -> None:
+        if self._evicted:
+            # Closed as slow while its headers trickled in: what arrived is not a request.
+            self.close_connection = True
+            return
         self._start_request()
+        self._set_phase("body" if self._has_body() else "busy")
         app = self.server.app
         with app.metrics.lock:
             app.metrics.inflight += 1
@@ -1455,7 +1518,11 @@ class Handler(BaseHTTPRequestHandler):
         app.metrics.observe(self._route_label, self.command or "-", status, seconds, error_code)
         raw_path = getattr(self, "path", "") or ""
         path = urllib.parse.urlsplit(raw_path).path if raw_path else "-"
-        log("%s %s %d %.2fms" % (_printable(self.command), _printable(path), status, seconds * 1000))
+        # Health probes (the image's HEALTHCHECK every 10 s, Kubernetes, gitml serve) would bury
+        # the requests that matter: only their failures are logged. /metrics counts them all.
+        if not (status == 200 and self._route_label in _QUIET_ROUTES):
+            log("%s %s %d %.2fms" % (_printable(self.command), _printable(path), status, seconds * 1000))
+        self._set_phase("wait")
 
     def _write(self, status: int, ctype: str, body: bytes, headers: dict) -> None:
         lines = ["%s %d %s" % (self.protocol_version, status, _REASONS.get(status, "")),
@@ -1491,6 +1558,9 @@ class Handler(BaseHTTPRequestHandler):
     # ---- errors raised by http.server itself (bad request line, unknown method...)
     def send_error(self, code, message=None, explain=None):
         # Only http.server calls this, before _dispatch: a new request starts here.
+        if self._evicted:
+            self.close_connection = True
+            return
         self._start_request()
         self.close_connection = True
         if not getattr(self, "command", None):
@@ -1520,7 +1590,52 @@ class Server(ThreadingHTTPServer):
         self.max_connections = max_connections
         self.active = 0
         self.active_lock = threading.Lock()
+        self.conns: dict = {}  # Handler -> None: open connections, for reaping slow ones
+        self.evicted = 0
+        self._evict_note = 0.0
+        self._evict_unlogged = 0
         super().__init__(address, Handler)
+
+    def track(self, h) -> None:
+        with self.active_lock:
+            self.conns[h] = None
+
+    def untrack(self, h) -> None:
+        with self.active_lock:
+            self.conns.pop(h, None)
+
+    def _evict(self, h, why: str) -> None:
+        h.evict()
+        self.evicted += 1
+        self._evict_unlogged += 1
+        now = time.monotonic()
+        if now - self._evict_note >= 1.0:  # one line a second at most, whatever the flood
+            log("note: closed %d slow connection%s (%s)" % (self._evict_unlogged, "" if self._evict_unlogged == 1 else "s", why))
+            self._evict_note = now
+            self._evict_unlogged = 0
+
+    def service_actions(self):
+        """Called by serve_forever between polls: close connections that have spent longer
+        than --timeout without sending a complete request or body, even if they trickle bytes
+        (the socket timeout alone only catches silent ones)."""
+        now = time.monotonic()
+        if self._evict_unlogged and now - self._evict_note >= 1.0:
+            log("note: closed %d more slow connection%s" % (self._evict_unlogged, "" if self._evict_unlogged == 1 else "s"))
+            self._evict_note = now
+            self._evict_unlogged = 0
+        limit = now - self.app.timeout
+        with self.active_lock:
+            late = [h for h in self.conns if h._phase in ("wait", "body") and not h._evicted and h._phase_since < limit]
+        for h in late:
+            self._evict(h, "no complete request within --timeout")
+
+    def _slowest(self):
+        """The connection waiting longest for its request (or body), or None."""
+        best = None
+        for h in self.conns:
+            if h._phase in ("wait", "body") and not h._evicted and (best is None or h._phase_since < best._phase_since):
+                best = h
+        return best
 
     def server_bind(self):
         # HTTPServer.server_bind resolves the host's FQDN, which can stall on DNS; skip it.
@@ -1531,10 +1646,18 @@ class Server(ThreadingHTTPServer):
         self.server_port = self.server_address[1]
 
     def process_request(self, request, client_address):
+        victim = None
         with self.active_lock:
             full = self.active >= self.max_connections
+            if full and self.active < 2 * self.max_connections:
+                # At the limit, a new client takes the place of the connection that has waited
+                # longest for its request: slow clients cannot lock everyone else out.
+                victim = self._slowest()
+                full = victim is None
             if not full:
                 self.active += 1
+        if victim is not None:
+            self._evict(victim, "the server is at --max-connections")
         if full:
             body = json.dumps({"error": {"code": "TOO_MANY_CONNECTIONS", "message": "the server is at its connection limit; retry"}}).encode()
             try:

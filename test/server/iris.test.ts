@@ -154,6 +154,11 @@ describe('bad requests', () => {
     ['a string for a double', '/score', { body: { data: [rec({ sepal_length: '5.1' })] } }, 400, 'WRONG_TYPE'],
     ['null for a double', '/score', { body: { data: [rec({ sepal_length: null })] } }, 400, 'WRONG_TYPE'],
     ['a boolean for a double', '/score', { body: { data: [rec({ sepal_length: true })] } }, 400, 'WRONG_TYPE'],
+    // 1e999 is valid JSON that Python reads as infinity; 400 digits overflow a double
+    ['1e999 for a double', '/score', { raw: '{"data": [[1e999, 3.5, 1.4, 0.2]]}' }, 400, 'WRONG_TYPE'],
+    ['a 400-digit integer for a double', '/invocations', { raw: `{"instances": [[1${'0'.repeat(400)}, 3.5, 1.4, 0.2]]}` }, 400, 'WRONG_TYPE'],
+    ['-1e999 in a v2 FP64 tensor', '/v2/models/iris/infer', { raw: '{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [-1e999, 3.5, 1.4, 0.2]}]}' }, 400, 'WRONG_TYPE'],
+    ['1e999 in a CSV cell', '/invocations', { raw: `${IRIS_COLUMNS.join(',')}\n1e999,2,3,4\n`, headers: { 'content-type': 'text/csv' } }, 400, 'WRONG_TYPE'],
     ['a short row', '/score', { body: { data: [[1, 2, 3]] } }, 400, 'WRONG_SHAPE'],
     ['a mix of rows and records', '/score', { body: { data: [[1, 2, 3, 4], rec({})] } }, 400, 'WRONG_SHAPE'],
     ['no rows', '/score', { body: { data: [] } }, 400, 'WRONG_SHAPE'],

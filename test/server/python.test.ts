@@ -230,6 +230,52 @@ describe('python flavor with one worker and a short client timeout', () => {
   });
 });
 
+describe('slow clients at the connection limit (slowloris)', () => {
+  let s: RunningServer;
+  beforeAll(async () => {
+    s = await startServer(pyBundle(), { args: ['--max-connections', '6', '--timeout', '2'], ready: true });
+  });
+  afterAll(async () => {
+    expect(await s?.stop()).toBe(0);
+  });
+
+  it('a new client takes the place of the slowest; a client trickling bytes is cut off after --timeout', async () => {
+    // Twice the limit of clients that never finish a request: headers a few bytes at a time
+    // (every 300 ms, so the socket timeout never fires), or a body that stalls.
+    const slow = await Promise.all(Array.from({ length: 12 }, () => rawConnect(s.port)));
+    slow.forEach((c, i) => c.socket.write(i % 3 ? 'POST /score HTTP/1.1\r\nHost: x\r\n' : 'POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"data":'));
+    const drip = setInterval(() => slow.forEach((c, i) => i % 3 && !c.socket.destroyed && c.socket.write('X-Drip: 1\r\n')), 300);
+    try {
+      // New clients (fresh connections: a pooled keep-alive one may be the slowest, closed)
+      for (let i = 0; i < 3; i++) {
+        const c = await rawConnect(s.port);
+        const body = JSON.stringify([[1.5, 2, 'a', true]]);
+        c.socket.write(`POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        const r = await c.response();
+        c.socket.destroy();
+        expect(r.status, r.body).toBe(200);
+        expect(JSON.parse(r.body).result).toEqual([{ y: 5, label: 'A', flag: false }]);
+      }
+      // Every slow client is closed within --timeout (2 s) plus a poll, dripping or not.
+      const t0 = Date.now();
+      await Promise.all(slow.map((c) => c.closed));
+      expect(Date.now() - t0).toBeLessThan(8_000);
+      for (const [i, c] of slow.entries()) if (i % 3) expect(c.received().length).toBe(0);
+    } finally {
+      clearInterval(drip);
+      slow.forEach((c) => c.socket.destroy());
+    }
+    expect(s.log()).toMatch(/note: closed \d+ slow connections? \(the server is at --max-connections\)/);
+    const c = await rawConnect(s.port);
+    c.socket.write('GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect((await c.response()).status).toBe(200);
+    c.socket.destroy();
+    // Successful health probes are not in the access log; everything else is.
+    expect(s.log()).not.toContain('GET /v2/health/ready 200');
+    expect(s.log()).toContain('POST /score 200');
+  });
+});
+
 describe('init() raising', () => {
   let s: RunningServer;
   beforeAll(async () => {
@@ -246,7 +292,10 @@ describe('init() raising', () => {
     expect(await call(`${s.url}/v2/health/ready`)).toMatchObject({ status: 503, body: { ready: false } });
     expect(await call(`${s.url}/v2/models/affine/ready`)).toMatchObject({ status: 503, body: { ready: false } });
     expect((await call(`${s.url}/ping`)).status).toBe(503);
-    expect((await call(`${s.url}/`)).body).toMatchObject({ ready: false, state: 'failed' });
+    // One line that says where it failed: GET / has it, and `gitml serve` reports it.
+    expect((await call(`${s.url}/`)).body).toMatchObject({ ready: false, state: 'failed', error: 'init() in score.py raised RuntimeError: cannot open the model' });
+    expect(s.log()).toContain('failed to load: init() in score.py raised RuntimeError: cannot open the model; the server stays up');
+    expect(s.log()).toContain('GET /v2/health/ready 503');
     for (let i = 0; i < 3; i++) {
       const r = await call(`${s.url}/score`, { body: [[1, 1, 'a', true]] });
       expect(r.status).toBe(503);
