@@ -43,6 +43,12 @@ export interface KubeApi {
   setSecretOwner(name: string, owner: V1OwnerReference): Promise<void>;
   deleteSecret(name: string): Promise<void>;
   listPods(labelSelector: string): Promise<V1Pod[]>;
+  /**
+   * One cheap request a run needs rights for anyway (list pods in the namespace), made before
+   * anything is built: throws 'KUBERNETES_UNAVAILABLE' when the API server is unreachable,
+   * untrusted, or refuses the credentials or the namespace.
+   */
+  preflight(): Promise<void>;
   readPod(name: string): Promise<V1Pod>;
   /** The log so far (not following). */
   readPodLog(name: string, container: string): Promise<string>;
@@ -244,6 +250,9 @@ export async function kubeClient(compute: KubernetesCompute, repoDir: string, op
     },
     deleteSecret: (name) => gone(`delete Secret ${name}`, () => core.deleteNamespacedSecret({ name, namespace })),
     listPods: async (labelSelector) => (await call(`list pods (${labelSelector})`, () => core.listNamespacedPod({ namespace, labelSelector }))).items,
+    preflight: async () => {
+      await call(`use namespace ${namespace} of context ${contextName}`, () => core.listNamespacedPod({ namespace, limit: 1 }));
+    },
     readPod: (name) => call(`read pod ${name}`, () => core.readNamespacedPod({ name, namespace })),
     readPodLog: (name, container) => call(`read the log of pod ${name}`, () => core.readNamespacedPodLog({ name, namespace, container })),
     async followPodLog(name, container, onData, fopts = {}) {

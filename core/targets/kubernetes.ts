@@ -1,7 +1,7 @@
 /**
  * The `kubernetes` compute target: one batch/v1 Job per run, from a kubeconfig context.
  *
- * 0. One cheap request (list the run's pods) so that an API server that cannot be used fails
+ * 0. One cheap request (kube.preflight) so that an API server that cannot be used fails
  *    the run at once, before any image is built.
  * 1. An image with the environment and the run's code (an injected `prepareImage`; by default
  *    built with the Docker engine and pushed to the compute's `registry`).
@@ -149,7 +149,7 @@ export class KubernetesTarget implements Target {
     // Ask the API server before building and pushing an image: an unreachable cluster, rejected
     // credentials or a missing Role fail in a second (KUBERNETES_UNAVAILABLE), not after the build.
     job.onProgress?.(`connecting to the Kubernetes API server at ${kube.server} (context ${kube.context})`);
-    await kube.listPods(runSelector(job.runId));
+    await kube.preflight();
     if (job.signal.aborted) return { ...base, status: job.signal.reason === 'timeout' ? 'timed_out' : 'canceled', exitCode: null };
 
     job.onProgress?.('preparing the image');

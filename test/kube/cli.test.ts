@@ -149,7 +149,7 @@ describeDocker('gitml run on the kubernetes target (CLI)', () => {
   });
 
   test.each([
-    ['an API server that does not answer', 'gone', /^error: cannot list pods .*: the Kubernetes API server at https:\/\/127\.0\.0\.1:1 is unreachable \(ECONNREFUSED\)/],
+    ['an API server that does not answer', 'gone', /^error: cannot use namespace default of context gone-ctx: the Kubernetes API server at https:\/\/127\.0\.0\.1:1 is unreachable \(ECONNREFUSED\)/],
     ['a context the kubeconfig does not have', 'noctx', /^error: kubeconfig \S+ has no context "staging" \(it has: fake-ctx\)/],
     ['a kubeconfig file that does not exist', 'nofile', /^error: kubeconfig file \S+ does not exist/],
   ])('%s: exit 3 (environment), one error line, nothing built, the run recorded failed', async (_name, computeName, line) => {
