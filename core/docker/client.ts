@@ -41,8 +41,9 @@ export interface DockerClientOptions {
 /** A Dockerode that remembers which engine it talks to (for messages and run records). */
 export type GitmlDocker = Dockerode & { gitmlAddress: string };
 
-function readTlsFile(file: string, repoDir: string | undefined, what: string): Buffer {
-  const full = path.isAbsolute(file) ? file : path.resolve(repoDir ?? process.cwd(), file);
+/** A TLS file: `~/...` in the home folder (as for `kubeconfig`), absolute, or relative to the repository root. */
+function readTlsFile(file: string, repoDir: string | undefined, what: string, home: string): Buffer {
+  const full = file.startsWith('~/') ? path.join(home, file.slice(2)) : path.isAbsolute(file) ? file : path.resolve(repoDir ?? process.cwd(), file);
   try {
     return readFileSync(full);
   } catch (e) {
@@ -87,9 +88,10 @@ export function dockerOptions(
       const useTls = url.protocol === 'https:' || Boolean(tls && (tls.ca || tls.cert || tls.key || tls.verify));
       const port = url.port || (useTls ? '2376' : '2375');
       if (!useTls) return { ...none, host: url.hostname, port, protocol: 'http' };
-      const ca = tls?.ca ? readTlsFile(tls.ca, repoDir, 'CA certificate') : undefined;
-      const cert = tls?.cert ? readTlsFile(tls.cert, repoDir, 'client certificate') : undefined;
-      const key = tls?.key ? readTlsFile(tls.key, repoDir, 'client key') : undefined;
+      const home = env.HOME || os.homedir();
+      const ca = tls?.ca ? readTlsFile(tls.ca, repoDir, 'CA certificate', home) : undefined;
+      const cert = tls?.cert ? readTlsFile(tls.cert, repoDir, 'client certificate', home) : undefined;
+      const key = tls?.key ? readTlsFile(tls.key, repoDir, 'client key', home) : undefined;
       // docker-modem does not pass rejectUnauthorized through, so `verify: false` needs our own agent.
       const verify = tls?.verify ?? true;
       const agent = new https.Agent({ ca, cert, key, rejectUnauthorized: verify });

@@ -132,6 +132,21 @@ describe('engine addresses and connection options', () => {
     expect(() => dockerOptions({ kind: 'ComputeTarget', type: 'docker', host: 'ftp://box' }, undefined, { env: {} })).toThrow(GitmlError);
   });
 
+  test('TLS files: ~/ is the home folder, a relative path is from the repository root', () => {
+    const home = tmpDir('gitml-tls-home-');
+    const repo = tmpDir('gitml-tls-repo-');
+    try {
+      writeFiles(home, { '.docker/box/ca.pem': 'home-ca' });
+      writeFiles(repo, { 'cert.pem': 'repo-cert' });
+      const o = dockerOptions({ kind: 'ComputeTarget', type: 'docker', host: 'tcp://box:2376', tls: { ca: '~/.docker/box/ca.pem', cert: 'cert.pem' } }, repo, { env: { HOME: home } });
+      expect(String(o.ca)).toBe('home-ca');
+      expect(String(o.cert)).toBe('repo-cert');
+    } finally {
+      removeDir(home);
+      removeDir(repo);
+    }
+  });
+
   test('passwords never reach messages or run records', () => {
     expect(redactAddress('ssh://alice:hunter2@box')).not.toContain('hunter2');
   });
