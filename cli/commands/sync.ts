@@ -24,14 +24,14 @@ export function register(program: Command): void {
   for (const verb of ['push', 'pull'] as const) {
     program
       .command(verb)
-      .summary(verb === 'push' ? 'Push the runs branch and tags to a remote (merging its new runs first)' : 'Fetch the runs branch and tags from a remote and merge them in')
+      .summary(verb === 'push' ? 'Push the runs branch and model tags to a remote (merging its new runs first)' : 'Fetch the runs branch and model tags from a remote and merge them in')
       .description(
         verb === 'push'
-          ? 'Push the runs branch, then all tags (model versions and stages among them), to a remote; if the remote has new runs, merges them in and retries. Artifacts in the artifact store are not pushed'
-          : 'Fetch the runs branch and all tags from a remote; fast-forward or merge the runs into the local runs branch (union of both sides). Tags that differ are reported, never overwritten',
+          ? 'Push the runs branch, then the model registry\'s tags (versions and stages; your other tags stay local), to a remote; if the remote has new runs, merges them in and retries. Artifacts in the artifact store are not pushed'
+          : 'Fetch the runs branch and the model registry\'s tags (versions and stages) from a remote; fast-forward or merge the runs into the local runs branch (union of both sides). Tags that differ are reported, never overwritten',
       )
       .argument('[remote]', 'remote name, path or URL', 'origin')
-      .option('--no-tags', 'leave tags alone; only the runs branch')
+      .option('--no-tags', 'leave model tags alone; only the runs branch')
       .option('--json', 'print {remote, branch, before, after, remoteTip, action, pushed, attempts, rejectedTags} as JSON')
       .action(async (remote: string, opts: SyncOpts, cmd: Command) => {
         const dir = repoDir(cmd.optsWithGlobals());

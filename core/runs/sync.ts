@@ -1,5 +1,5 @@
 /**
- * Exchanging the runs branch and tags with a remote (a path, ssh or https URL, or a remote
+ * Exchanging the runs branch and the registry's (model) tags with a remote (a path, ssh or https URL, or a remote
  * name), through the git CLI for transport. Pull fetches the remote branch, then fast-forwards
  * or makes a union merge: run folders never collide, so the merged tree holds every run of
  * both sides (when the same run was recorded on both, the more final record wins). Push sends
@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { GitmlError, isGitmlError } from '../errors.js';
 import { redactUrls } from '../redact.js';
+import { parseTag } from '../registry/grammar.js';
 import type { RunRecord } from './types.js';
 import { FINAL_STATUSES } from './types.js';
 import { openRuns, type RunsRepo } from './backend.js';
@@ -41,7 +42,7 @@ interface SyncOptions {
   /** Remote name, path or URL; default `origin`. */
   remote?: string;
   config?: RunStoreConfig;
-  /** Also exchange refs/tags/* (default true). */
+  /** Also exchange the registry's tags, GTO's grammar (default true); other tags never move. */
   tags?: boolean;
 }
 
@@ -101,12 +102,70 @@ const rejectedRefs = (porcelain: string): string[] =>
     .map((l) => l.split('\t')[1]?.split(':').pop() ?? l)
     .filter(Boolean);
 
+/**
+ * The registry's tags (GTO's grammar: `name@v1.2.3`, `name#stage#N`, ...) among refs listed as
+ * `<oid> <refname>` lines, by name. Other tags are the user's own (releases, notes) and are never
+ * exchanged: `gitml push` must not publish a tag the user did not mean to.
+ */
+async function modelTags(repo: RunsRepo, prefix: string): Promise<Map<string, string>> {
+  const r = await gitExec(repo.dir, ['for-each-ref', '--format=%(objectname) %(refname)', prefix]);
+  const tags = new Map<string, string>();
+  for (const line of r.stdout.split('\n')) {
+    const sp = line.indexOf(' ');
+    if (sp < 0) continue;
+    const name = line.slice(sp + 1 + prefix.length);
+    if (parseTag(name)) tags.set(name, line.slice(0, sp));
+  }
+  return tags;
+}
+
 async function fetchTags(repo: RunsRepo, remote: string): Promise<string[]> {
-  // Never forced: a local tag that differs from the remote's is kept and reported.
-  const r = await gitExec(repo.dir, ['fetch', '--no-write-fetch-head', '--', remote, 'refs/tags/*:refs/tags/*']);
-  if (r.code === 0) return [];
-  const rejected = [...r.stderr.matchAll(/\[rejected\]\s+(\S+)\s+->/g)].map((m) => `refs/tags/${m[1]}`);
-  if (rejected.length === 0) throw remoteError(remote, r.stderr);
+  // Every remote tag lands in a private namespace first (one round trip, no auto-follow), then
+  // only model tags become local tags. Never forced: a local tag that differs is kept and reported.
+  const ns = `refs/gitml/fetch-tags/${process.pid}-${randomBytes(4).toString('hex')}/`;
+  const f = await gitExec(repo.dir, ['fetch', '--no-tags', '--no-write-fetch-head', '--', remote, `+refs/tags/*:${ns}*`]);
+  try {
+    if (f.code !== 0) throw remoteError(remote, f.stderr);
+    const [theirs, ours] = await Promise.all([modelTags(repo, ns), modelTags(repo, 'refs/tags/')]);
+    const rejected: string[] = [];
+    const create: string[] = [];
+    for (const [name, oid] of theirs) {
+      const mine = ours.get(name);
+      if (mine === undefined) create.push(`create refs/tags/${name} ${oid}\n`);
+      else if (mine !== oid) rejected.push(`refs/tags/${name}`);
+    }
+    if (create.length > 0) {
+      const u = await gitExec(repo.dir, ['update-ref', '--stdin'], { input: create.join('') });
+      // Someone created one of them meanwhile: take them one at a time, keeping theirs.
+      if (u.code !== 0) {
+        for (const line of create) {
+          const [, ref, oid] = line.trim().split(' ');
+          const one = await gitExec(repo.dir, ['update-ref', '--stdin'], { input: line });
+          if (one.code !== 0 && readRef(repo.paths.commondir, ref) !== oid) rejected.push(ref);
+        }
+      }
+    }
+    return rejected;
+  } finally {
+    const left = await gitExec(repo.dir, ['for-each-ref', '--format=delete %(refname)', ns]);
+    if (left.stdout.trim()) await gitExec(repo.dir, ['update-ref', '--stdin'], { input: left.stdout });
+  }
+}
+
+/** Push the local model tags (never forced); returns the ones the remote refused. */
+async function pushTags(repo: RunsRepo, remote: string): Promise<string[]> {
+  const refs = [...(await modelTags(repo, 'refs/tags/')).keys()].map((n) => `refs/tags/${n}`);
+  const rejected: string[] = [];
+  // Batches keep the argument list far below the system's limit at thousands of tags.
+  for (let i = 0; i < refs.length; i += 500) {
+    const batch = refs.slice(i, i + 500);
+    const t = await gitExec(repo.dir, ['push', '--porcelain', '--', remote, ...batch.map((r) => `${r}:${r}`)]);
+    if (t.code !== 0) {
+      const rej = rejectedRefs(t.stdout);
+      if (rej.length === 0) throw remoteError(remote, t.stderr);
+      rejected.push(...rej);
+    }
+  }
   return rejected;
 }
 
@@ -261,13 +320,6 @@ export async function pushRuns(opts: SyncOptions & { maxAttempts?: number }): Pr
   if (repo.tip() && !pushed) {
     throw new GitmlError('REF_CONFLICT', `the remote's ${repo.config.branch} branch kept moving; pushed nothing after ${attempts} attempts, retry`, { remote }, { retryable: true });
   }
-  if (opts.tags !== false) {
-    const t = await gitExec(repo.dir, ['push', '--porcelain', '--', remote, 'refs/tags/*:refs/tags/*']);
-    if (t.code !== 0) {
-      const rej = rejectedRefs(t.stdout);
-      if (rej.length === 0) throw remoteError(remote, t.stderr);
-      rejectedTags.push(...rej);
-    }
-  }
+  if (opts.tags !== false) rejectedTags.push(...(await pushTags(repo, remote)));
   return { remote: redactUrls(named), branch: repo.config.branch, before, after: repo.tip(), remoteTip: lastRemote, action, pushed, attempts, rejectedTags };
 }

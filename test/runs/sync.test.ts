@@ -33,10 +33,13 @@ test('push, rejected push merged and retried, pull with union merge, tags both w
   const a1 = rec();
   const first = await recordRun({ dir: a, record: a1 });
   git(a, 'tag', '-a', 'iris@v1.0.0', '-m', 'register', first.commit);
+  // The user's own tags are not the registry's: push and pull leave them where they are.
+  git(a, 'tag', 'release-1', first.commit);
   const pushed = await pushRuns({ dir: a, remote });
   expect(pushed.pushed).toBe(true);
   expect(git(remote, 'rev-parse', 'runs')).toBe(first.commit);
   expect(git(remote, 'rev-parse', 'iris@v1.0.0^{}')).toBe(first.commit);
+  expect(git(remote, 'tag', '--list')).toBe('iris@v1.0.0');
 
   // B has its own history: its push is rejected, so it merges the remote's runs and retries.
   const b1 = rec();
@@ -63,7 +66,12 @@ test('push, rejected push merged and retried, pull with union merge, tags both w
   const pb2 = await pullRuns({ dir: b, remote });
   expect(pb2.action).toBe('fast-forward');
   expect(git(b, 'rev-parse', 'iris@v1.0.0^{}')).toBe(first.commit);
+  // A tag someone pushed to the remote by hand is not the registry's either.
+  git(remote, 'tag', 'nightly', first.commit);
+  await pullRuns({ dir: b, remote });
+  expect(git(b, 'tag', '--list')).toBe('iris@v1.0.0');
   expect(await ids(b)).toEqual(await ids(a));
+  expect(git(b, 'for-each-ref', 'refs/gitml/')).toBe('');
   // getRun on B finds the commit that recorded a1 on A (what a tag would point to).
   expect((await getRun({ dir: b, id: a1.id })).commit).toBe(first.commit);
   expect(spawnSync('git', ['fsck', '--no-dangling'], { cwd: b }).status).toBe(0);
@@ -77,17 +85,17 @@ test('the same run recorded on both sides: the final record wins; conflicting ta
   await recordRun({ dir: a, record: x });
   await recordRun({ dir: b, record: { ...x, status: 'completed', endedAt: '2026-01-02T04:00:00.000Z' } });
   const mine = await recordRun({ dir: a, record: rec() });
-  git(a, 'tag', 'shared', mine.commit);
+  git(a, 'tag', 'iris#production#1', mine.commit);
   await pushRuns({ dir: b, remote });
-  git(b, 'tag', 'shared', git(b, 'rev-parse', 'runs'));
+  git(b, 'tag', 'iris#production#1', git(b, 'rev-parse', 'runs'));
   await pushRuns({ dir: b, remote });
   const p = await pullRuns({ dir: a, remote });
   expect(p.action).toBe('merge');
   expect((await getRun({ dir: a, id: x.id })).record.status).toBe('completed');
-  expect(p.rejectedTags).toEqual(['refs/tags/shared']);
-  expect(git(a, 'rev-parse', 'shared')).toBe(mine.commit);
+  expect(p.rejectedTags).toEqual(['refs/tags/iris#production#1']);
+  expect(git(a, 'rev-parse', 'iris#production#1')).toBe(mine.commit);
   const push = await pushRuns({ dir: a, remote });
-  expect(push.rejectedTags).toEqual(['refs/tags/shared']);
+  expect(push.rejectedTags).toEqual(['refs/tags/iris#production#1']);
 });
 
 test('gitml push / pull from the CLI; an unreachable remote exits 3', async () => {

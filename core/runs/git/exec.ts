@@ -7,9 +7,9 @@ export interface ExecResult {
   stderr: string;
 }
 
-export function gitExec(dir: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<ExecResult> {
+export function gitExec(dir: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<ExecResult> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       'git',
       args,
       {
@@ -25,5 +25,8 @@ export function gitExec(dir: string, args: string[], opts: { env?: NodeJS.Proces
         resolve({ code, stdout: stdout ?? '', stderr: stderr ?? '' });
       },
     );
+    // A git that exits before reading all of its input must not crash us with EPIPE.
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(opts.input ?? '');
   });
 }
