@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { GitmlError, isGitmlError } from '../errors.js';
 import { runGit } from '../git.js';
+import { pidAlive } from '../pid.js';
 
 export interface LockOptions {
   /** How long to wait for a live holder (ms). */
@@ -23,14 +24,6 @@ async function commonDir(dir: string): Promise<string> {
   return path.resolve(dir, r.stdout.trim());
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Run `fn` holding the registry lock of the repository at `dir`. `fn` reads the tags itself;
@@ -66,7 +59,7 @@ async function lockOnly<T>(dir: string, fn: () => Promise<T>, opts: LockOptions)
     }
     try {
       const owner = JSON.parse(readFileSync(file, 'utf8')) as { pid?: number; host?: string };
-      if (owner.host === hostname() && typeof owner.pid === 'number' && !alive(owner.pid)) {
+      if (owner.host === hostname() && typeof owner.pid === 'number' && !pidAlive(owner.pid)) {
         rmSync(file, { force: true });
         continue;
       }

@@ -49,11 +49,4 @@ export function readLiveStatus(repoDir: string, runId: string): LiveStatus | und
   }
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { pidAlive } from '../pid.js';

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { GitmlError } from '../../errors.js';
 import { identLine, type Ident } from './objects.js';
+import { pidAlive } from '../../pid.js';
 
 const ZERO = '0'.repeat(40);
 
@@ -73,14 +74,6 @@ export function defaultLockTimeoutMs(): number {
 const ownerDir = (commondir: string) => path.join(commondir, 'gitml', 'locks');
 const ownerFile = (commondir: string, ref: string, ino: number) => path.join(ownerDir(commondir), `${ref.replace(/\//g, '%2F')}.${ino}.owner`);
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 interface OwnerInfo {
   pid: number;
