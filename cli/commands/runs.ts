@@ -8,6 +8,8 @@ import { c, fmtDuration, fmtNum, printJson, sparkline, table } from '../output.j
 import { collect, repoDir, usage } from '../util.js';
 
 const store = () => import('../../core/runs/store.js');
+/** Runs whose gitml process died unrecorded are settled (recorded failed) before anyone reads them. */
+const settleLost = async (dir: string) => (await import('../../core/run/reap.js')).reapLostRuns(dir);
 
 const DEFAULT_HUMAN_LIMIT = 50;
 
@@ -66,6 +68,7 @@ async function listAction(opts: ListOpts, cmd: Command): Promise<void> {
   const dir = repoDir(cmd.optsWithGlobals());
   const json = wantJson(cmd);
   const { listRuns } = await store();
+  await settleLost(dir);
   const limit = opts.limit ?? (json ? undefined : DEFAULT_HUMAN_LIMIT);
   const all = await listRuns({ dir, experiment: opts.experiment, status: opts.status, branch: opts.branch, commit: opts.commit, where: opts.where, sort: opts.sort });
   const runs = limit === undefined ? all.runs : all.runs.slice(0, limit);
@@ -165,6 +168,7 @@ async function showAction(id: string, opts: ShowOpts, cmd: Command): Promise<voi
   const json = wantJson(cmd);
   if (opts.follow) return (await import('../follow.js')).followCommand({ dir, id, json, render: renderRun });
   const { getRun } = await store();
+  await settleLost(dir);
   const { record, commit } = await getRun({ dir, id });
   if (json) printJson({ ...record, commit });
   else process.stdout.write(renderRun(record, commit));

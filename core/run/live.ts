@@ -15,6 +15,8 @@ export interface LiveStatus {
   status: RunStatus;
   /** Process doing the work (the CLI, or the detached worker). */
   pid: number;
+  /** Host of that process: only there can its death be judged. */
+  host?: string;
   startedAt: string;
   endedAt?: string;
   exitCode?: number | null;

@@ -243,7 +243,7 @@ async function startDetached(opts: RunExperimentOptions, prep: PreparedRun, runI
   closeSync(errFd);
   const startedAt = clock();
   if (child.pid === undefined) throw new GitmlError('INTERNAL', 'could not start the detached run worker');
-  writeLiveStatus(prep.repoDir, { id: runId, experiment: prep.experiment.name, status: 'queued', pid: child.pid, startedAt: new Date(startedAt).toISOString() });
+  writeLiveStatus(prep.repoDir, { id: runId, experiment: prep.experiment.name, status: 'queued', pid: child.pid, host: hostname(), startedAt: new Date(startedAt).toISOString() });
   child.unref();
   return { runId, record: { ...baseRecord(prep, runId, startedAt, opts.trigger), status: 'queued' } };
 }
@@ -379,11 +379,12 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
     if (!logFile.writableEnded) logFile.write(redact(line.endsWith('\n') ? line : line + '\n'));
   };
   const status = (s: RunStatus, extra: { endedAt?: string; exitCode?: number | null; error?: string; commit?: string } = {}) =>
-    writeLiveStatus(repoDir, { id: runId, experiment: experiment.name, status: s, pid: process.pid, startedAt: new Date(startedAt).toISOString(), ...extra });
+    writeLiveStatus(repoDir, { id: runId, experiment: experiment.name, status: s, pid: process.pid, host: hostname(), startedAt: new Date(startedAt).toISOString(), ...extra });
 
   let record = baseRecord(prep, runId, startedAt, opts.trigger);
   status('running');
   void sweepLive(repoDir, clock());
+  void import('./reap.js').then((m) => m.reapLostRuns(repoDir)).catch(() => {});
   let runningRecorded: Promise<Error | undefined> = Promise.resolve(undefined);
   const finish = async (result: Partial<TargetResult> & { status: RunStatus; error?: string }, metrics?: Awaited<ReturnType<typeof collectMetrics>>) => {
     const endedAt = clock();
