@@ -14,6 +14,7 @@ import type { Environment, Loaded } from '../entities/types.js';
 import { GitmlError } from '../errors.js';
 import { safeJoin, safeRelPosix } from '../paths.js';
 import { dockerError, isUnavailable, statusOf, unavailableError, type GitmlDocker } from './client.js';
+import { BuildLog, followProgress, type ProgressEvent } from './progress.js';
 import { dockerignore, packFiles, packFolder } from './tar.js';
 
 import { CODE_DIR, LABEL_DIGEST, LABEL_ENVIRONMENT, OUTPUTS_DIR, RUN_GID, RUN_UID } from './layout.js';
@@ -21,7 +22,6 @@ import { CODE_DIR, LABEL_DIGEST, LABEL_ENVIRONMENT, OUTPUTS_DIR, RUN_GID, RUN_UI
 export { CODE_DIR, LABEL_DIGEST, LABEL_ENVIRONMENT, METRICS_FILE, OUTPUTS_DIR, RUN_GID, RUN_UID } from './layout.js';
 
 /** Keep this much of a build log (the tail) in memory and in errors. */
-const MAX_LOG = 256 * 1024;
 
 /** A docker repository path component from an entity name: lowercase, [a-z0-9._-]. */
 function repoComponent(name: string): string {
@@ -206,27 +206,6 @@ export async function imageId(docker: GitmlDocker, ref: string): Promise<string 
   }
 }
 
-class BuildLog {
-  text = '';
-  add(s: string): void {
-    this.text += s;
-    if (this.text.length > MAX_LOG * 2) this.text = this.text.slice(-MAX_LOG);
-  }
-  tail(n = MAX_LOG): string {
-    return this.text.slice(-n);
-  }
-}
-
-interface ProgressEvent {
-  stream?: string;
-  status?: string;
-  progress?: string;
-  id?: string;
-  error?: string;
-  errorDetail?: { message?: string; code?: number };
-  aux?: { ID?: string };
-}
-
 /**
  * Run one build through the engine and wait for its end. A failed build does not make
  * dockerode throw: the error is an `error` field in a progress event, so every event is
@@ -250,35 +229,14 @@ async function runBuild(
     if (isUnavailable(e)) throw unavailableError(address, e);
     throw new GitmlError('IMAGE_BUILD', `${what} could not start on the Docker engine at ${address}: ${(e as Error).message}`, { log: log.tail(), host: address }, { cause: e });
   }
-  let failure: string | undefined;
-  let auxId: string | undefined;
-  const emit = (text: string) => {
-    log.add(text);
-    if (onProgress) for (const l of text.split('\n')) if (l.trim()) onProgress(l.replace(/\r/g, '').trimEnd());
-  };
-  await new Promise<void>((resolve, reject) => {
-    docker.modem.followProgress(
-      stream,
-      (err: Error | null) => (err ? reject(err) : resolve()),
-      (ev: ProgressEvent) => {
-        if (ev.error || ev.errorDetail) {
-          failure = (ev.errorDetail?.message ?? ev.error ?? 'unknown error').trim();
-          emit(`ERROR: ${failure}\n`);
-        } else if (ev.stream) emit(ev.stream);
-        else if (ev.status) emit(`${ev.id ? `${ev.id}: ` : ''}${ev.status}${ev.progress ? ` ${ev.progress}` : ''}\n`);
-        if (ev.aux?.ID) auxId = ev.aux.ID;
-      },
-    );
-  }).catch((e) => {
-    if (signal?.aborted) throw new GitmlError('CANCELED', `${what} was canceled`, {});
-    if (isUnavailable(e)) throw unavailableError(address, e);
-    failure = failure ?? (e as Error).message;
-  });
+  const r = await followProgress(docker, stream, log, onProgress);
   if (signal?.aborted) throw new GitmlError('CANCELED', `${what} was canceled`, {});
+  if (r.streamError && isUnavailable(r.streamError)) throw unavailableError(address, r.streamError);
+  const failure = r.failure ?? r.streamError?.message;
   if (failure) {
     throw new GitmlError('IMAGE_BUILD', `${what} failed: ${failure}`, { log: log.tail(), tag: buildOpts.t, host: address });
   }
-  const id = (await imageId(docker, buildOpts.t)) ?? auxId;
+  const id = (await imageId(docker, buildOpts.t)) ?? r.auxId;
   if (!id) throw new GitmlError('IMAGE_BUILD', `${what} ended without producing ${buildOpts.t}`, { log: log.tail(), tag: buildOpts.t, host: address });
   return id;
 }

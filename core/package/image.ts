@@ -27,6 +27,7 @@ import { runGit } from '../git.js';
 import { safeRelPosix } from '../paths.js';
 import { RUN_GID, RUN_UID } from '../docker/layout.js';
 import type { GitmlDocker } from '../docker/client.js';
+import { BuildLog, followProgress, MAX_BUILD_LOG } from '../docker/progress.js';
 import { buildManifest, serverRuntime, shortDigest, type BuiltManifest, type ModelManifest } from './manifest.js';
 import { bundleFiles } from './bundle.js';
 import { readFileSync } from 'node:fs';
@@ -43,7 +44,6 @@ export const LABEL_RUN = 'dev.gitml.run-id';
 
 /** One fixed time for every entry of a build context (so the same files give the same tar). */
 const CONTEXT_MTIME = new Date(0);
-const MAX_LOG = 256 * 1024;
 
 /** A docker repository path component from a model name: lowercase, [a-z0-9._-]. */
 export function repoComponent(name: string): string {
@@ -174,46 +174,15 @@ export function renderModelDockerfile(m: ModelManifest, envTag: string, labels: 
   );
 }
 
-interface ProgressEvent {
-  stream?: string;
-  status?: string;
-  progress?: string;
-  id?: string;
-  error?: string;
-  errorDetail?: { message?: string };
-  aux?: { ID?: string };
-}
-
 /** Follow an engine progress stream; returns the log, throws with it on an `error` event. */
 async function follow(docker: GitmlDocker, stream: NodeJS.ReadableStream, what: string, code: 'IMAGE_BUILD' | 'REMOTE', onProgress?: (line: string) => void): Promise<{ log: string; auxId?: string }> {
   const { isUnavailable, unavailableError } = await import('../docker/client.js');
-  let log = '';
-  let failure: string | undefined;
-  let auxId: string | undefined;
-  const emit = (text: string) => {
-    log += text;
-    if (log.length > MAX_LOG * 2) log = log.slice(-MAX_LOG);
-    if (onProgress) for (const l of text.split('\n')) if (l.trim()) onProgress(l.replace(/\r/g, '').trimEnd());
-  };
-  await new Promise<void>((resolve, reject) =>
-    docker.modem.followProgress(
-      stream,
-      (err: Error | null) => (err ? reject(err) : resolve()),
-      (ev: ProgressEvent) => {
-        if (ev.error || ev.errorDetail) {
-          failure = (ev.errorDetail?.message ?? ev.error ?? 'unknown error').trim();
-          emit(`ERROR: ${failure}\n`);
-        } else if (ev.stream) emit(ev.stream);
-        else if (ev.status) emit(`${ev.id ? `${ev.id}: ` : ''}${ev.status}${ev.progress ? ` ${ev.progress}` : ''}\n`);
-        if (ev.aux?.ID) auxId = ev.aux.ID;
-      },
-    ),
-  ).catch((e) => {
-    if (isUnavailable(e)) throw unavailableError(docker.gitmlAddress, e);
-    failure = failure ?? (e as Error).message;
-  });
-  if (failure) throw new GitmlError(code, `${what} failed: ${failure}`, { log: log.slice(-MAX_LOG), host: docker.gitmlAddress });
-  return { log, auxId };
+  const log = new BuildLog();
+  const r = await followProgress(docker, stream, log, onProgress);
+  if (r.streamError && isUnavailable(r.streamError)) throw unavailableError(docker.gitmlAddress, r.streamError);
+  const failure = r.failure ?? r.streamError?.message;
+  if (failure) throw new GitmlError(code, `${what} failed: ${failure}`, { log: log.tail(), host: docker.gitmlAddress });
+  return { log: log.text, auxId: r.auxId };
 }
 
 export interface BuildModelImageOptions {
@@ -343,7 +312,7 @@ export async function buildModelImage(opts: BuildModelImageOptions): Promise<Mod
     const out = await follow(docker, stream, `building image ${tags.version}`, 'IMAGE_BUILD', onProgress);
     log = out.log;
     id = (await imageId(docker, tags.digest)) ?? out.auxId;
-    if (!id) throw new GitmlError('IMAGE_BUILD', `building ${tags.version} ended without an image`, { log: log.slice(-MAX_LOG) });
+    if (!id) throw new GitmlError('IMAGE_BUILD', `building ${tags.version} ended without an image`, { log: log.slice(-MAX_BUILD_LOG) });
   }
   await tagAs(id, tags.version);
 
@@ -365,5 +334,5 @@ export async function buildModelImage(opts: BuildModelImageOptions): Promise<Mod
     const d = /digest: (sha256:[0-9a-f]{64})/.exec(out.log)?.[1];
     pushed = { image: remote, digest: d };
   }
-  return { image: tags.version, digestTag: tags.digest, id, manifestDigest: digest, reused, environmentImage: envImage, pushed, manifest: m, log: log.slice(-MAX_LOG) };
+  return { image: tags.version, digestTag: tags.digest, id, manifestDigest: digest, reused, environmentImage: envImage, pushed, manifest: m, log: log.slice(-MAX_BUILD_LOG) };
 }
