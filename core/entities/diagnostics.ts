@@ -7,6 +7,7 @@ import type { ErrorObject } from 'ajv';
 import type { Document, LineCounter, Node } from 'yaml';
 import { yamlLib } from './parse.js';
 import type { Problem } from './types.js';
+import { closest } from '../suggest.js';
 
 export interface SourceDoc {
   file: string;
@@ -55,35 +56,6 @@ export function position(src: SourceDoc, node: Node | undefined): { line: number
 export function locate(src: SourceDoc, segments: (string | number)[], preferKey = false): { line: number; col: number } {
   const { node, key } = nodeAt(src.doc, segments);
   return position(src, preferKey && key ? key : node);
-}
-
-/** Levenshtein distance, for "did you mean" suggestions. */
-export function distance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j];
-      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length];
-}
-
-/** The closest candidate to `word`, if it is close enough to be a plausible typo. */
-export function closest(word: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = distance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
 
 function describe(value: unknown): string {

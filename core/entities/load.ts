@@ -10,7 +10,8 @@
 import path from 'node:path';
 import { GitmlError } from '../errors.js';
 import { findRepoRoot, resolveCommit } from '../git.js';
-import { closest, locate, schemaProblems, type SourceDoc } from './diagnostics.js';
+import { closest } from '../suggest.js';
+import { locate, schemaProblems, type SourceDoc } from './diagnostics.js';
 import { parseEntity } from './parse.js';
 import { validate } from './schemas.js';
 import { commitFiles, workingTreeFiles, type EntityFile } from './sources.js';

@@ -8,6 +8,7 @@
  */
 import { GitmlError } from '../errors.js';
 import type { RunRecord } from './types.js';
+import { closest as suggest } from '../suggest.js';
 
 export type Op = '>=' | '<=' | '!=' | '=' | '>' | '<' | '~';
 
@@ -43,31 +44,8 @@ const FIELDS = new Set<string>(RECORD_FIELDS);
 
 const OPS = '= != > >= < <= ~ (contains)';
 
-/** Edit distance, for "did you mean" hints on short names. */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0];
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = d[j];
-      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return d[b.length];
-}
-
-/** The candidate closest to `name` when it is a plausible typo of it. */
-export function closest(name: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const dist = distance(name.toLowerCase(), c.toLowerCase());
-    if (dist < bestD) [best, bestD] = [c, dist];
-  }
-  return best !== undefined && bestD <= Math.max(1, Math.floor(name.length / 3)) ? best : undefined;
-}
+/** The candidate closest to `name` when it is a plausible typo of it (run keys are short: one edit at least). */
+export const closest = (name: string, candidates: Iterable<string>): string | undefined => suggest(name, candidates, 1);
 
 /**
  * Check that `key` names something a run record can have: `params.X`, `metrics.X`, `tags.X`,
