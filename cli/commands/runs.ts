@@ -3,6 +3,7 @@
  * branch. Thin over core/runs; the store is imported lazily so `gitml --help` stays fast.
  */
 import type { Command } from 'commander';
+import type { ListRunsOptions } from '../../core/runs/list.js';
 import type { RunRecord } from '../../core/runs/types.js';
 import { c, fmtDuration, fmtNum, printJson, sparkline, table } from '../output.js';
 import { collect, repoDir, usage } from '../util.js';
@@ -53,16 +54,7 @@ function warnProblems(problems: Array<{ path: string; message: string }>): void 
  */
 const wantJson = (cmd: Command): boolean => Boolean((cmd.optsWithGlobals() as { json?: boolean }).json);
 
-interface ListOpts {
-  experiment?: string;
-  status?: string;
-  branch?: string;
-  commit?: string;
-  where?: string[];
-  sort?: string;
-  limit?: number;
-  json?: boolean;
-}
+type ListOpts = Omit<ListRunsOptions, 'dir' | 'config'> & { json?: boolean };
 
 async function listAction(opts: ListOpts, cmd: Command): Promise<void> {
   const dir = repoDir(cmd.optsWithGlobals());
