@@ -54,7 +54,8 @@ The engine is $DOCKER_HOST or the local socket. Exit status 3 when it does not a
           `  on ${r.environmentImage.tag}${r.environmentImage.built ? ' (built now)' : ''}\n` +
           (r.pushed ? `  pushed ${r.pushed.image}${r.pushed.digest ? `@${r.pushed.digest}` : ''}\n` : '') +
           c.dim(`  run it: gitml serve ${ref} --docker`, out) +
-          '\n',
+          '\n' +
+          (r.pushed ? c.dim(`  or on any Docker host: docker run --rm -p 8080:8080 ${r.pushed.image}`, out) + '\n' : ''),
       );
     });
 }

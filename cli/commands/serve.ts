@@ -7,6 +7,9 @@ import { EXIT } from '../../core/errors.js';
 import { c, progress } from '../output.js';
 import { repoDir, usage } from '../util.js';
 
+/** Signals that stop the server: Ctrl-C, kill, and the terminal closing. */
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 interface ServeOpts {
   port: string;
   host: string;
@@ -34,7 +37,9 @@ export function register(program: Command): void {
       `
 Locally, the server runs with the environment's Python (its \`venv\` or \`python\`); the
 sklearn flavor needs scikit-learn there. With --docker it runs as the non-root user of the
-model image, published on HOST:PORT; Ctrl-C stops and removes the container.
+model image, published on HOST:PORT; Ctrl-C (or SIGTERM, or closing the terminal) stops and
+removes the container. Containers it starts carry the label dev.gitml.serve=local: after a
+\`kill -9\` of gitml, \`docker rm -f $(docker ps -q --filter label=dev.gitml.serve=local)\`.
 Exit status: 0 after Ctrl-C, 1 when the server fails, 3 when the Docker engine is down.`,
     )
     .action(async (ref: string, opts: ServeOpts, cmd: Command) => {
@@ -44,11 +49,11 @@ Exit status: 0 after Ctrl-C, 1 when the server fails, 3 when the Docker engine i
       if (!Number.isFinite(rate) || rate < 0 || rate > 1) usage('--sample-rate takes a number between 0 and 1');
       const { serveModel } = await import('../../core/package/serve.js');
       const p = progress(process.stderr);
-      // Ctrl-C while starting: stop what was started (the process or the container), then exit.
+      // Ctrl-C (or the terminal closing: SIGHUP) while starting: stop what was started (the
+      // process or the container), then exit. Without this a closed terminal leaves the container.
       const starting = new AbortController();
       const onEarlySignal = () => starting.abort();
-      process.on('SIGINT', onEarlySignal);
-      process.on('SIGTERM', onEarlySignal);
+      for (const sig of SIGNALS) process.on(sig, onEarlySignal);
       const s = await serveModel({
         signal: starting.signal,
         dir: repoDir(cmd.optsWithGlobals()),
@@ -60,24 +65,31 @@ Exit status: 0 after Ctrl-C, 1 when the server fails, 3 when the Docker engine i
         sampleRate: rate,
         onProgress: (line) => p.update(line.slice(0, (process.stderr.columns ?? 100) - 1)),
         onLog: opts.quiet ? undefined : (chunk) => process.stderr.write(c.dim(chunk, process.stderr)),
+      }).catch((e: unknown) => {
+        p.done();
+        // The server's log explains a failed start; with --quiet it was not shown: show its end.
+        const log = (e as { code?: string; data?: { log?: unknown } }).data?.log;
+        if (opts.quiet && (e as { code?: string }).code === 'SERVE' && typeof log === 'string' && log.trim()) {
+          process.stderr.write(c.dim(log.trimEnd().split('\n').slice(-20).join('\n'), process.stderr) + '\n');
+        }
+        throw e;
       });
       p.done();
-      process.off('SIGINT', onEarlySignal);
-      process.off('SIGTERM', onEarlySignal);
+      for (const sig of SIGNALS) process.off(sig, onEarlySignal);
       const m = s.manifest;
       if (opts.json) {
         process.stdout.write(
-          JSON.stringify({ url: s.url, mode: s.mode, model: m.model.name, version: m.model.version, manifestDigest: s.manifestDigest, container: s.container, image: s.image?.image, imageId: s.image?.id, pid: s.pid, examples: s.examples }) + '\n',
+          JSON.stringify({ url: s.url, mode: s.mode, model: m.model.name, version: m.model.version, manifestDigest: s.manifestDigest, container: s.container, containerName: s.containerName, image: s.image?.image, imageId: s.image?.id, pid: s.pid, examples: s.examples }) + '\n',
         );
       } else {
         const out = process.stdout;
         out.write(
           `\n${c.green('serving', out)} ${c.bold(`${m.model.name} ${m.model.version}`, out)} at ${c.bold(s.url, out)} ` +
-            `(${s.mode === 'docker' ? `container ${s.container!.slice(0, 12)} of ${s.image!.image}` : `process ${s.pid}`})\n\n` +
+            `(${s.mode === 'docker' ? `container ${s.containerName} of ${s.image!.image}` : `process ${s.pid}`})\n\n` +
             `Try it (Azure ML /score, MLflow /invocations, Open Inference Protocol v2):\n` +
             s.examples.map((e) => `  ${e.curl}`).join('\n') +
             `\n  curl -s ${s.url}/v2/health/ready\n  curl -s ${s.url}/metrics\n  curl -s ${s.url}/openapi.json\n\n` +
-            c.dim('Ctrl-C to stop.', out) +
+            c.dim(s.mode === 'docker' ? `Ctrl-C to stop (the container is removed). If gitml is killed, remove it with: docker rm -f ${s.containerName}` : 'Ctrl-C to stop.', out) +
             '\n',
         );
       }
@@ -88,8 +100,7 @@ Exit status: 0 after Ctrl-C, 1 when the server fails, 3 when the Docker engine i
         process.stderr.write(c.dim('stopping…', process.stderr) + '\n');
         void s.stop().then(() => process.exit(EXIT.OK));
       };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      for (const sig of SIGNALS) process.on(sig, stop);
       const code = await s.exited;
       if (!stopping) {
         await s.stop();

@@ -66,14 +66,7 @@ export async function bundleFiles(opts: BundleFilesOptions): Promise<Record<stri
     scoring = 'score.py';
   }
 
-  let records = m.sample.records;
-  if (!records) {
-    const bytes = await read({ dir, id: m.run.id, path: m.sample.path });
-    if (sha256(bytes) !== m.sample.sha256) throw new GitmlError('RUNS_BRANCH_CORRUPT', `the sample data ${m.sample.path} of run ${m.run.id} does not match the manifest's sha256`, { run: m.run.id });
-    records = inferSchema({ text: bytes.toString('utf8'), flavor: m.model.flavor }).records;
-  }
-  // Keys in the schema's column order, so the examples read naturally.
-  const ordered = records.map((r) => Object.fromEntries(m.schema.inputs.map((c) => [c.name, r[c.name] ?? null])));
+  const ordered = await sampleRecords({ dir, manifest: m, readArtifact: read });
   files['sample.json'] = Buffer.from(JSON.stringify(ordered, null, 2) + '\n');
   files['schema.json'] = Buffer.from(JSON.stringify({ inputs: m.schema.inputs, outputs: m.schema.outputs }, null, 2) + '\n');
   files['server.json'] = Buffer.from(
@@ -92,6 +85,22 @@ export async function bundleFiles(opts: BundleFilesOptions): Promise<Record<stri
     ) + '\n',
   );
   return files;
+}
+
+/**
+ * The sample rows of a manifest, keys in the schema's column order (so examples read
+ * naturally): inline in the manifest when small, else read from the run and checked by sha256.
+ */
+export async function sampleRecords(opts: BundleFilesOptions): Promise<Array<Record<string, unknown>>> {
+  const { manifest: m, dir } = opts;
+  let records = m.sample.records;
+  if (!records) {
+    const read = opts.readArtifact ?? ((o) => readArtifact(o));
+    const bytes = await read({ dir, id: m.run.id, path: m.sample.path });
+    if (sha256(bytes) !== m.sample.sha256) throw new GitmlError('RUNS_BRANCH_CORRUPT', `the sample data ${m.sample.path} of run ${m.run.id} does not match the manifest's sha256`, { run: m.run.id });
+    records = inferSchema({ text: bytes.toString('utf8'), flavor: m.model.flavor }).records;
+  }
+  return records.map((r) => Object.fromEntries(m.schema.inputs.map((c) => [c.name, r[c.name] ?? null])));
 }
 
 export interface MaterializeBundleOptions extends BundleFilesOptions {

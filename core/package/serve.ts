@@ -20,7 +20,7 @@ import { findRepoRoot } from '../git.js';
 import { loadEntities } from '../entities/load.js';
 import type { Environment, Loaded } from '../entities/types.js';
 import { pythonCommand } from '../targets/local.js';
-import { materializeBundle } from './bundle.js';
+import { materializeBundle, sampleRecords } from './bundle.js';
 import { buildManifest, serverRuntime, shortDigest, type BuiltManifest, type ModelManifest } from './manifest.js';
 import type { ModelImage } from './image.js';
 
@@ -61,8 +61,9 @@ export interface RunningService {
   manifestDigest: string;
   /** The bundle folder (process mode). */
   bundle?: string;
-  /** The container id and image (docker mode). */
+  /** The container id, name and image (docker mode). */
   container?: string;
+  containerName?: string;
   image?: ModelImage;
   pid?: number;
   examples: Example[];
@@ -124,14 +125,56 @@ function urlHost(host: string): string {
   return h.includes(':') ? `[${h}]` : h;
 }
 
-async function ready(url: string): Promise<boolean> {
+/** The status of GET /v2/health/ready: 200 ready, 503 loading or failed, 0 no answer. */
+async function readyStatus(url: string): Promise<number> {
   try {
     const res = await fetch(`${url}/v2/health/ready`, { signal: AbortSignal.timeout(2000) });
     await res.arrayBuffer();
-    return res.status === 200;
+    return res.status;
   } catch {
-    return false;
+    return 0;
   }
+}
+
+/**
+ * Polls a starting server: true once ready; throws 'SERVE' with the server's one-line reason
+ * when the model failed to load (asked at most once a second, while it answers 503).
+ */
+function readinessProbe(url: () => string | undefined, what: string, where: string, log: () => string): () => Promise<boolean> {
+  let nextCheck = 0;
+  return async () => {
+    const u = url();
+    if (!u) return false;
+    const status = await readyStatus(u);
+    if (status === 200) return true;
+    if (status !== 503 || Date.now() < nextCheck) return false;
+    nextCheck = Date.now() + 1000;
+    const failed = await loadFailure(u);
+    if (failed === undefined) return false;
+    throw new GitmlError('SERVE', `${what} failed to load${where}: ${failed}`, { log: log(), reason: failed });
+  };
+}
+
+/**
+ * Why the model failed to load, when the server says it did (GET / has `state: failed` and,
+ * from runtime 1.0.0 on, a one-line `error` such as "init() in score.py raised RuntimeError:
+ * ..."); undefined while it is loading or unreachable.
+ */
+async function loadFailure(url: string): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${url}/`, { signal: AbortSignal.timeout(2000) });
+    const body = (await res.json()) as { state?: string; error?: string };
+    if (body.state !== 'failed') return undefined;
+    return body.error || 'see the server log';
+  } catch {
+    return undefined;
+  }
+}
+
+/** The last line of a log worth quoting in a one-line error. */
+function lastLine(log: string): string {
+  const lines = log.trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  return (lines.at(-1) ?? 'no output').replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /, '');
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -161,12 +204,16 @@ export async function serveModel(opts: ServeOptions): Promise<RunningService> {
   if (opts.sampleRate !== undefined && !(opts.sampleRate >= 0 && opts.sampleRate <= 1)) throw new GitmlError('USAGE', '--sample-rate must be between 0 and 1');
   const dir = await findRepoRoot(opts.dir);
   const built = await buildManifest({ dir, ref: opts.ref });
+  // The rows of the printed examples; read now, so nothing fails once a server runs.
+  const records = await sampleRecords({ dir, manifest: built.manifest });
   await checkPortFree(host, port);
   if (opts.signal?.aborted) throw new GitmlError('CANCELED', 'canceled before the server was started');
-  return opts.docker ? serveDocker(opts, dir, built, host, port) : serveProcess(opts, dir, built, host, port);
+  return opts.docker ? serveDocker(opts, dir, built, records, host, port) : serveProcess(opts, dir, built, records, host, port);
 }
 
-async function serveProcess(opts: ServeOptions, dir: string, built: BuiltManifest, host: string, port: number): Promise<RunningService> {
+type Records = Array<Record<string, unknown>>;
+
+async function serveProcess(opts: ServeOptions, dir: string, built: BuiltManifest, records: Records, host: string, port: number): Promise<RunningService> {
   const m = built.manifest;
   opts.onProgress?.(`materialising the bundle of ${m.model.name} ${m.model.version} (manifest ${shortDigest(built.digest)})`);
   const bundle = await materializeBundle({ dir, manifest: m, digest: built.digest });
@@ -225,19 +272,24 @@ async function serveProcess(opts: ServeOptions, dir: string, built: BuiltManifes
 
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 120_000);
   let url = port === 0 ? undefined : `http://${urlHost(host)}:${port}`;
+  const probe = readinessProbe(() => url, `model ${m.model.name} ${m.model.version}`, '', () => log.text);
   for (;;) {
     if (opts.signal?.aborted) {
       await stop();
       throw new GitmlError('CANCELED', 'canceled before the server was ready');
     }
     if (exitCode !== undefined) {
-      throw new GitmlError('SERVE', `the scoring server exited (code ${exitCode}) before it was ready:\n${log.text.trim().split('\n').slice(-15).join('\n')}`, { log: log.text, code: exitCode });
+      throw new GitmlError('SERVE', `the scoring server exited (code ${exitCode}) before it was ready: ${lastLine(log.text)}`, { log: log.text, code: exitCode });
     }
     if (!url && listening) url = listening.replace('http://0.0.0.0', 'http://127.0.0.1');
-    if (url && (await ready(url))) break;
-    if (/failed to load/.test(log.text) || Date.now() > deadline) {
+    const isReady = await probe().catch(async (e: unknown) => {
       await stop();
-      throw new GitmlError('SERVE', `the model did not become ready${/failed to load/.test(log.text) ? '' : ` within ${Math.round((opts.readyTimeoutMs ?? 120_000) / 1000)} s`}:\n${log.text.trim().split('\n').slice(-20).join('\n')}`, { log: log.text });
+      throw e;
+    });
+    if (isReady) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new GitmlError('SERVE', `the model did not become ready within ${Math.round((opts.readyTimeoutMs ?? 120_000) / 1000)} s: ${lastLine(log.text)}`, { log: log.text });
     }
     await sleep(100);
   }
@@ -248,14 +300,14 @@ async function serveProcess(opts: ServeOptions, dir: string, built: BuiltManifes
     manifestDigest: built.digest,
     bundle,
     pid: child.pid,
-    examples: exampleRequests(url!, m, m.sample.records ?? []),
+    examples: exampleRequests(url!, m, records),
     stop,
     exited,
     log: () => log.text,
   };
 }
 
-async function serveDocker(opts: ServeOptions, dir: string, built: BuiltManifest, host: string, port: number): Promise<RunningService> {
+async function serveDocker(opts: ServeOptions, dir: string, built: BuiltManifest, records: Records, host: string, port: number): Promise<RunningService> {
   const m = built.manifest;
   const { dockerClient, pingDocker, dockerCall, dockerError } = await import('../docker/client.js');
   const { buildModelImage, IMAGE_PORT, LABEL_MANIFEST_DIGEST, LABEL_MODEL, LABEL_VERSION } = await import('./image.js');
@@ -342,19 +394,31 @@ async function serveDocker(opts: ServeOptions, dir: string, built: BuiltManifest
   const bound = info.NetworkSettings?.Ports?.[`${IMAGE_PORT}/tcp`]?.[0]?.HostPort;
   const url = `http://${urlHost(host)}:${bound ?? port}`;
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 120_000);
+  const probeAnyway = Date.now() + 5000;
+  const probe = readinessProbe(() => url, `model ${m.model.name} ${m.model.version}`, ' in the container', () => log.text);
   for (;;) {
     if (opts.signal?.aborted) {
       await stop();
       throw new GitmlError('CANCELED', 'canceled before the server was ready');
     }
-    if (await ready(url)) break;
+    // Probe only once the server inside listens: before that, Docker's port proxy accepts the
+    // connection and holds it, so a probe would hang until its timeout.
+    // (After 5 s probe anyway, in case the engine's log driver keeps the log to itself.)
+    const listening = /listening on http/.test(log.text) || Date.now() > probeAnyway;
+    const isReady = listening
+      ? await probe().catch(async (e: unknown) => {
+          await stop();
+          throw e;
+        })
+      : false;
+    if (isReady) break;
     if (exitCode !== undefined) {
       await stop();
-      throw new GitmlError('SERVE', `the container exited (code ${exitCode}) before it was ready:\n${log.text.trim().split('\n').slice(-15).join('\n')}`, { log: log.text, code: exitCode });
+      throw new GitmlError('SERVE', `the container exited (code ${exitCode}) before it was ready: ${lastLine(log.text)}`, { log: log.text, code: exitCode });
     }
-    if (/failed to load/.test(log.text) || Date.now() > deadline) {
+    if (Date.now() > deadline) {
       await stop();
-      throw new GitmlError('SERVE', `the model did not become ready in the container:\n${log.text.trim().split('\n').slice(-20).join('\n')}`, { log: log.text });
+      throw new GitmlError('SERVE', `the model did not become ready in the container within ${Math.round((opts.readyTimeoutMs ?? 120_000) / 1000)} s: ${lastLine(log.text)}`, { log: log.text });
     }
     await sleep(150);
   }
@@ -364,8 +428,9 @@ async function serveDocker(opts: ServeOptions, dir: string, built: BuiltManifest
     manifest: m,
     manifestDigest: built.digest,
     container: container.id,
+    containerName: name,
     image,
-    examples: exampleRequests(url, m, m.sample.records ?? []),
+    examples: exampleRequests(url, m, records),
     stop,
     exited,
     log: () => log.text,

@@ -6,6 +6,10 @@
  * /v2/models/iris/infer; the same image id twice; a new version reusing every dependency
  * layer; a push to the local registry; the local (no Docker) server; faults.
  *
+ * The set-up and the first test are the README's walk-through ("From model to service"):
+ * the same commands with their human output, and the same curl bodies (README_CALLS) with
+ * the answers the README shows. Change both together.
+ *
  * One repository and one image for the whole file, to keep it fast.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -59,6 +63,32 @@ function serve(dir: string, args: string[], env: Record<string, string> = ENV): 
   });
 }
 
+/**
+ * The README's curl calls after `gitml serve iris#production --docker`, in its order, with the
+ * answers it shows (0 setosa, 1 versicolor, 2 virginica).
+ */
+const README_CALLS: Array<{ path: string; body?: unknown; answer?: unknown }> = [
+  { path: '/v2/health/ready', answer: { ready: true } },
+  {
+    path: '/score',
+    body: { data: [{ sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 }, { sepal_length: 6.1, sepal_width: 2.9, petal_length: 4.7, petal_width: 1.4 }] },
+    answer: { result: [0, 1] },
+  },
+  {
+    path: '/invocations',
+    body: { dataframe_split: { columns: ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'], data: [[5.1, 3.5, 1.4, 0.2], [7.3, 2.9, 6.3, 1.8]] } },
+    answer: { predictions: [0, 2] },
+  },
+  { path: '/invocations', body: { instances: [{ sepal_length: 7.3, sepal_width: 2.9, petal_length: 6.3, petal_width: 1.8 }] }, answer: { predictions: [2] } },
+  {
+    path: '/v2/models/iris/infer',
+    body: { inputs: [{ name: 'input-0', shape: [2, 4], datatype: 'FP64', data: [[5.1, 3.5, 1.4, 0.2], [6.1, 2.9, 4.7, 1.4]] }] },
+    answer: { model_name: 'iris', model_version: 'v0.0.1', outputs: [{ name: 'prediction', shape: [2], datatype: 'INT64', data: [0, 1] }] },
+  },
+  { path: '/metrics' },
+  { path: '/openapi.json' },
+];
+
 async function post(url: string, body: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
   return { status: res.status, body: await res.json() };
@@ -76,14 +106,25 @@ describeDocker('model to service on the real Docker engine', () => {
   let v1Id: string;
   const running: Served[] = [];
 
+  // The README's commands, with their human output (not --json).
+  const ok = (args: string[], timeout?: number, cwd = dir) => {
+    const r = gitml(cwd, args, { env: ENV, timeout });
+    expect(r.code, `gitml ${args.join(' ')}\n${r.stderr}`).toBe(0);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    return r;
+  };
+
   beforeAll(() => {
-    dir = tmpDir('pkg-e2e-gitml-');
-    json(gitml(dir, ['init', '--template', 'sklearn', '--json'], { env: ENV }));
-    const run = json(gitml(dir, ['run', 'train', '--compute', 'docker', '--json'], { env: ENV, timeout: 300_000 }));
-    expect(run.status).toBe('completed');
-    const reg = json(gitml(dir, ['model', 'register', 'iris', '--run', run.id, '--json'], { env: ENV }));
-    expect(reg.version).toBe('v0.0.1');
-    json(gitml(dir, ['model', 'promote', 'iris', 'v0.0.1', 'production', '--json'], { env: ENV }));
+    const parent = tmpDir('pkg-e2e-gitml-');
+    dir = path.join(parent, 'iris-demo');
+    ok(['init', dir, '--template', 'sklearn'], undefined, parent);
+    // RUN=$(gitml run train --compute docker --detach); gitml runs show "$RUN" --follow
+    const runId = ok(['run', 'train', '--compute', 'docker', '--detach']).stdout.trim();
+    expect(runId).toMatch(/^[0-9a-z]{26}$/);
+    const follow = ok(['runs', 'show', runId, '--follow'], 300_000);
+    expect(follow.stdout).toMatch(/status\s+completed/);
+    expect(ok(['model', 'register', 'iris', '--run', runId]).stdout).toContain('registered iris@v0.0.1');
+    expect(ok(['model', 'promote', 'iris', 'v0.0.1', 'production']).stdout).toContain('(tag iris#production#1)');
   });
 
   afterAll(async () => {
@@ -91,7 +132,58 @@ describeDocker('model to service on the real Docker engine', () => {
     const docker = await dockerClient();
     const left = await docker.listContainers({ all: true, filters: { label: ['dev.gitml.serve=local'] } });
     for (const c of left) if (c.Labels['dev.gitml.model'] === 'iris' && running.some((s) => s.info.container === c.Id)) await docker.getContainer(c.Id).remove({ force: true });
-    if (dir) removeDir(dir);
+    if (dir) removeDir(path.dirname(dir));
+  });
+
+  test("the README's walk-through: manifest, image build (and --push), serve --docker, the curl calls, kill", async () => {
+    const manifest = ok(['manifest', 'iris@v0.0.1']);
+    expect(JSON.parse(manifest.stdout)).toMatchObject({ kind: 'ModelManifest', model: { name: 'iris', version: 'v0.0.1', flavor: 'sklearn' } });
+    expect(manifest.stderr).toMatch(/^digest sha256:[0-9a-f]{64}$/m);
+    expect(ok(['image', 'build', 'iris#production'], 300_000).stdout).toMatch(/^(built|up to date) gitml-model\/iris:v0\.0\.1 /);
+    const pushed = ok(['image', 'build', 'iris#production', '--push', TEST_REGISTRY], 300_000).stdout;
+    expect(pushed).toContain(`pushed ${TEST_REGISTRY}/gitml-model/iris:v0.0.1@sha256:`);
+    expect(pushed).toContain(`docker run --rm -p 8080:8080 ${TEST_REGISTRY}/gitml-model/iris:v0.0.1`);
+
+    // gitml serve iris#production --docker --port P > log 2>&1 &  ...until the banner
+    const port = await freePort();
+    const proc = spawn(process.execPath, [BIN, 'serve', 'iris#production', '--docker', '--port', String(port)], { cwd: dir, env: { ...process.env, ...GIT_ENV, NO_COLOR: '1', ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    proc.stdout!.on('data', (d) => (out += d));
+    proc.stderr!.on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+    try {
+      const deadline = Date.now() + 120_000;
+      while (!/Ctrl-C to stop/.test(out) && proc.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(out, err).toMatch(new RegExp(`^serving iris v0\\.0\\.1 at http://127\\.0\\.0\\.1:${port} \\(container (gitml-serve-\\S+) of gitml-model/iris:v0\\.0\\.1\\)$`, 'm'));
+      const name = /\(container (\S+) of /.exec(out)![1];
+      expect(out).toContain(`docker rm -f ${name}`);
+      // The printed examples are commands that work: run each one's body against its path.
+      const printed = out.split('\n').filter((l) => l.trim().startsWith("curl -s -X POST"));
+      expect(printed).toHaveLength(3);
+      for (const line of printed) {
+        const m = /curl -s -X POST (\S+) -H 'Content-Type: application\/json' -d '(.*)'$/.exec(line.trim())!;
+        const r = await post(m[1], JSON.parse(m[2]));
+        expect(r.status, line).toBe(200);
+      }
+
+      const url = `http://127.0.0.1:${port}`;
+      for (const call of README_CALLS) {
+        const res = await fetch(`${url}${call.path}`, call.body === undefined ? {} : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(call.body) });
+        const text = await res.text();
+        expect(res.status, `${call.path}: ${text}`).toBe(200);
+        if (call.answer !== undefined) expect(JSON.parse(text), call.path).toEqual(call.answer);
+        if (call.path === '/metrics') expect(text).toMatch(/^gitml_requests_total\{route="\/score",method="POST",code="200"\} [1-9]\d*$/m);
+        if (call.path === '/openapi.json') expect(JSON.parse(text)).toMatchObject({ openapi: '3.0.3', info: { title: 'iris scoring API', version: 'v0.0.1' } });
+      }
+
+      // kill $SERVE; wait $SERVE: stops and removes the container
+      proc.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      await expect((await dockerClient()).getContainer(name).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    } finally {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    }
   });
 
   test('gitml image build: labels, non-root, health check; the same manifest gives the same image id', async () => {
