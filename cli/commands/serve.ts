@@ -38,8 +38,9 @@ export function register(program: Command): void {
 Locally, the server runs with the environment's Python (its \`venv\` or \`python\`); the
 sklearn flavor needs scikit-learn there. With --docker it runs as the non-root user of the
 model image, published on HOST:PORT; Ctrl-C (or SIGTERM, or closing the terminal) stops and
-removes the container. Containers it starts carry the label dev.gitml.serve=local: after a
-\`kill -9\` of gitml, \`docker rm -f $(docker ps -q --filter label=dev.gitml.serve=local)\`.
+removes the container. Only a \`kill -9\` of gitml leaves it running: the next
+\`gitml serve --docker\` on this host removes it, or \`docker rm -f NAME\` (its containers carry
+the label dev.gitml.serve=local).
 Exit status: 0 after Ctrl-C, 1 when the server fails, 3 when the Docker engine is down.`,
     )
     .action(async (ref: string, opts: ServeOpts, cmd: Command) => {

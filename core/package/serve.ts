@@ -13,6 +13,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, chmodSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { GitmlError } from '../errors.js';
@@ -23,6 +24,7 @@ import { pythonCommand } from '../targets/local.js';
 import { materializeBundle, sampleRecords } from './bundle.js';
 import { buildManifest, serverRuntime, shortDigest, type BuiltManifest, type ModelManifest } from './manifest.js';
 import type { ModelImage } from './image.js';
+import type { GitmlDocker } from '../docker/client.js';
 
 export interface ServeOptions {
   dir: string;
@@ -188,6 +190,35 @@ async function localEnvironment(dir: string, m: ModelManifest): Promise<Loaded<E
   return atSource ?? { name: m.environment.name, file: '', spec: m.environment.spec };
 }
 
+/** Containers of `gitml serve --docker`, and the host and process that started each. */
+export const LABEL_SERVE = 'dev.gitml.serve';
+export const LABEL_SERVE_HOST = 'dev.gitml.serve-host';
+export const LABEL_SERVE_PID = 'dev.gitml.serve-pid';
+
+/**
+ * Remove the containers a `gitml serve --docker` of this host left behind when it was killed
+ * (SIGKILL leaves no chance to clean up): labelled with this host name and a pid that is gone.
+ */
+export async function removeOrphans(docker: GitmlDocker, onProgress?: (line: string) => void): Promise<string[]> {
+  const { pidAlive } = await import('../pid.js');
+  const host = os.hostname();
+  let list: Array<{ Id: string; Names?: string[]; Labels?: Record<string, string> }>;
+  try {
+    list = await docker.listContainers({ all: true, filters: { label: [`${LABEL_SERVE}=local`, `${LABEL_SERVE_HOST}=${host}`] } });
+  } catch {
+    return []; // a best effort: serving does not depend on it
+  }
+  const removed: string[] = [];
+  for (const c of list) {
+    const pid = Number(c.Labels?.[LABEL_SERVE_PID]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || pidAlive(pid)) continue;
+    const name = (c.Names?.[0] ?? c.Id.slice(0, 12)).replace(/^\//, '');
+    onProgress?.(`removing container ${name}, left by a gitml serve that was killed (pid ${pid})`);
+    await docker.getContainer(c.Id).remove({ force: true }).then(() => removed.push(name), () => undefined);
+  }
+  return removed;
+}
+
 class LogTail {
   text = '';
   add(s: string): void {
@@ -329,6 +360,7 @@ async function serveDocker(opts: ServeOptions, dir: string, built: BuiltManifest
     binds.push(`${file}:/gitml/samples.jsonl`);
     env.push('GITML_SAMPLE_LOG=/gitml/samples.jsonl', `GITML_SAMPLE_RATE=${opts.sampleRate ?? 1}`);
   }
+  await removeOrphans(docker, opts.onProgress);
   const name = `gitml-serve-${image.image.split('/')[1].replace(/[^a-zA-Z0-9_.-]/g, '-')}-${randomBytes(3).toString('hex')}`;
   const container = await dockerCall(docker, `creating container ${name}`, () =>
     docker.createContainer({
@@ -340,7 +372,10 @@ async function serveDocker(opts: ServeOptions, dir: string, built: BuiltManifest
         [LABEL_MODEL]: m.model.name,
         [LABEL_VERSION]: m.model.version,
         [LABEL_MANIFEST_DIGEST]: built.digest,
-        'dev.gitml.serve': 'local',
+        [LABEL_SERVE]: 'local',
+        // Who started it: a later `gitml serve` removes it if this process died without doing so.
+        [LABEL_SERVE_HOST]: os.hostname(),
+        [LABEL_SERVE_PID]: String(process.pid),
       },
       ExposedPorts: { [`${IMAGE_PORT}/tcp`]: {} },
       HostConfig: {

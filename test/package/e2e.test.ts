@@ -14,10 +14,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { BIN, GIT_ENV, ROOT, gitml, removeDir, tmpDir } from '../support/repo.js';
-import { describeDocker, dockerClient, TEST_REGISTRY } from '../support/docker.js';
+import { describeDocker, dockerClient, TEST_REGISTRY, TINY_IMAGE } from '../support/docker.js';
 import { isGitmlError } from '../../core/errors.js';
 
 const VENV_BIN = path.join(ROOT, '.venv/bin');
@@ -152,11 +153,12 @@ describeDocker('model to service on the real Docker engine', () => {
     proc.stdout!.on('data', (d) => (out += d));
     proc.stderr!.on('data', (d) => (err += d));
     const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+    let name: string | undefined;
     try {
       const deadline = Date.now() + 120_000;
       while (!/Ctrl-C to stop/.test(out) && proc.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       expect(out, err).toMatch(new RegExp(`^serving iris v0\\.0\\.1 at http://127\\.0\\.0\\.1:${port} \\(container (gitml-serve-\\S+) of gitml-model/iris:v0\\.0\\.1\\)$`, 'm'));
-      const name = /\(container (\S+) of /.exec(out)![1];
+      name = /\(container (\S+) of /.exec(out)![1];
       expect(out).toContain(`docker rm -f ${name}`);
       // The printed examples are commands that work: run each one's body against its path.
       const printed = out.split('\n').filter((l) => l.trim().startsWith("curl -s -X POST"));
@@ -182,7 +184,13 @@ describeDocker('model to service on the real Docker engine', () => {
       expect(await exited).toBe(0);
       await expect((await dockerClient()).getContainer(name).inspect()).rejects.toMatchObject({ statusCode: 404 });
     } finally {
-      if (proc.exitCode === null) proc.kill('SIGKILL');
+      // After a failed assertion: stop gitml as a user would, and never leave the container.
+      if (proc.exitCode === null) {
+        proc.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+        if (proc.exitCode === null) proc.kill('SIGKILL');
+      }
+      if (name) await (await dockerClient()).getContainer(name).remove({ force: true }).catch(() => undefined);
     }
   });
 
@@ -217,6 +225,16 @@ describeDocker('model to service on the real Docker engine', () => {
   });
 
   test('gitml serve --docker: the three protocols answer with the same predictions; Ctrl-C removes the container', async () => {
+    // A container left by a gitml serve that was SIGKILLed (its pid is gone): removed on start.
+    const dead = spawn(process.execPath, ['-e', '']);
+    const deadPid = dead.pid!;
+    await new Promise((r) => dead.once('exit', r));
+    const docker0 = await dockerClient();
+    const orphan = await docker0.createContainer({
+      Image: TINY_IMAGE,
+      Cmd: ['true'],
+      Labels: { 'dev.gitml.serve': 'local', 'dev.gitml.serve-host': os.hostname(), 'dev.gitml.serve-pid': String(deadPid), 'dev.gitml.model': 'iris' },
+    });
     const port = await freePort();
     const sampleLog = path.join(dir, '..', `${path.basename(dir)}-samples.jsonl`);
     const s = await serve(dir, ['iris#production', '--docker', '--port', String(port), '--sample-log', sampleLog, '--sample-rate', '1']);
@@ -227,6 +245,8 @@ describeDocker('model to service on the real Docker engine', () => {
     const c = await docker.getContainer(s.info.container!).inspect();
     expect(c.Config.User).toBe('1000:1000');
     expect(c.Config.Labels['dev.gitml.model']).toBe('iris');
+    expect(c.Config.Labels['dev.gitml.serve-pid']).toBe(String(s.proc.pid));
+    await expect(orphan.inspect()).rejects.toMatchObject({ statusCode: 404 });
     expect(c.HostConfig.PortBindings?.['8080/tcp']?.[0]).toEqual({ HostIp: '127.0.0.1', HostPort: String(port) });
 
     expect(s.info.examples.map((e) => e.protocol)).toEqual(['azure', 'mlflow', 'v2']);
