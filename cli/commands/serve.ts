@@ -64,7 +64,8 @@ Exit status: 0 after Ctrl-C, 1 when the server fails, 3 when the Docker engine i
         docker: opts.docker,
         sampleLog: opts.sampleLog,
         sampleRate: rate,
-        onProgress: (line) => p.update(line.slice(0, (process.stderr.columns ?? 100) - 1)),
+        // One status line on a terminal (cut to its width); whole lines into a file or a pipe.
+        onProgress: (line) => (process.stderr.isTTY ? p.update(line.slice(0, (process.stderr.columns ?? 100) - 1)) : process.stderr.write(c.dim(line, process.stderr) + '\n')),
         onLog: opts.quiet ? undefined : (chunk) => process.stderr.write(c.dim(chunk, process.stderr)),
       }).catch((e: unknown) => {
         p.done();
