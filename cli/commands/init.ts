@@ -17,6 +17,11 @@ export function register(program: Command): void {
       if (opts.json) return printJson(r);
       process.stdout.write(`${r.created ? 'Created' : 'Added gitml to'} ${c.bold(r.dir)} (template ${opts.template}, ${r.files.length} files)\n`);
       if (r.commit) process.stdout.write(`Committed ${r.commit.slice(0, 12)}${r.fallbackIdentity ? ' as gitml <gitml@localhost> (no git identity configured: set user.name and user.email)' : ''}\n`);
-      process.stdout.write(`\nNext:\n  cd ${dir}\n  gitml validate\n  gitml run train\n  gitml runs\n`);
+      // The sklearn template needs scikit-learn and pandas: say where they are, up front.
+      const run =
+        opts.template === 'sklearn'
+          ? '  gitml run train                    # needs python3 with scikit-learn and pandas here\n  gitml run train --compute docker   # or in the image gitml/python:bookworm\n'
+          : '  gitml run train\n';
+      process.stdout.write(`\nNext:\n  cd ${dir}\n  gitml validate\n${run}  gitml runs\n`);
     });
 }
