@@ -539,5 +539,13 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
   const metrics = await collectMetrics({ metricsFile: result.metricsFile, markers, onWarning: note, clock });
   const sanitized = await sanitizeOutputs({ dir: result.outputsDir });
   for (const w of sanitized.warnings) note(w);
+  if (result.status === 'completed') {
+    // A completed run that did not write what it declared is worth knowing before registering it.
+    for (const [name, rel] of Object.entries(outputPaths(experiment.spec))) {
+      if (rel && !(await stat(path.join(result.outputsDir, rel)).then(() => true, () => false))) {
+        note(`gitml: warning: declared output ${name} (${rel}) was not written`);
+      }
+    }
+  }
   return finish(result, metrics);
 }

@@ -301,3 +301,18 @@ describe('exported code', () => {
     expect(readFileSync(path.join(dir, 'target.txt'), 'utf8')).toBe('inside');
   });
 });
+
+describe('declared outputs', () => {
+  it('a completed run that did not write a declared output says so in its log, and still completes', async () => {
+    const dir = ws({
+      'gitml/experiments/lazy.yaml':
+        'kind: Experiment\ncommand: [python3, -c, "import os; open(os.environ[\'GITML_OUTPUTS\'] + \'/made.txt\', \'w\').write(\'x\')"]\noutputs:\n  made: made.txt\n  model: model.pkl\n',
+    });
+    let out = '';
+    const r = await runExperiment({ dir, experiment: 'lazy', onLog: (c) => (out += c) });
+    expect(r.record.status).toBe('completed');
+    expect(out).toContain('gitml: warning: declared output model (model.pkl) was not written');
+    expect(out).not.toContain('declared output made');
+    expect(runFile(dir, r.runId, 'logs.txt')).toContain('declared output model (model.pkl) was not written');
+  });
+});
