@@ -5,7 +5,7 @@
  * codes and messages.
  */
 import { Command, CommanderError } from 'commander';
-import { GitmlError, exitCodeFor, EXIT } from '../core/errors.js';
+import { GitmlError, exitCodeFor, EXIT, fromSystemError } from '../core/errors.js';
 import { packageVersion } from '../core/paths.js';
 import { c } from './output.js';
 import { commands } from './commands/index.js';
@@ -30,6 +30,7 @@ export function buildProgram(): Command {
 }
 
 export function formatError(e: unknown): string {
+  e = fromSystemError(e);
   if (e instanceof GitmlError) return `${c.red('error', process.stderr)}: ${e.message}`;
   const err = e as Error;
   return `${c.red('error', process.stderr)}: ${err?.message ?? String(e)} (unexpected; rerun with GITML_DEBUG=1 for details)`;

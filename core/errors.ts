@@ -37,6 +37,7 @@ export type ErrorCode =
   | 'POLICY'
   | 'SERVE'
   | 'IO'
+  | 'DISK_FULL'
   | 'CANCELED'
   | 'INTERNAL';
 
@@ -76,7 +77,27 @@ export const EXIT = {
   INTERRUPTED: 130,
 } as const;
 
+/**
+ * The operating system's errors that are the machine's state, not a bug: a full disk, a
+ * read-only or forbidden folder. They become GitmlErrors (exit 3) with a message saying what to
+ * do; anything else is returned as it is. A failed git command reports the same in its stderr.
+ */
+export function fromSystemError(e: unknown): unknown {
+  if (e instanceof GitmlError || !(e instanceof Error)) return e;
+  const err = e as NodeJS.ErrnoException;
+  const where = err.path ? ` (${err.path})` : '';
+  if (err.code === 'ENOSPC' || err.code === 'EDQUOT' || /No space left on device|Disk quota exceeded/i.test(err.message)) {
+    return new GitmlError('DISK_FULL', `no space left on the device${where}: free some space and run again; what was already recorded is intact`, { path: err.path }, { cause: e, retryable: true });
+  }
+  if (err.code === 'EROFS') return new GitmlError('IO', `the file system is read-only${where}`, { path: err.path }, { cause: e });
+  if ((err.code === 'EACCES' || err.code === 'EPERM') && err.path) {
+    return new GitmlError('IO', `permission denied${where}: check the owner and mode of that path`, { path: err.path }, { cause: e });
+  }
+  return e;
+}
+
 export function exitCodeFor(e: unknown): number {
+  e = fromSystemError(e);
   if (!(e instanceof GitmlError)) return EXIT.FAILURE;
   switch (e.code) {
     case 'USAGE':
@@ -90,6 +111,7 @@ export function exitCodeFor(e: unknown): number {
     case 'REMOTE':
     case 'LOCK_HELD':
     case 'IO':
+    case 'DISK_FULL':
       return EXIT.ENVIRONMENT;
     case 'CANCELED':
       return EXIT.INTERRUPTED;

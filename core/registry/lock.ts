@@ -5,12 +5,13 @@
  * (GTO counts N over all tags of a model, so two different stages could otherwise collide).
  * A lock left by a dead process on this host is cleared; a live one is waited for.
  */
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { GitmlError, isGitmlError } from '../errors.js';
 import { runGit } from '../git.js';
 import { pidAlive } from '../pid.js';
+import { writeAllSync } from '../fs.js';
 
 export interface LockOptions {
   /** How long to wait for a live holder (ms). */
@@ -51,7 +52,7 @@ async function lockOnly<T>(dir: string, fn: () => Promise<T>, opts: LockOptions)
   for (;;) {
     try {
       const fd = openSync(file, 'wx');
-      writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }));
+      writeAllSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }));
       closeSync(fd);
       break;
     } catch (e) {

@@ -13,7 +13,7 @@ import { closeSync, createWriteStream, mkdirSync, openSync, type WriteStream } f
 import { readdir, rm, stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
-import { GitmlError } from '../errors.js';
+import { GitmlError, fromSystemError } from '../errors.js';
 import { findRepoRoot, runGit } from '../git.js';
 import { packageRoot, safeRelPosix } from '../paths.js';
 import type { ComputeTarget, Entities, Environment, Experiment, Loaded } from '../entities/types.js';
@@ -358,6 +358,9 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
   const live = livePaths(repoDir, runId);
   mkdirSync(path.dirname(live.log), { recursive: true });
   const logFile: WriteStream = createWriteStream(live.log, { flags: 'a' });
+  // A full disk must not crash the run: the error is kept, and recording the run reports it.
+  let logError: Error | undefined;
+  logFile.on('error', (e) => (logError ??= e));
   const secretNames = prep.environment?.spec.secrets ?? [];
   const callerEnv = opts.env ?? process.env;
   const secretEnv: Record<string, string> = {};
@@ -370,13 +373,13 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
   const redact = redactor(Object.values(secretEnv));
   const log: LogFn = (chunk, stream) => {
     const safe = redact(chunk);
-    if (!logFile.writableEnded) logFile.write(safe); // a target's late output must not crash the run
+    if (!logFile.writableEnded && !logFile.destroyed) logFile.write(safe); // a target's late output must not crash the run
     opts.onLog?.(safe, stream);
   };
   const note = (line: string) => log(line.endsWith('\n') ? line : line + '\n', 'stderr');
   /** For the run's log only: what the caller will also be told (a thrown error) is not shown twice. */
   const noteInLog = (line: string) => {
-    if (!logFile.writableEnded) logFile.write(redact(line.endsWith('\n') ? line : line + '\n'));
+    if (!logFile.writableEnded && !logFile.destroyed) logFile.write(redact(line.endsWith('\n') ? line : line + '\n'));
   };
   const status = (s: RunStatus, extra: { endedAt?: string; exitCode?: number | null; error?: string; commit?: string } = {}) =>
     writeLiveStatus(repoDir, { id: runId, experiment: experiment.name, status: s, pid: process.pid, host: hostname(), startedAt: new Date(startedAt).toISOString(), ...extra });
@@ -403,7 +406,8 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
     if (record.environment && (result.image || result.imageDigest)) {
       record.environment = { ...record.environment, ...(result.image ? { image: result.image } : {}), ...(result.imageDigest ? { imageDigest: result.imageDigest } : {}) };
     }
-    await new Promise<void>((res) => logFile.end(() => res()));
+    await new Promise<void>((res) => (logFile.destroyed ? res() : logFile.end(() => res())));
+    if (logError) throw fromSystemError(logError);
     progress('recording the run');
     const rec = await recordRun({
       dir: repoDir,
@@ -477,7 +481,8 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
     // A bad runs-store setting (gitml.yaml branches.runs) fails here, before anything runs.
     config = (await storeModules)[1].runStoreConfig(prep.entities.workspace.spec, repoDir);
   } catch (e) {
-    await new Promise<void>((res) => logFile.end(() => res()));
+    await new Promise<void>((res) => (logFile.destroyed ? res() : logFile.end(() => res())));
+    if (logError) throw fromSystemError(logError);
     await rm(scratch.base, { recursive: true, force: true }).catch(() => {});
     status('failed', { error: (e as Error).message });
     throw e;

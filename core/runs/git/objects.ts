@@ -5,11 +5,12 @@
  * recording a run writes about ten objects.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { deflateSync, constants as zc } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import { GitmlError } from '../../errors.js';
+import { GitmlError, fromSystemError } from '../../errors.js';
+import { writeAllSync } from '../../fs.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 
@@ -68,7 +69,7 @@ export function writeObject(objectsDir: string, type: ObjectType, content: Buffe
       }
     }
     try {
-      writeSync(fd, data);
+      writeAllSync(fd, data);
       if (opts.fsync) fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -80,6 +81,8 @@ export function writeObject(objectsDir: string, type: ObjectType, content: Buffe
     } catch {
       /* already gone */
     }
+    const sys = fromSystemError(e);
+    if (sys instanceof GitmlError) throw sys; // a full disk says so plainly
     throw new GitmlError('IO', `cannot write git object ${oid}: ${(e as Error).message}`, { oid }, { cause: e });
   }
   return oid;

@@ -10,13 +10,14 @@
  * A lock without such a file (git's own, or another host's) is never cleared: we wait, then
  * report LOCK_HELD.
  */
-import { appendFileSync, closeSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { GitmlError } from '../../errors.js';
 import { identLine, type Ident } from './objects.js';
 import { pidAlive } from '../../pid.js';
+import { writeAllSync } from '../../fs.js';
 
 const ZERO = '0'.repeat(40);
 
@@ -208,7 +209,7 @@ export async function casRef(o: CasOptions): Promise<void> {
     if (current !== o.oldOid) {
       throw new GitmlError('REF_CONFLICT', `${o.ref} moved (expected ${o.oldOid ?? 'none'}, found ${current ?? 'none'})`, { ref: o.ref, expected: o.oldOid, found: current }, { retryable: true });
     }
-    writeSync(fd, o.newOid + '\n');
+    writeAllSync(fd, o.newOid + '\n');
     closeSync(fd);
     fd = -1;
     // The reflog is appended under the lock, as git does, so `git reflog runs` shows every record.
