@@ -183,7 +183,12 @@ export async function buildManifest(opts: BuildManifestOptions): Promise<BuiltMa
   const r = await resolve({ dir: opts.dir, ref: opts.ref });
   const dir = opts.dir;
   const rec = r.record;
-  const sourceCommit = rec.source.commit;
+  const sourceCommit = rec.source?.commit;
+  // It becomes a git argument below: a commit id and nothing else (a record on a pulled runs
+  // branch could say "--output=FILE").
+  if (typeof sourceCommit !== 'string' || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sourceCommit)) {
+    throw new GitmlError('RUNS_BRANCH_CORRUPT', `run ${r.runId}: run.json "source.commit" is not a commit id`, { run: r.runId });
+  }
   const { at, now } = await entitiesFor(dir, sourceCommit);
   const model: Loaded<Model> | undefined = at?.models.get(r.name) ?? now?.models.get(r.name);
   if (!model) {
@@ -251,7 +256,7 @@ export async function buildManifest(opts: BuildManifestOptions): Promise<BuiltMa
   const envDigest = envFromCommit ? await environmentDigest(env, commitRepoFiles(dir, sourceCommit)) : await environmentDigest(env, (await git(dir, ['rev-parse', '--show-toplevel'])).trim());
 
   const srv = serverRuntime();
-  const [tree, time] = (await git(dir, ['show', '-s', '--format=%T %cI', sourceCommit])).trim().split(' ');
+  const [tree, time] = (await git(dir, ['show', '-s', '--format=%T %cI', sourceCommit, '--'])).trim().split(' ');
   const sampleJson = JSON.stringify(inferred.records);
   const manifest: ModelManifest = {
     apiVersion: MANIFEST_API_VERSION,

@@ -15,7 +15,8 @@ import type { RunsRepo } from './backend.js';
 import { isTreeMode, type TreeEntry } from './git/objects.js';
 import { RUN_DEPTH, RUN_FILE } from './layout.js';
 
-const VERSION = 2;
+// 3: records are checked field by field (recordProblem); older caches may hold records that no longer pass.
+const VERSION = 3;
 
 export interface CatalogRun {
   /** Folder of the run on the branch. */
@@ -158,16 +159,62 @@ function saveFile(repo: RunsRepo, c: Catalog): void {
   }
 }
 
-/** Why a run.json is not a usable record, or undefined when it is. */
+const HEX_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+const isObject = (v: unknown): v is Record<string, unknown> => Boolean(v) && typeof v === 'object' && !Array.isArray(v);
+const isSize = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isPrimitive = (v: unknown) => v === null || ['string', 'number', 'boolean'].includes(typeof v);
+
+/** true when `p` is not a '/'-separated path inside the outputs folder as collectOutputs writes them. */
+function badArtifactPath(p: unknown): boolean {
+  if (typeof p !== 'string' || p === '' || /[\0\\\n\r]/.test(p)) return true;
+  return p.split('/').some((seg) => seg === '' || seg === '.' || seg === '..');
+}
+
+/**
+ * Why a run.json is not a usable record, or undefined when it is. A runs branch pulled from a
+ * remote is written by anyone with push access, so every field that later becomes a git
+ * argument (source.commit), a path (artifact paths and digests) or is printed with string
+ * methods is checked here, once, for every reader (listing, getRun, the registry, packaging).
+ */
 export function recordProblem(r: unknown, folder: string): string | undefined {
-  if (!r || typeof r !== 'object' || Array.isArray(r)) return 'run.json is not a JSON object';
-  const o = r as Record<string, unknown>;
+  if (!isObject(r)) return 'run.json is not a JSON object';
+  const o = r;
   if (typeof o.id !== 'string') return 'run.json has no "id"';
   if (o.id !== folder) return `run.json has id ${JSON.stringify(o.id)} but sits in folder ${JSON.stringify(folder)}`;
   if (typeof o.experiment !== 'string') return 'run.json has no "experiment"';
   if (typeof o.status !== 'string') return 'run.json has no "status"';
-  if (!o.params || typeof o.params !== 'object' || Array.isArray(o.params)) return 'run.json "params" is not an object';
-  if (!o.metrics || typeof o.metrics !== 'object' || Array.isArray(o.metrics)) return 'run.json "metrics" is not an object';
+  if (!isObject(o.params) || !Object.values(o.params).every(isPrimitive)) return 'run.json "params" is not an object of strings, numbers and booleans';
+  if (!isObject(o.metrics) || !Object.values(o.metrics).every((v) => v === null || typeof v === 'number')) return 'run.json "metrics" is not an object of numbers';
+  if (!isObject(o.source) || typeof o.source.commit !== 'string' || !HEX_ID.test(o.source.commit)) return 'run.json "source.commit" is not a commit id';
+  for (const k of ['tree', 'branch'] as const) if (o.source[k] !== undefined && typeof o.source[k] !== 'string') return `run.json "source.${k}" is not a string`;
+  for (const k of ['host', 'user', 'error', 'startedAt', 'endedAt'] as const) if (o[k] !== undefined && typeof o[k] !== 'string') return `run.json "${k}" is not a string`;
+  if (!Array.isArray(o.artifacts)) return 'run.json "artifacts" is not a list';
+  for (const [i, a] of o.artifacts.entries()) {
+    if (!isObject(a)) return `run.json "artifacts[${i}]" is not an object`;
+    if (badArtifactPath(a.path)) return `run.json "artifacts[${i}].path" is not a path inside the outputs folder`;
+    if (typeof a.sha256 !== 'string' || !SHA256.test(a.sha256)) return `run.json "artifacts[${i}].sha256" is not a sha256 digest`;
+    if (a.storage !== 'inline' && a.storage !== 'store') return `run.json "artifacts[${i}].storage" is neither "inline" nor "store"`;
+    if (!isSize(a.size)) return `run.json "artifacts[${i}].size" is not a size in bytes`;
+  }
+  if (o.inputs !== undefined) {
+    if (!isObject(o.inputs)) return 'run.json "inputs" is not an object';
+    for (const [k, v] of Object.entries(o.inputs)) {
+      if (!isObject(v) || typeof v.path !== 'string' || typeof v.sha256 !== 'string' || (v.size !== undefined && typeof v.size !== 'number')) return `run.json "inputs.${k}" is not {path, sha256, size}`;
+    }
+  }
+  if (o.environment !== undefined && !(isObject(o.environment) && typeof o.environment.name === 'string' && typeof o.environment.digest === 'string' && ['image', 'imageDigest'].every((k) => (o.environment as Record<string, unknown>)[k] === undefined || typeof (o.environment as Record<string, unknown>)[k] === 'string'))) {
+    return 'run.json "environment" is not {name, digest, image?}';
+  }
+  if (o.compute !== undefined && !(isObject(o.compute) && typeof o.compute.name === 'string' && typeof o.compute.type === 'string')) return 'run.json "compute" is not {name, type}';
+  if (o.trigger !== undefined && !(isObject(o.trigger) && typeof o.trigger.kind === 'string' && ['ref', 'event'].every((k) => (o.trigger as Record<string, unknown>)[k] === undefined || typeof (o.trigger as Record<string, unknown>)[k] === 'string'))) {
+    return 'run.json "trigger" is not {kind, ref?, event?}';
+  }
+  if (o.tags !== undefined) {
+    if (!isObject(o.tags)) return 'run.json "tags" is not an object';
+    for (const [k, v] of Object.entries(o.tags)) if (typeof v !== 'string') return `run.json "tags.${k}" is not a string`;
+  }
+  for (const k of ['durationMs', 'exitCode'] as const) if (o[k] !== undefined && o[k] !== null && typeof o[k] !== 'number') return `run.json "${k}" is not a number`;
   return undefined;
 }
 

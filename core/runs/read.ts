@@ -119,6 +119,8 @@ export async function readArtifact(opts: ArtifactOpts): Promise<Buffer> {
 export async function artifactPath(opts: ArtifactOpts): Promise<string> {
   const { repo, ref, rel } = await findArtifact(opts);
   if (ref.storage === 'store') return artifactStoreFor(repo.config).localPath(ref.sha256);
+  // The digest names a cache folder: it must be one (records are checked, this is the last guard).
+  if (!/^[0-9a-f]{64}$/.test(ref.sha256)) throw new GitmlError('RUNS_BRANCH_CORRUPT', `artifact ${rel} of run ${opts.id} has no valid sha256`, { id: opts.id, path: rel });
   const dest = path.join(repo.paths.commondir, 'gitml', 'cache', 'artifacts', ref.sha256, path.posix.basename(rel));
   try {
     if (statSync(dest).size === ref.size) return dest;

@@ -13,6 +13,7 @@ import { openRuns, type RunsRepo } from './backend.js';
 import { loadRunStoreConfig, type RunStoreConfig } from './config.js';
 import { artifactStoreFor } from './artifact-store.js';
 import { buildSeries, collectOutputs } from './collect.js';
+import { recordProblem } from './catalog.js';
 import { MODE_FILE, MODE_TREE, isTreeMode, type TreeEntry } from './git/objects.js';
 import { casRef } from './git/refs.js';
 import { ARTIFACTS_DIR, LOGS_FILE, LOGS_REF_FILE, METRICS_FILE, RUN_FILE, checkRunId, runFolderSegments } from './layout.js';
@@ -134,6 +135,9 @@ export async function recordRun(opts: RecordRunOptions): Promise<{ commit: strin
     const metrics = { ...(seriesGiven ? {} : (prev?.metrics ?? {})), ...(series?.finals ?? {}), ...(rec.metrics ?? {}) };
     const artifacts = outputs ? [...outputs.artifacts, ...(rec.artifacts ?? []).filter((a) => !outputs.artifacts.some((b) => b.path === a.path))] : rec.artifacts?.length ? rec.artifacts : (prev?.artifacts ?? []);
     const record: RunRecord = { ...rec, params: rec.params ?? {}, metrics, artifacts, inputs: rec.inputs ?? {} };
+    // Never write what every reader would refuse as a corrupt record.
+    const problem = recordProblem(record, rec.id);
+    if (problem) throw new GitmlError('PARAM', `cannot record run ${rec.id}: ${problem}`, { id: rec.id });
     const runJson = repo.writeBlob(JSON.stringify(record, null, 2) + '\n');
     const byName = new Map(entries.map((e) => [e.name, e]));
     for (const [name, e] of replace) {
