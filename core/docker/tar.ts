@@ -5,7 +5,7 @@
  * outputs are written by untrusted code.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, readdir, readlink, symlink, copyFile, realpath } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink, rm, symlink, copyFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -107,23 +107,50 @@ export interface ExtractResult {
   refused: Array<{ path: string; reason: string }>;
 }
 
+export interface ExtractOptions {
+  /** Drop this many leading path components of every entry. */
+  strip?: number;
+  /**
+   * An entry whose name (or hard link source) escapes the destination: 'refuse' lists it in
+   * `refused` and goes on (default), 'throw' stops with 'PATH_ESCAPE' (an archive that should
+   * never contain one: it is damaged or forged).
+   */
+  onEscape?: 'refuse' | 'throw';
+}
+
 /**
  * Extract a tar stream into `dest`, dropping the first `strip` path components (the engine's
- * archive of /gitml/outputs names its entries `outputs/...`). Entries that would escape
- * `dest`, symlinks whose target resolves outside it, hard links, devices and fifos are
- * refused (listed in the result, not written); ownership is not applied.
+ * archive of /gitml/outputs names its entries `outputs/...`). The archive is untrusted (a run's
+ * code chose its entries), so:
+ * - nothing is ever written or read through a symlink: every parent of an entry must be a real
+ *   folder, an entry is never written over an existing symlink, and a hard link's source must be
+ *   a regular file reached through real folders;
+ * - a symlink is created only when its target stays inside by its text, and once everything is
+ *   extracted every symlink is resolved by the kernel and removed when it lands outside (a link
+ *   through another link, `d/e/s/../..`, can leave the folder although its text stays inside);
+ * - hard links become copies; devices, fifos and other types are refused; ownership and
+ *   set-id bits are not applied.
  */
-export async function extractTar(stream: NodeJS.ReadableStream, dest: string, opts: { strip?: number } = {}): Promise<ExtractResult> {
+export async function extractTar(stream: NodeJS.ReadableStream, dest: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
   const strip = opts.strip ?? 0;
   await mkdir(dest, { recursive: true });
   const root = await realpath(dest);
   const result: ExtractResult = { files: [], refused: [] };
+  const links: Array<{ full: string; norm: string; target: string }> = [];
   const extract = tar.extract();
 
   const inside = (p: string) => p === root || p.startsWith(root + path.sep);
+  const escaped = (rel: string, reason: string, cause?: unknown) => {
+    if (opts.onEscape === 'throw') {
+      if (cause instanceof GitmlError) throw cause;
+      throw new GitmlError('PATH_ESCAPE', `archive entry ${JSON.stringify(rel)}: ${reason}`, { path: rel });
+    }
+    result.refused.push({ path: rel, reason });
+  };
+  const isSymlink = async (p: string) => lstat(p).then((st) => st.isSymbolicLink(), () => false);
 
-  // A path is written only when every existing parent is a real folder inside root (a symlinked
-  // parent created by an earlier entry must not redirect later writes).
+  // A path is used only when every existing parent is a real folder inside root (a symlinked
+  // parent created by an earlier entry must not redirect later writes or reads).
   const parentsOk = async (full: string): Promise<boolean> => {
     let dir = path.dirname(full);
     const chain: string[] = [];
@@ -155,12 +182,16 @@ export async function extractTar(stream: NodeJS.ReadableStream, dest: string, op
     try {
       norm = safeRelPosix(rel);
       full = safeJoin(root, norm);
-    } catch {
-      result.refused.push({ path: rel, reason: 'path escapes the outputs folder' });
+    } catch (e) {
+      escaped(rel, 'path escapes the outputs folder', e);
       return drain();
     }
     if (!(await parentsOk(full))) {
       result.refused.push({ path: norm, reason: 'a parent folder is a symlink' });
+      return drain();
+    }
+    if (header.type !== 'directory' && (await isSymlink(full))) {
+      result.refused.push({ path: norm, reason: 'would write through a symlink' });
       return drain();
     }
     switch (header.type) {
@@ -170,14 +201,6 @@ export async function extractTar(stream: NodeJS.ReadableStream, dest: string, op
       case 'file':
       case 'contiguous-file': {
         await mkdir(path.dirname(full), { recursive: true });
-        try {
-          if ((await lstat(full)).isSymbolicLink()) {
-            result.refused.push({ path: norm, reason: 'would write through a symlink' });
-            return drain();
-          }
-        } catch {
-          /* does not exist yet */
-        }
         await pipeline(body, createWriteStream(full, { mode: (header.mode ?? 0o644) & 0o755 }));
         result.files.push(norm);
         return;
@@ -185,24 +208,30 @@ export async function extractTar(stream: NodeJS.ReadableStream, dest: string, op
       case 'symlink': {
         const target = header.linkname ?? '';
         const resolved = path.resolve(path.dirname(full), target);
-        if (path.isAbsolute(target) || !inside(resolved) || resolved === root) {
+        if (path.isAbsolute(target) || target.includes('\0') || !inside(resolved) || resolved === root) {
           result.refused.push({ path: norm, reason: `symlink to ${target}, outside the outputs folder` });
           return drain();
         }
         await mkdir(path.dirname(full), { recursive: true });
         await symlink(target, full);
+        links.push({ full, norm, target });
         result.files.push(norm);
         return drain();
       }
       case 'link': {
-        // A hard link to an entry extracted earlier: copy it if that entry is inside.
+        // A hard link to an entry extracted earlier: copy it if that entry is a regular file
+        // inside, reached through real folders only (lstat follows a symlinked parent).
+        const linkname = header.linkname ?? '';
         let src: string;
         try {
-          const srcParts = (header.linkname ?? '')  .split('/').filter((s: string) => s !== '' && s !== '.');
+          const srcParts = linkname.split('/').filter((s: string) => s !== '' && s !== '.');
           src = safeJoin(root, safeRelPosix(srcParts.slice(strip).join('/')));
-          if (!(await lstat(src)).isFile()) throw new Error('not a file');
-        } catch {
-          result.refused.push({ path: norm, reason: `hard link to ${header.linkname}, not a file in the outputs folder` });
+        } catch (e) {
+          escaped(norm, `hard link to ${linkname}, outside the outputs folder`, e);
+          return drain();
+        }
+        if (!(await parentsOk(src)) || !(await lstat(src).then((st) => st.isFile(), () => false))) {
+          result.refused.push({ path: norm, reason: `hard link to ${linkname}, not a file in the outputs folder` });
           return drain();
         }
         await mkdir(path.dirname(full), { recursive: true });
@@ -230,6 +259,22 @@ export async function extractTar(stream: NodeJS.ReadableStream, dest: string, op
     if (e instanceof GitmlError) throw e;
     throw new GitmlError('IO', `cannot extract an archive into ${dest}: ${(e as Error).message}`, { dest }, { cause: e });
   });
+
+  // Now that every link exists, resolve each one as the kernel does: a link that lands outside
+  // (or on the folder itself) goes, whatever its text said.
+  for (const l of links) {
+    let real: string | undefined;
+    try {
+      real = await realpath(l.full);
+    } catch {
+      real = undefined; // dangling: reaches nothing
+    }
+    if (real !== undefined && (real === root || !inside(real))) {
+      await rm(l.full, { force: true });
+      result.files = result.files.filter((f) => f !== l.norm);
+      result.refused.push({ path: l.norm, reason: `symlink to ${l.target}, which resolves outside the outputs folder` });
+    }
+  }
   return result;
 }
 

@@ -14,14 +14,10 @@
  * arrives) and those blocks; `extractOutputs` decodes them into a host folder, refusing any
  * archive entry or link that would land outside it.
  */
-import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import { GitmlError } from '../errors.js';
-import { safeJoin, safeRelPosix } from '../paths.js';
 
 export interface OutputBlock {
   name: string;
@@ -132,58 +128,17 @@ function decodeBlock(block: OutputBlock, maxBytes: number): Buffer {
 }
 
 /**
- * Extract a tar into `dest`. An entry whose path escapes `dest` throws 'PATH_ESCAPE' (tar in
- * the pod never writes one: the archive is damaged or forged); a symbolic link that points
- * outside is not created and is listed in `refused`, as the local target drops such outputs.
+ * Extract a tar into `dest` with the one hardened extractor (core/docker/tar.ts). The tar is
+ * the run's own output and its code can print a block of its own (the nonce is on its parent's
+ * command line), so it is untrusted: an entry whose path or hard link escapes `dest` throws
+ * 'PATH_ESCAPE' (tar in the pod never writes one), and nothing is written or read through a
+ * symlink; a symbolic link that leads outside is not kept and is listed in `refused`, as the
+ * local target drops such outputs.
  */
 export async function extractTar(tar: Buffer, dest: string): Promise<{ files: string[]; refused: string[] }> {
-  const { extract } = await import('tar-stream');
-  await mkdir(dest, { recursive: true });
-  const ex = extract();
-  const files: string[] = [];
-  const refused: string[] = [];
-  const done = pipeline(Readable.from([tar]), ex as unknown as NodeJS.WritableStream);
-  // Leaving the loop early (a refused entry) destroys the extractor: that rejection is expected.
-  done.catch(() => undefined);
-  for await (const entry of ex) {
-    const h = entry.header;
-    const rel = safeRelPosix(h.name);
-    if (rel === '') {
-      entry.resume();
-      continue;
-    }
-    const full = safeJoin(dest, rel);
-    if (h.type === 'directory') {
-      await mkdir(full, { recursive: true });
-      entry.resume();
-    } else if (h.type === 'file' || h.type === 'contiguous-file') {
-      await mkdir(path.dirname(full), { recursive: true });
-      await pipeline(entry, createWriteStream(full, { mode: 0o644 }));
-      files.push(rel);
-    } else if (h.type === 'symlink') {
-      const target = h.linkname ?? '';
-      const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(rel), target));
-      if (path.posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) {
-        entry.resume();
-        refused.push(`gitml: warning: output ${rel} is a symlink to ${target}, outside the outputs folder; not collected`);
-        continue;
-      }
-      await mkdir(path.dirname(full), { recursive: true });
-      await symlink(target, full);
-      entry.resume();
-    } else if (h.type === 'link') {
-      // A hard link names an earlier entry of the same archive: copy that file.
-      const src = safeJoin(dest, safeRelPosix(h.linkname ?? ''));
-      await mkdir(path.dirname(full), { recursive: true });
-      await copyFile(src, full);
-      files.push(rel);
-      entry.resume();
-    } else {
-      entry.resume();
-    }
-  }
-  await done;
-  return { files, refused };
+  const { extractTar: extract } = await import('../docker/tar.js');
+  const r = await extract(Readable.from([tar]), dest, { onEscape: 'throw' });
+  return { files: r.files, refused: r.refused.map((x) => `gitml: warning: output ${x.path} not collected: ${x.reason}`) };
 }
 
 export interface ExtractedOutputs {
