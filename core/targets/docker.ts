@@ -4,8 +4,9 @@
  * and the outputs come back with getArchive, so no bind mount ties it to this host.
  *
  * Lifecycle: ping the engine → build or reuse the environment image → create the container
- * (uid 1000, never root) → put the code in → start → stream logs → wait (kill on abort,
- * watch the engine) → copy outputs and metrics back → always remove the container.
+ * (uid 1000, never root, no capabilities, no-new-privileges) → put the code in → start →
+ * stream logs → wait (kill on abort, watch the engine) → copy outputs and metrics back →
+ * always remove the container.
  *
  * dockerode is imported lazily in run(), so importing this file costs nothing.
  */
@@ -298,6 +299,10 @@ export class DockerTarget implements Target {
             Memory: o.memory,
             NetworkMode: o.network,
             AutoRemove: false,
+            // Non-root stays non-root: a set-uid program in the image (su, passwd, or the user's
+            // own) must not give the run root in its container, and the run needs no capability.
+            CapDrop: ['ALL'],
+            SecurityOpt: ['no-new-privileges'],
             DeviceRequests: o.gpu ? [{ Driver: '', Count: o.gpu, Capabilities: [['gpu']], DeviceIDs: [], Options: {} }] : undefined,
           },
         });
