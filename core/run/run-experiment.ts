@@ -300,36 +300,41 @@ function redactor(secrets: string[]): (s: string) => string {
   };
 }
 
+/** The error with secrets masked in its message and in the text of its data (it is printed, logged and recorded). */
+function redactError(e: unknown, redact: (s: string) => string): unknown {
+  if (!(e instanceof Error)) return e;
+  e.message = redact(e.message);
+  const data = (e as { data?: Record<string, unknown> }).data;
+  if (data && typeof data === 'object') for (const [k, v] of Object.entries(data)) if (typeof v === 'string') data[k] = redact(v);
+  return e;
+}
+
 /**
- * Holds a stream's output back to line ends (or `\r`, for progress bars) when there are
- * secrets, so that a secret split across two chunks is still masked. Very long lines are
- * released in pieces cut where no secret straddles the cut.
+ * Passes a stream's output on as it arrives, but holds back its end while that end could be
+ * the start of a secret (`…-----BEGIN KEY-----\n` before the rest of the key), so a secret cut
+ * across chunks, at any point and also at its own line ends, is still masked whole. What is
+ * held is at most the longest secret less one character.
  */
 function secretSafeChunks(secrets: string[], emit: LogFn): { push: LogFn; flush: () => void } {
   const vals = secrets.filter((v) => v.length >= 3);
   if (vals.length === 0) return { push: emit, flush: () => {} };
+  const redact = redactor(vals);
   const maxLen = Math.max(...vals.map((v) => v.length));
   const held: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
   return {
     push(chunk, stream) {
-      let buf = held[stream] + chunk;
-      const end = Math.max(buf.lastIndexOf('\n'), buf.lastIndexOf('\r'));
-      if (end >= 0) {
-        emit(buf.slice(0, end + 1), stream);
-        buf = buf.slice(end + 1);
-      }
-      if (buf.length > 1 << 16) {
-        let cut = buf.length - (maxLen - 1);
-        for (const v of vals) {
-          const from = Math.max(0, cut - v.length + 1);
-          for (let i = buf.indexOf(v, from); i >= 0 && i < cut; i = buf.indexOf(v, i + 1)) {
-            if (i + v.length > cut) cut = i;
-          }
+      const buf = redact(held[stream] + chunk);
+      // The earliest tail of buf that a secret starts with (and is longer than) is held.
+      let cut = buf.length;
+      for (let i = Math.max(0, buf.length - maxLen + 1); i < buf.length; i++) {
+        const tail = buf.slice(i);
+        if (vals.some((v) => v.length > tail.length && v.startsWith(tail))) {
+          cut = i;
+          break;
         }
-        emit(buf.slice(0, cut), stream);
-        buf = buf.slice(cut);
       }
-      held[stream] = buf;
+      if (cut > 0) emit(buf.slice(0, cut), stream);
+      held[stream] = buf.slice(cut);
     },
     flush() {
       for (const stream of ['stdout', 'stderr'] as const) {
@@ -399,7 +404,8 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
       endedAt: new Date(endedAt).toISOString(),
       durationMs: endedAt - startedAt,
       exitCode: result.exitCode ?? null,
-      ...(result.error ? { error: result.error } : {}),
+      // An error can quote what the process or the engine said, secrets included.
+      ...(result.error ? { error: redact(result.error) } : {}),
       ...(result.host ? { host: result.host } : {}),
       metrics: metrics?.final ?? {},
     };
@@ -484,8 +490,8 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
     await new Promise<void>((res) => (logFile.destroyed ? res() : logFile.end(() => res())));
     if (logError) throw fromSystemError(logError);
     await rm(scratch.base, { recursive: true, force: true }).catch(() => {});
-    status('failed', { error: (e as Error).message });
-    throw e;
+    status('failed', { error: redact((e as Error).message) });
+    throw redactError(e, redact);
   }
 
   // The `running` record is written while the job starts (not before): it costs a commit,
@@ -528,7 +534,7 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
     split.end();
     held.flush();
     noteInLog(`gitml: ${(e as Error).message}`);
-    const err = e instanceof GitmlError ? e : new GitmlError('TARGET', (e as Error).message, {}, { cause: e });
+    const err = redactError(e instanceof GitmlError ? e : new GitmlError('TARGET', (e as Error).message, {}, { cause: e }), redact) as GitmlError;
     const done = await finish({ status: controller.signal.reason === 'cancel' ? 'canceled' : 'failed', exitCode: null, error: err.message });
     (err.data as Record<string, unknown>).runId = done.runId;
     (err.data as Record<string, unknown>).commit = done.commit;
