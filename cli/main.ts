@@ -7,7 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { GitmlError, exitCodeFor, EXIT, fromSystemError } from '../core/errors.js';
 import { packageVersion } from '../core/paths.js';
-import { c } from './output.js';
+import { c, termSafe } from './output.js';
 import { commands } from './commands/index.js';
 
 export function buildProgram(): Command {
@@ -31,9 +31,10 @@ export function buildProgram(): Command {
 
 export function formatError(e: unknown): string {
   e = fromSystemError(e);
-  if (e instanceof GitmlError) return `${c.red('error', process.stderr)}: ${e.message}`;
+  // Messages quote run records, tag names and paths from pulled branches: escaped for the terminal.
+  if (e instanceof GitmlError) return `${c.red('error', process.stderr)}: ${termSafe(e.message)}`;
   const err = e as Error;
-  return `${c.red('error', process.stderr)}: ${err?.message ?? String(e)} (unexpected; rerun with GITML_DEBUG=1 for details)`;
+  return `${c.red('error', process.stderr)}: ${termSafe(err?.message ?? String(e))} (unexpected; rerun with GITML_DEBUG=1 for details)`;
 }
 
 let pipeGuarded = false;

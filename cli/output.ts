@@ -23,6 +23,54 @@ export const c = {
   cyan: wrap(36, 39),
 };
 
+/**
+ * Text that came from outside this process (run records and logs from a pulled runs branch,
+ * registry tags anyone with push access wrote, error messages quoting them) made safe for a
+ * terminal: SGR colour sequences (`ESC [ ... m`) stay, every other control character is
+ * written as an escape that can be read (`\x1b`, `\x9b`, `\u202e`), so OSC 52 cannot write the
+ * clipboard, OSC 8 cannot forge a link, CSI cannot clear the screen or move the cursor, and
+ * bidirectional overrides cannot reorder what is shown. With `line`, newlines, carriage
+ * returns and tabs are escaped too (a table cell, a one-line value cannot forge more lines).
+ * --json output never goes through this: it is exact.
+ *
+ * Example: `termSafe('a\x1b]52;c;eA==\x07b')` → `'a\\x1b]52;c;eA==\\x07b'`.
+ */
+export function termSafe(text: string, opts: { line?: boolean } = {}): string {
+  // Fast path: nothing a terminal acts on.
+  if (!/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(text)) return text;
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    const code = ch.charCodeAt(0);
+    if (ch === '\u001b') {
+      const sgr = /^\u001b\[[0-9;:]*m/.exec(text.slice(i, i + 64));
+      if (sgr) {
+        out += sgr[0];
+        i += sgr[0].length - 1;
+        continue;
+      }
+    }
+    if (!opts.line && (ch === '\n' || ch === '\t' || ch === '\r')) out += ch;
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\r') out += '\\r';
+    else if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) out += `\\x${code.toString(16).padStart(2, '0')}`;
+    else if ((code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069)) out += `\\u${code.toString(16)}`;
+    else out += ch;
+  }
+  return out;
+}
+
+/** Human output on stdout, made safe for the terminal (see termSafe); line ends are kept. */
+export function writeOut(text: string): void {
+  process.stdout.write(termSafe(text));
+}
+
+/** The same on stderr. */
+export function writeErr(text: string): void {
+  process.stderr.write(termSafe(text));
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
@@ -31,6 +79,9 @@ const width = (s: string) => stripVTControlCharacters(s).length;
 
 /** Render rows as an aligned table; numeric-looking columns are right-aligned. */
 export function table(headers: string[], rows: string[][]): string {
+  // Every cell is one line of safe text, whatever the record or tag it came from held.
+  headers = headers.map((h) => termSafe(h, { line: true }));
+  rows = rows.map((r) => r.map((cell) => termSafe(String(cell ?? ''), { line: true })));
   const all = [headers, ...rows];
   const widths = headers.map((_, i) => Math.max(...all.map((r) => width(r[i] ?? ''))));
   const numeric = headers.map((_, i) => rows.length > 0 && rows.every((r) => /^-?[\d.,e+%-]*$/i.test(r[i] ?? '')));

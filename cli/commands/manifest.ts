@@ -3,7 +3,7 @@
  * core/package/manifest.ts).
  */
 import type { Command } from 'commander';
-import { c, printJson } from '../output.js';
+import { c, printJson, writeErr } from '../output.js';
 import { repoDir } from '../util.js';
 
 export function register(program: Command): void {
@@ -23,7 +23,7 @@ bytes everywhere, and its sha256 (printed on stderr) names the image built from 
     .action(async (ref: string, opts: { output?: string; json?: boolean }, cmd: Command) => {
       const { buildManifest } = await import('../../core/package/manifest.js');
       const r = await buildManifest({ dir: repoDir(cmd.optsWithGlobals()), ref });
-      for (const w of r.warnings) process.stderr.write(c.yellow(`warning: ${w}`, process.stderr) + '\n');
+      for (const w of r.warnings) writeErr(c.yellow(`warning: ${w}`, process.stderr) + '\n');
       if (opts.output) {
         const { writeFile } = await import('node:fs/promises');
         await writeFile(opts.output, r.json);

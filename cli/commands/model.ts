@@ -2,7 +2,7 @@
  * `gitml model ...`: the model registry on git tags (GTO's grammar). Thin over core/registry.
  */
 import type { Command } from 'commander';
-import { c, fmtNum, printJson, table } from '../output.js';
+import { c, fmtNum, printJson, table, termSafe, writeErr, writeOut } from '../output.js';
 import { repoDir, usage } from '../util.js';
 
 const when = (iso: string | undefined) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');
@@ -66,9 +66,9 @@ Tags are local until pushed: add --push, or git push origin --tags`,
         message: opts.message,
       });
       const pushed = await maybePush(dir, r.tag, opts.push);
-      for (const w of r.warnings) process.stderr.write(c.yellow(`warning: ${w}`, process.stderr) + '\n');
+      for (const w of r.warnings) writeErr(c.yellow(`warning: ${w}`, process.stderr) + '\n');
       if (opts.json) return printJson({ ...r, pushed });
-      process.stdout.write(
+      writeOut(
         `${c.green('registered')} ${c.bold(`${r.name}@${r.version}`)} from run ${r.runId} (tag ${r.tag} on ${r.commit.slice(0, 12)})\n` +
           `  model file ${r.artifact.path}  sha256:${r.artifact.sha256.slice(0, 16)}  ${r.artifact.size} bytes\n` +
           (r.meta.metrics && Object.keys(r.meta.metrics).length ? `  metrics ${Object.entries(r.meta.metrics).map(([k, v]) => `${k}=${fmtNum(v)}`).join(' ')}\n` : '') +
@@ -196,7 +196,7 @@ Tags are local until pushed: add --push, or git push origin --tags`,
         out.push('');
         out.push(c.bold(`Lineage of ${d.name}@${sel.version}`));
         const l = sel.lineage;
-        if (!l) out.push(c.dim(`  ${sel.lineageError ?? 'not available'}`));
+        if (!l) out.push(c.dim(`  ${termSafe(sel.lineageError ?? 'not available', { line: true })}`));
         else {
           const rows: string[][] = [
             ['run', `${l.run} (${l.experiment}, ${l.status})`],
@@ -209,9 +209,9 @@ Tags are local until pushed: add --push, or git push origin --tags`,
             ['metrics', Object.entries(l.metrics ?? {}).map(([k, v]) => `${k}=${fmtNum(v)}`).join(' ') || '-'],
             ...Object.entries(l.inputs ?? {}).map(([k, i]) => [`input ${k}`, `${i.path} sha256:${i.sha256.slice(0, 16)}`]),
           ];
-          for (const [k, v] of rows) out.push(`  ${k.padEnd(12)} ${v}`);
+          for (const [k, v] of rows) out.push(`  ${termSafe(k, { line: true }).padEnd(12)} ${termSafe(v, { line: true })}`);
         }
       }
-      process.stdout.write(out.join('\n') + '\n');
+      writeOut(out.join('\n') + '\n');
     });
 }

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { ListRunsOptions } from '../../core/runs/list.js';
 import type { RunRecord } from '../../core/runs/types.js';
-import { c, fmtDuration, fmtNum, printJson, sparkline, table } from '../output.js';
+import { c, fmtDuration, fmtNum, printJson, sparkline, table, termSafe, writeOut } from '../output.js';
 import { collect, repoDir, usage } from '../util.js';
 
 const store = () => import('../../core/runs/store.js');
@@ -44,7 +44,7 @@ function paramText(p: RunRecord['params'], max = 40): string {
 }
 
 function warnProblems(problems: Array<{ path: string; message: string }>): void {
-  for (const p of problems) process.stderr.write(`${c.yellow('warning', process.stderr)}: ${p.path}: ${p.message}\n`);
+  for (const p of problems) process.stderr.write(`${c.yellow('warning', process.stderr)}: ${termSafe(`${p.path}: ${p.message}`, { line: true })}\n`);
 }
 
 /**
@@ -109,7 +109,7 @@ function kv(rows: Array<[string, string | undefined]>): string {
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows
     .filter(([, v]) => v !== undefined && v !== '')
-    .map(([k, v]) => `${c.bold(k.padEnd(w))}  ${v}`)
+    .map(([k, v]) => `${c.bold(k.padEnd(w))}  ${termSafe(v!, { line: true })}`)
     .join('\n');
 }
 
@@ -163,7 +163,7 @@ async function showAction(id: string, opts: ShowOpts, cmd: Command): Promise<voi
   await settleLost(dir);
   const { record, commit } = await getRun({ dir, id });
   if (json) printJson({ ...record, commit });
-  else process.stdout.write(renderRun(record, commit));
+  else writeOut(renderRun(record, commit));
 }
 
 /** `gitml runs show`: kept in one place so options such as --follow are one small change. */
@@ -212,7 +212,8 @@ async function logsAction(id: string, _opts: unknown, cmd: Command): Promise<voi
   const { runLogs } = await store();
   const r = await runLogs({ dir, id });
   if (wantJson(cmd)) printJson(r);
-  else process.stdout.write(r.logs);
+  // Logs from a pulled branch are anyone's text: colours and line ends stay, other escapes are shown, not obeyed.
+  else writeOut(r.logs);
 }
 
 async function metricsAction(id: string, opts: { metric?: string }, cmd: Command): Promise<void> {
@@ -230,7 +231,7 @@ async function metricsAction(id: string, opts: { metric?: string }, cmd: Command
   }
   if (opts.metric !== undefined) {
     const pts = series[opts.metric];
-    process.stdout.write(`${c.bold(opts.metric)}  ${sparkline(pts.map((p) => p.value), 60)}\n`);
+    process.stdout.write(`${c.bold(termSafe(opts.metric, { line: true }))}  ${sparkline(pts.map((p) => p.value), 60)}\n`);
     process.stdout.write(table(['STEP', 'VALUE', 'TIME'], pts.map((p) => [String(p.step), fmtNum(p.value), new Date(p.timestamp).toISOString()])) + '\n');
     return;
   }

@@ -2,7 +2,7 @@
  * `gitml push` / `gitml pull`: exchange the runs branch and the model tags with a remote.
  */
 import type { Command } from 'commander';
-import { c, printJson, progress } from '../output.js';
+import { c, printJson, progress, termSafe, writeErr } from '../output.js';
 import { repoDir } from '../util.js';
 import { redactUrls } from '../../core/redact.js';
 
@@ -48,7 +48,7 @@ export function register(program: Command): void {
         if (opts.json) printJson(r);
         else {
           process.stdout.write(summary(verb, r) + '\n');
-          for (const t of r.rejectedTags) process.stderr.write(`${c.yellow('warning', process.stderr)}: tag ${t} differs between here and ${r.remote}; left as is\n`);
+          for (const t of r.rejectedTags) writeErr(`${c.yellow('warning', process.stderr)}: tag ${termSafe(t, { line: true })} differs between here and ${r.remote}; left as is\n`);
         }
       });
   }

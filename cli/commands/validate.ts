@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { EXIT } from '../../core/errors.js';
-import { c, printJson } from '../output.js';
+import { c, printJson, writeErr } from '../output.js';
 import { repoDir } from '../util.js';
 
 export function register(program: Command): void {
@@ -25,8 +25,8 @@ export function register(program: Command): void {
       if (opts.json) {
         printJson({ valid: r.errors.length === 0, errors: r.errors, warnings: r.warnings, counts });
       } else {
-        for (const p of r.errors) process.stderr.write(`${formatProblem(p)}\n`);
-        for (const p of r.warnings) process.stderr.write(`${c.yellow('warning', process.stderr)}: ${formatProblem(p)}\n`);
+        for (const p of r.errors) writeErr(`${formatProblem(p)}\n`);
+        for (const p of r.warnings) writeErr(`${c.yellow('warning', process.stderr)}: ${formatProblem(p)}\n`);
         if (r.errors.length === 0 && counts) {
           const parts = Object.entries(counts).map(([k, n]) => `${n} ${k}`);
           process.stdout.write(`${c.green('valid')}: gitml.yaml, ${parts.join(', ')}${opts.rev ? ` (at ${opts.rev})` : ''}\n`);
