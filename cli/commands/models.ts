@@ -17,7 +17,12 @@ export function register(program: Command): void {
       const r = await listModels({ dir: repoDir(cmd.optsWithGlobals()), all: opts.all, entities: 'light' });
       if (opts.json) return printJson(r);
       if (r.models.length === 0) {
-        process.stdout.write(c.dim('no models yet: add gitml/models/NAME.yaml, then `gitml model register NAME --run RUN_ID`\n'));
+        // Only deprecated models (hidden without --all) are not "no models yet".
+        const hidden = opts.all ? 0 : (await listModels({ dir: repoDir(cmd.optsWithGlobals()), all: true, entities: false })).models.filter((m) => m.deprecated).length;
+        const msg = hidden
+          ? `no models to list: ${hidden} deprecated model${hidden === 1 ? ' is' : 's are'} hidden (\`gitml models --all\` lists ${hidden === 1 ? 'it' : 'them'})`
+          : 'no models yet: add gitml/models/NAME.yaml, then `gitml model register NAME --run RUN_ID`';
+        process.stdout.write(c.dim(`${msg}\n`));
         return;
       }
       const rows = r.models.map((m) => [

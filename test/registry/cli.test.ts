@@ -109,6 +109,10 @@ describe('gitml model / gitml models', () => {
     expectCode(gitml(dir, ['model', 'deprecate', 'iris']), 0);
     const tagTimes = () => git(dir, 'for-each-ref', '--format=%(refname:short) %(taggerdate:unix) %(*committerdate:unix)', 'refs/tags');
     expect(JSON.parse(gitml(dir, ['models', '--json']).stdout).models.filter((m: { registered: boolean }) => m.registered), tagTimes()).toEqual([]);
+    // the table says the model is hidden, not that there are none
+    const hidden = gitml(dir, ['models']);
+    expect(hidden.code, hidden.stderr).toBe(0);
+    expect(hidden.stdout.trim()).toBe('no models to list: 1 deprecated model is hidden (`gitml models --all` lists it)');
     const all = JSON.parse(gitml(dir, ['models', '--all', '--json']).stdout);
     expect(all.models[0]).toMatchObject({ name: 'iris', deprecated: true, latest: 'v1.0.0' });
     expectCode(gitml(dir, ['model', 'deprecate', 'iris']), 1);
