@@ -160,7 +160,7 @@ export async function extractOutputs(opts: { demux: LogDemux; outputsDir: string
     const what = [...demux.tooLarge].map(([n, b]) => `${n} (${b} bytes)`).join(', ');
     throw new GitmlError(
       'KUBERNETES',
-      `the run's ${what} are too large to return through the pod log; write large files to an artifact store (the workspace's artifact store) instead of $GITML_OUTPUTS`,
+      `the run's ${what} are too large to return through the pod log; keep $GITML_OUTPUTS under 4 MiB on this target (write large files to storage the pod can reach, such as an object store, yourself)`,
       { tooLarge: Object.fromEntries(demux.tooLarge) },
     );
   }
