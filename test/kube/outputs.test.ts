@@ -65,11 +65,14 @@ describe('outputs through the pod log', () => {
     expect(ex.metricsFile).toBeUndefined();
   });
 
-  test('over the cap: a KUBERNETES error asking for an artifact store', async () => {
+  test('over the cap: a KUBERNETES error saying the limit', async () => {
     const { stdout } = runEntry('head -c 50000 /dev/urandom > "$GITML_OUTPUTS/r.bin"', 1000);
     const { demux } = demuxed(stdout, 4096);
     expect(demux.tooLarge.get('outputs')).toBeGreaterThan(1000);
-    await expect(extractOutputs({ demux, outputsDir: scratch(), metricsPath: path.join(scratch(), 'm') })).rejects.toMatchObject({ code: 'KUBERNETES' });
+    await expect(extractOutputs({ demux, outputsDir: scratch(), metricsPath: path.join(scratch(), 'm') })).rejects.toMatchObject({
+      code: 'KUBERNETES',
+      message: expect.stringContaining('under 4 MiB on this target'),
+    });
   });
 
   test('a block cut off or damaged is a KUBERNETES error', async () => {
