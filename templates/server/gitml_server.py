@@ -24,6 +24,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import socket
 import sys
@@ -1272,6 +1273,9 @@ _STATUS_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"
                  505: "HTTP_VERSION_NOT_SUPPORTED"}
 
 
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
 _QUIET_ROUTES = frozenset(("/ping", "/v2/health/live", "/v2/health/ready"))
 
 
@@ -1335,13 +1339,15 @@ class Handler(BaseHTTPRequestHandler):
         app = self.server.app
         cap = app.max_body_bytes
         deadline = time.monotonic() + app.timeout
-        te = self.headers.get("Transfer-Encoding")
+        tes = self.headers.get_all("Transfer-Encoding") or []
         lengths = self.headers.get_all("Content-Length") or []
-        if te is not None:
+        if tes:
+            te = tes[0]
             if lengths:
                 self.close_connection = True
                 raise RequestError(400, "BAD_REQUEST", "both Transfer-Encoding and Content-Length are set")
-            if te.strip().lower() != "chunked":
+            # One reading of the framing only: a proxy in front may take another header, or the last.
+            if len(tes) > 1 or te.strip().lower() != "chunked":
                 self.close_connection = True
                 raise RequestError(400, "BAD_REQUEST", "unsupported Transfer-Encoding %r" % te)
             self._body = self._read_chunked(cap, deadline)
@@ -1368,7 +1374,8 @@ class Handler(BaseHTTPRequestHandler):
         lengths = self.headers.get_all("Content-Length") or []
         if not lengths:
             return None
-        if len(set(v.strip() for v in lengths)) != 1 or not lengths[0].strip().isdigit():
+        # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
+        if len(set(v.strip() for v in lengths)) != 1 or not _DIGITS.fullmatch(lengths[0].strip()):
             self.close_connection = True
             raise RequestError(400, "BAD_REQUEST", "invalid Content-Length")
         return int(lengths[0].strip())
@@ -1410,14 +1417,13 @@ class Handler(BaseHTTPRequestHandler):
         total = 0
         while True:
             line = self._read_line(deadline)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
+            # Hex digits and nothing else (RFC 9112 chunk-size): int(x, 16) also takes "0x12",
+            # "1_2", "+12" and "-0", which a proxy in front reads otherwise (request smuggling).
+            field = line.split(b";", 1)[0].rstrip(b"\r\n").rstrip(b" \t")
+            if not _HEX.fullmatch(field):
                 self.close_connection = True
                 raise RequestError(400, "BAD_REQUEST", "malformed chunk size in a chunked body")
-            if size < 0:
-                self.close_connection = True
-                raise RequestError(400, "BAD_REQUEST", "malformed chunk size in a chunked body")
+            size = int(field, 16)
             if size == 0:
                 for _ in range(100):  # trailers end with an empty line
                     if self._read_line(deadline) in (b"\r\n", b"\n"):

@@ -1,0 +1,89 @@
+/**
+ * The scoring server behind a proxy: request framing must be read one way only, or a proxy and
+ * the server can disagree on where a request ends (request smuggling). Lenient readings the
+ * server used to accept: chunk sizes in Python's int() syntax (0x12, 1_2, +12, -0), two
+ * Transfer-Encoding headers, a Content-Length of non-ASCII digits (a 500). And what a client
+ * puts in a URL (a model name with escapes, `..`) is never a file path and never a raw log line.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { removeDir, tmpDir } from '../support/repo.js';
+import { rawConnect, startServer, writeBundle, type RunningServer } from './helpers.js';
+
+let dir = '';
+let server: RunningServer;
+beforeAll(async () => {
+  dir = writeBundle(tmpDir('gitml-strict-'), {
+    'server.json': { model: 'm', version: 'v1.0.0', flavor: 'python', scoring: 'score.py', runtime: '1.0.0' },
+    'schema.json': { inputs: [{ name: 'x', type: 'double' }], outputs: [] },
+    'score.py': 'def init():\n    pass\n\ndef run(data):\n    return [r["x"] * 2 for r in data]\n',
+  });
+  server = await startServer(dir, { ready: true });
+});
+afterAll(async () => {
+  await server?.stop();
+  removeDir(dir);
+});
+
+const BODY = '{"data":[{"x":1}]}';
+
+async function send(raw: Buffer | string, opts: { waitClose?: boolean } = {}): Promise<{ status: number; body: string; closed: boolean }> {
+  const c = await rawConnect(server.port);
+  c.socket.write(raw);
+  const r = await c.response();
+  // A refused framing must also end the connection: what follows is not a request.
+  const closed = opts.waitClose ? await Promise.race([c.closed.then(() => true), new Promise<boolean>((res) => setTimeout(() => res(false), 2000))]) : false;
+  c.socket.destroy();
+  return { status: r.status, body: r.body, closed };
+}
+
+const chunked = (size: string) => `POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${size}\r\n${BODY}\r\n0\r\n\r\n`;
+
+describe('request framing is strict', () => {
+  test('a well-formed chunked body is accepted (hex size, optional extension)', async () => {
+    const n = BODY.length.toString(16);
+    expect((await send(chunked(n))).status).toBe(200);
+    expect((await send(chunked(`${n.toUpperCase()};name=value`))).status).toBe(200);
+  });
+
+  test.each(['0x12', '1_2', '+12', ' 0x12'])('chunk size %j is refused with 400 and the connection closed', async (size) => {
+    const r = await send(chunked(size), { waitClose: true });
+    expect(r.status).toBe(400);
+    expect(r.closed).toBe(true);
+  });
+
+  test('a last chunk of "-0" is refused', async () => {
+    const r = await send(`POST /score HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-0\r\n\r\n`);
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body).error.code).toBe('BAD_REQUEST');
+  });
+
+  test('two Transfer-Encoding headers are refused', async () => {
+    const r = await send(`POST /score HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n${BODY.length.toString(16)}\r\n${BODY}\r\n0\r\n\r\n`, { waitClose: true });
+    expect(r.status).toBe(400);
+    expect(r.closed).toBe(true);
+  });
+
+  test('a Content-Length of non-ASCII digits is a 400, not a 500', async () => {
+    const r = await send(Buffer.concat([Buffer.from('POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: '), Buffer.from([0xb2]), Buffer.from('\r\n\r\n')]));
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body).error.code).toBe('BAD_REQUEST');
+  });
+});
+
+describe('what a client puts in the URL', () => {
+  test.each(['/v2/models/../../etc/passwd', '/v2/models/%2e%2e%2f%2e%2e%2fetc%2fpasswd/ready', '/v2/models/m%00/infer'])('%s is an unknown model, nothing is read', async (p) => {
+    const r = await send(`GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect([404, 405]).toContain(r.status);
+    expect(r.body).not.toMatch(/root:/);
+  });
+
+  test('a model name with escapes and a newline comes back JSON-escaped and leaves one clean log line', async () => {
+    const before = server.log().length;
+    const r = await send(`GET /v2/models/%1b%5b2J%0aFORGED%20200/ready HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(r.status).toBe(404);
+    expect(JSON.parse(r.body).code).toBe('MODEL_NOT_FOUND');
+    const logged = server.log().slice(before);
+    expect(logged).not.toMatch(/\x1b/);
+    expect(logged.trim().split('\n')).toHaveLength(1);
+  });
+});
