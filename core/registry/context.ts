@@ -45,15 +45,25 @@ export function lastSecond(s: RegistrySnapshot, name: string): number | undefine
   return t;
 }
 
-/** The `#N` of the next counted tag of model `name`: one more than any tag of it has, as GTO numbers. */
-export function nextCounter(s: RegistrySnapshot, name: string): number {
-  let max = s.state.models.get(name)?.maxCounter ?? 0;
-  for (const t of s.others) if (t.name === name && t.counter !== undefined && t.counter > max) max = t.counter;
-  return max + 1;
+/**
+ * The `#N` of the next counted tag of model `name`: one more than any tag of it has, as GTO
+ * numbers. Counted from the tag names' digits as big integers: a tag pushed with a counter past
+ * 2^53 (`iris#dev#99999999999999999999999`) must not turn the next tag into `#1e+23`, a name
+ * outside the grammar that the registry then ignores. A bigint only when a number cannot hold it.
+ */
+export function nextCounter(s: RegistrySnapshot, name: string): number | bigint {
+  let max = 0n;
+  for (const t of [...s.tags, ...s.others]) {
+    if (t.name !== name || t.counter === undefined) continue;
+    const digits = /#([0-9]+)$/.exec(t.tag)?.[1];
+    if (digits !== undefined && BigInt(digits) > max) max = BigInt(digits);
+  }
+  const next = max + 1n;
+  return next <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(next) : next;
 }
 
 /** The tag name to use: the plain form, or GTO's `#N` form when the plain one exists already. */
-export function freeTagName(s: RegistrySnapshot, plain: string, name: string, format: (counter?: number) => string): string {
+export function freeTagName(s: RegistrySnapshot, plain: string, name: string, format: (counter?: number | bigint) => string): string {
   const exists = s.tags.some((t) => t.tag === plain) || s.others.some((t) => t.tag === plain);
   return exists ? format(nextCounter(s, name)) : plain;
 }

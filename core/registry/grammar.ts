@@ -80,7 +80,8 @@ export interface TagParts {
   name: string;
   version?: string;
   stage?: string;
-  counter?: number;
+  /** A bigint for a counter past Number.MAX_SAFE_INTEGER (see nextCounter). */
+  counter?: number | bigint;
 }
 
 /** Format a tag name (GTO's TagTemplates plus the optional `#N`); throws on parts GTO would not parse back. */
@@ -106,7 +107,9 @@ export function formatTag(p: TagParts): string {
       break;
   }
   if (p.counter !== undefined) {
-    if (!Number.isInteger(p.counter) || p.counter < 0) throw new GitmlError('INTERNAL', `bad tag counter ${p.counter}`);
+    // A number past 2^53 would print as 1e+23: only exact integers make a tag GTO reads back.
+    const ok = typeof p.counter === 'bigint' ? p.counter >= 0n : Number.isSafeInteger(p.counter) && p.counter >= 0;
+    if (!ok) throw new GitmlError('INTERNAL', `bad tag counter ${p.counter}`);
     tag += `#${p.counter}`;
   }
   return tag;

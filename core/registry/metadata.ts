@@ -44,13 +44,42 @@ export function parseMessage(message: string): TagMetadata | undefined {
     const line = lines[i].trim();
     if (!line.startsWith(MARK)) continue;
     try {
-      const v = JSON.parse(line) as TagMetadata;
-      if (v && typeof v === 'object' && v.gitml === 1) return v;
+      const v = JSON.parse(line) as unknown;
+      if (v && typeof v === 'object' && !Array.isArray(v) && (v as { gitml?: unknown }).gitml === 1) return typedMetadata(v as Record<string, unknown>);
     } catch {
       /* not ours after all */
     }
   }
   return undefined;
+}
+
+const ACTIONS = new Set(['register', 'deregister', 'assign', 'unassign', 'deprecate']);
+const RUN_ID = /^[0-9a-hjkmnp-tv-z]{1,26}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * Only the fields of the shape gitml writes: anyone with push access writes tag messages, and
+ * their fields become run ids to look up, output names, digests to compare and text to print.
+ * A field of another shape is dropped (as if the tag had been written by GTO without it).
+ */
+function typedMetadata(v: Record<string, unknown>): TagMetadata {
+  const str = (x: unknown) => (typeof x === 'string' ? x : undefined);
+  const out: TagMetadata = { gitml: 1, action: (ACTIONS.has(v.action as string) ? v.action : 'register') as TagMetadata['action'], model: str(v.model) ?? '' };
+  for (const k of ['version', 'stage', 'experiment', 'source', 'note'] as const) if (str(v[k]) !== undefined) out[k] = str(v[k]);
+  if (typeof v.run === 'string' && RUN_ID.test(v.run)) out.run = v.run;
+  const a = v.artifact as Record<string, unknown> | undefined;
+  if (
+    a && typeof a === 'object' && typeof a.output === 'string' && typeof a.path === 'string' && !a.path.split('/').includes('..') && !a.path.startsWith('/') &&
+    typeof a.sha256 === 'string' && SHA256.test(a.sha256) && typeof a.size === 'number' && Number.isSafeInteger(a.size) && a.size >= 0
+  ) {
+    out.artifact = { output: a.output, path: a.path, sha256: a.sha256, size: a.size };
+  }
+  if (v.metrics && typeof v.metrics === 'object' && !Array.isArray(v.metrics)) {
+    const m: Record<string, number> = {};
+    for (const [k, x] of Object.entries(v.metrics as Record<string, unknown>)) if (typeof x === 'number') m[k] = x;
+    out.metrics = m;
+  }
+  return out;
 }
 
 /** The human part of a message (without the JSON line). */

@@ -51,8 +51,10 @@ export interface RegisterResult {
 
 /** The path of an experiment output (relative to the outputs folder), or undefined when not declared. */
 export function outputPath(spec: Experiment | undefined, output: string): string | undefined {
-  const o = spec?.outputs?.[output];
-  if (o === undefined) return undefined;
+  // An own key only: the name can come from a tag message (`__proto__`, `constructor`).
+  if (!spec?.outputs || !Object.prototype.hasOwnProperty.call(spec.outputs, output)) return undefined;
+  const o = spec.outputs[output];
+  if (o === undefined || o === null) return undefined;
   return safeRelPosix(typeof o === 'string' ? o : o.path);
 }
 
