@@ -11,7 +11,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, chmodSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -219,6 +219,31 @@ export async function removeOrphans(docker: GitmlDocker, onProgress?: (line: str
   return removed;
 }
 
+/**
+ * Make `file` writable by the serving container's user (uid:gid) without opening it to others
+ * more than needed, and never change a file that was already there: a new file is created
+ * 0644 and given to that user (gitml running as root), or is already the user's (gitml running
+ * as that uid); only a non-root user of another uid gets a new file writable by all, since the
+ * container cannot write it otherwise. An existing file the container cannot write is a 'SERVE'
+ * error (it used to be made world-writable, whatever file --sample-log named).
+ */
+export function prepareSampleLog(file: string, uid: number, gid: number): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  if (existsSync(file)) {
+    const st = statSync(file);
+    const writable = !st.isFile() ? false : st.uid === uid ? (st.mode & 0o200) !== 0 : st.gid === gid ? (st.mode & 0o020) !== 0 : (st.mode & 0o002) !== 0;
+    if (!writable) {
+      throw new GitmlError('SERVE', `the sample log ${file} exists and the container's user (uid ${uid}) cannot write to it: give a new file, or let uid ${uid} write it (chown ${uid} ${file})`, { file });
+    }
+    return;
+  }
+  closeSync(openSync(file, 'a', 0o644));
+  const me = process.getuid?.();
+  if (me === uid) return;
+  if (me === 0) chownSync(file, uid, gid);
+  else chmodSync(file, 0o666);
+}
+
 class LogTail {
   text = '';
   add(s: string): void {
@@ -354,9 +379,7 @@ async function serveDocker(opts: ServeOptions, dir: string, built: BuiltManifest
   if (opts.sampleLog) {
     // The container user (uid 1000) appends to this one file, mounted alone.
     const file = path.resolve(opts.sampleLog);
-    mkdirSync(path.dirname(file), { recursive: true });
-    if (!existsSync(file)) closeSync(openSync(file, 'a'));
-    chmodSync(file, 0o666);
+    prepareSampleLog(file, RUN_UID, RUN_GID);
     binds.push(`${file}:/gitml/samples.jsonl`);
     env.push('GITML_SAMPLE_LOG=/gitml/samples.jsonl', `GITML_SAMPLE_RATE=${opts.sampleRate ?? 1}`);
   }
