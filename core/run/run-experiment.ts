@@ -18,7 +18,7 @@ import { findRepoRoot, runGit } from '../git.js';
 import { packageRoot, safeRelPosix } from '../paths.js';
 import type { ComputeTarget, Entities, Environment, Experiment, Loaded } from '../entities/types.js';
 import { environmentDigest, folderFiles } from '../environments/digest.js';
-import { newRunId } from '../runs/id.js';
+import { isRunId, newRunId } from '../runs/id.js';
 import { FINAL_STATUSES, type ParamValue, type RunRecord, type RunStatus } from '../runs/types.js';
 import type { Target, TargetJob, TargetResult } from '../targets/types.js';
 import { buildArgv } from './command.js';
@@ -192,6 +192,10 @@ export async function prepareRun(opts: RunExperimentOptions): Promise<PreparedRu
  */
 export async function runExperiment(opts: RunExperimentOptions): Promise<RunExperimentResult> {
   const clock = opts.clock ?? Date.now;
+  // A given id names folders removed recursively (scratch) and files written (live): an id, never a path.
+  if (opts.runId !== undefined && !isRunId(opts.runId)) {
+    throw new GitmlError('PARAM', `${JSON.stringify(opts.runId)} is not a run id (26 characters of lowercase base32)`, { runId: opts.runId });
+  }
   const prep = await prepareRun(opts);
   const runId = opts.runId ?? newRunId(clock);
   if (opts.detach) return startDetached(opts, prep, runId, clock);
