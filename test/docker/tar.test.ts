@@ -4,48 +4,19 @@
  * left in it. The engine's own archives come from a real filesystem (unique names), but the
  * extractor is the one place that must not trust its input.
  */
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, test } from 'vitest';
 import { extractTar } from '../../core/docker/tar.js';
-import { removeDir, tmpDir } from '../support/repo.js';
+import { escapeLink, forgedLayout, tarOf as tarBuffer, type Entry } from '../support/forged-tar.js';
+import { removeDir } from '../support/repo.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach(removeDir));
 
-type Entry = { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; linkname?: string; body?: string };
-
-async function tarOf(entries: Entry[]): Promise<Readable> {
-  const { pack } = await import('tar-stream');
-  const p = pack();
-  for (const e of entries) {
-    if (e.type === 'file' || e.type === undefined) p.entry({ name: e.name }, e.body ?? '');
-    else p.entry({ name: e.name, type: e.type, linkname: e.linkname });
-  }
-  p.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of p) chunks.push(c as Buffer);
-  return Readable.from([Buffer.concat(chunks)]);
-}
-
-function layout(): { dest: string; victim: string } {
-  const base = tmpDir('gitml-tar-forged-');
-  dirs.push(base);
-  const victim = path.join(base, 'victim');
-  mkdirSync(victim);
-  writeFileSync(path.join(victim, 'secret.txt'), 'host secret');
-  return { dest: path.join(base, 'out'), victim };
-}
-
-// `y` looks like d/victim when read as text, but d/e/s is a link to ../../d, so the kernel takes
-// y to <dest>/../victim.
-const escapeLink: Entry[] = [
-  { name: 'd/', type: 'directory' },
-  { name: 'd/e/', type: 'directory' },
-  { name: 'd/e/s', type: 'symlink', linkname: '../../d' },
-  { name: 'y', type: 'symlink', linkname: 'd/e/s/../../victim' },
-];
+const tarOf = async (entries: Entry[]) => Readable.from([await tarBuffer(entries)]);
+const layout = () => forgedLayout('gitml-tar-forged-', dirs);
 
 describe('extractTar of a forged archive', () => {
   test('a hard link entry named like an earlier escaping symlink does not write through it', async () => {

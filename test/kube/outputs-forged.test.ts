@@ -8,46 +8,17 @@
  * (`d/e/s/../../victim` → `d/victim`) but leaves the folder when the kernel resolves it, because
  * `d/e/s` is itself a link to a shallower folder (`../../d`).
  */
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { extractOutputs, extractTar, LogDemux } from '../../core/kube/outputs.js';
-import { removeDir, tmpDir } from '../support/repo.js';
+import { escapeLink, forgedLayout, tarOf } from '../support/forged-tar.js';
+import { removeDir } from '../support/repo.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach(removeDir));
 
-type Entry = { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; linkname?: string; body?: string };
-
-async function tarOf(entries: Entry[]): Promise<Buffer> {
-  const { pack } = await import('tar-stream');
-  const p = pack();
-  for (const e of entries) {
-    if (e.type === 'file' || e.type === undefined) p.entry({ name: e.name }, e.body ?? '');
-    else p.entry({ name: e.name, type: e.type, linkname: e.linkname });
-  }
-  p.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of p) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-/** base/out is the outputs folder; base/victim is a folder of the host next to it. */
-function layout(): { base: string; dest: string; victim: string } {
-  const base = tmpDir('gitml-kube-forged-');
-  dirs.push(base);
-  const victim = path.join(base, 'victim');
-  mkdirSync(victim);
-  writeFileSync(path.join(victim, 'secret.txt'), 'host secret');
-  return { base, dest: path.join(base, 'out'), victim };
-}
-
-const escapeLink: Entry[] = [
-  { name: 'd/', type: 'directory' },
-  { name: 'd/e/', type: 'directory' },
-  { name: 'd/e/s', type: 'symlink', linkname: '../../d' },
-  { name: 'y', type: 'symlink', linkname: 'd/e/s/../../victim' },
-];
+const layout = () => forgedLayout('gitml-kube-forged-', dirs);
 
 describe('a forged outputs tar from a pod log', () => {
   test('a file written through a link that escapes by the kernel\'s resolution lands nowhere outside', async () => {
