@@ -12,12 +12,13 @@
  *
  * One repository and one image for the whole file, to keep it fast.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { BIN, GIT_ENV, ROOT, gitml, removeDir, tmpDir } from '../support/repo.js';
+import { serveJson, type Served as ServedBase } from '../support/serve.js';
 import { describeDocker, dockerClient, TEST_REGISTRY, TINY_IMAGE } from '../support/docker.js';
 import { isGitmlError } from '../../core/errors.js';
 
@@ -25,12 +26,8 @@ const VENV_BIN = path.join(ROOT, '.venv/bin');
 /** The venv (scikit-learn) first on PATH: `python3` of the template's environment is that one. */
 const ENV = { PATH: `${VENV_BIN}${path.delimiter}${process.env.PATH}` };
 
-interface Served {
-  proc: ChildProcess;
-  info: { url: string; mode: string; container?: string; imageId?: string; examples: Array<{ protocol: string; path: string; body: unknown; curl: string }> };
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
+type ServeInfo = { url: string; mode: string; container?: string; imageId?: string; examples: Array<{ protocol: string; path: string; body: unknown; curl: string }> };
+type Served = ServedBase<ServeInfo>;
 
 function json(r: { code: number; stdout: string; stderr: string }): Record<string, any> {
   expect(r.code, r.stderr).toBe(0);
@@ -47,22 +44,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** `gitml serve ... --json` in the background; resolves with its first stdout line (once ready). */
-function serve(dir: string, args: string[], env: Record<string, string> = ENV): Promise<Served> {
-  const proc = spawn(process.execPath, [BIN, 'serve', ...args, '--json', '--quiet'], { cwd: dir, env: { ...process.env, ...GIT_ENV, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
-  return new Promise((resolve, reject) => {
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve({ proc, info: JSON.parse(out.slice(0, nl)), stderr: () => err, exited });
-    });
-    void exited.then((c) => reject(new Error(`gitml serve exited ${c} before it was ready:\n${err}`)));
-  });
-}
+const serve = (dir: string, args: string[], env: Record<string, string> = ENV) => serveJson<ServeInfo>(dir, args, env);
 
 /**
  * The README's curl calls after `gitml serve iris#production --docker`, in its order, with the

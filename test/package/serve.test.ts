@@ -4,13 +4,13 @@
  * store. What a user sees when the model cannot load, the printed examples when the sample
  * is too large to sit in the manifest, and stopping on SIGHUP (a closed terminal).
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { registerModel } from '../../core/registry/register.js';
 import { closeRunStore } from '../../core/runs/store.js';
 import { MAX_INLINE_SAMPLE_BYTES } from '../../core/package/manifest.js';
 import { addRun, makeRegistryRepo, record } from '../registry/fixtures.js';
-import { BIN, GIT_ENV, git, gitml, removeDir } from '../support/repo.js';
+import { git, gitml, removeDir } from '../support/repo.js';
+import { serveJson } from '../support/serve.js';
 
 const GOOD_PY = 'def init():\n    pass\n\n\ndef run(data):\n    return [r["n"] * 2 for r in data]\n';
 const BAD_INIT_PY = 'def init():\n    raise RuntimeError("cannot open the feature store")\n\n\ndef run(data):\n    return data\n';
@@ -27,22 +27,7 @@ async function registeredRun(dir: string, name: string, experimentName: string, 
   await registerModel({ dir, name, runId: rec.id, version: 'v0.1.0' });
 }
 
-/** `gitml serve ... --json --port 0` in the background; resolves with its first stdout line. */
-function serveJson(dir: string, args: string[]): Promise<{ info: any; proc: ReturnType<typeof spawn>; exited: Promise<number | null>; stderr: () => string }> {
-  const proc = spawn(process.execPath, [BIN, 'serve', ...args, '--port', '0', '--json', '--quiet'], { cwd: dir, env: { ...process.env, ...GIT_ENV, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
-  return new Promise((resolve, reject) => {
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve({ info: JSON.parse(out.slice(0, nl)), proc, exited, stderr: () => err });
-    });
-    void exited.then((c) => reject(new Error(`gitml serve exited ${c} before it was ready:\n${err}`)));
-  });
-}
+const serveJsonAt0 = (dir: string, args: string[]) => serveJson(dir, [...args, '--port', '0']);
 
 describe('gitml serve (local process)', () => {
   let dir: string;
@@ -75,7 +60,7 @@ describe('gitml serve (local process)', () => {
   });
 
   test('examples come from the sample when it is too large for the manifest; SIGHUP stops the server (exit 0)', async () => {
-    const s = await serveJson(dir, ['doubler@v0.1.0']);
+    const s = await serveJsonAt0(dir, ['doubler@v0.1.0']);
     try {
       expect(s.info.mode).toBe('process');
       expect(s.info.examples.map((e: { protocol: string }) => e.protocol)).toEqual(['azure', 'mlflow', 'v2']);
