@@ -292,7 +292,18 @@ describe('GET /metrics', () => {
       expect(r.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
       return parsePrometheus(await r.text());
     };
-    const before = await scrape();
+    // Earlier tests' connections (closed mid-request) may still be counted as they wind down:
+    // start from a moment when the /score counters have stopped moving.
+    const scoreCounts = (m: Awaited<ReturnType<typeof scrape>>) =>
+      ['200', '400', '408'].map((code) => metric(m, 'gitml_requests_total', 'gitml_requests_total', { route: '/score', method: 'POST', code })).join();
+    let before = await scrape();
+    for (let i = 0; i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const again = await scrape();
+      const settled = scoreCounts(again) === scoreCounts(before);
+      before = again;
+      if (settled) break;
+    }
     for (let i = 0; i < 5; i++) await call(`${url}/score`, { body: { data: bundle.expected.rows } });
     await call(`${url}/score`, { body: { data: [[1, 2]] } });
     await call(`${url}/nope`);
