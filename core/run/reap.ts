@@ -7,6 +7,7 @@
  */
 import { closeSync, existsSync, openSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { isGitmlError } from '../errors.js';
 import { pidAlive } from '../pid.js';
 import { FINAL_STATUSES, type RunRecord } from '../runs/types.js';
 import { liveDir, livePaths, readLiveStatus, writeLiveStatus } from './live.js';
@@ -44,8 +45,10 @@ export async function reapLostRuns(repoDir: string, opts: ReapOptions = {}): Pro
       let current: { record: RunRecord } | undefined;
       try {
         current = await getRun({ dir: repoDir, id: s.id, ...(opts.config ? { config: opts.config } : {}) });
-      } catch {
-        current = undefined; // never reached the branch: nothing recorded, nothing to settle there
+      } catch (e) {
+        // Not on the branch: it never reached it. Anything else (a lock, a full disk): next time.
+        if (!isGitmlError(e, 'RUN_NOT_FOUND')) throw e;
+        current = undefined;
       }
       if (current && FINAL_STATUSES.includes(current.record.status)) {
         writeLiveStatus(repoDir, { ...s, status: current.record.status, endedAt: current.record.endedAt ?? new Date().toISOString() });
