@@ -1,15 +1,15 @@
 /**
  * listRuns: every run on the branch (through the cached catalog), filtered, sorted and limited.
  */
-import { GitmlError } from '../errors.js';
-import type { RunRecord } from './types.js';
+import { GitmlError, isGitmlError } from '../errors.js';
+import { resolveCommit } from '../git.js';
+import { RUN_STATUSES, type RunRecord } from './types.js';
 import { openRuns, type RunsRepo } from './backend.js';
 import { loadRunStoreConfig, type RunStoreConfig } from './config.js';
 import { loadCatalog, type Catalog } from './catalog.js';
-import { gitExec } from './git/exec.js';
 import { closest, mapRef, matches, parseWhere, sorter } from './query.js';
 
-const STATUSES = ['queued', 'running', 'completed', 'failed', 'canceled', 'timed_out'];
+const STATUSES: readonly string[] = RUN_STATUSES;
 
 export interface ListRunsOptions {
   dir: string;
@@ -45,7 +45,7 @@ export async function listRuns(opts: ListRunsOptions): Promise<{ runs: RunRecord
   const statuses = opts.status !== undefined ? parseStatuses(opts.status) : undefined;
   const config = opts.config ?? (await loadRunStoreConfig(opts.dir));
   const repo = openRuns(opts.dir, config);
-  const commit = opts.commit !== undefined ? await resolveCommit(repo, opts.commit) : undefined;
+  const commit = opts.commit !== undefined ? await resolveSourceCommit(repo, opts.commit) : undefined;
   const cat = await loadCatalog(repo);
   // Params and metrics named by a condition or the sort key must exist on some run: a typo
   // would otherwise quietly match nothing (or sort nothing).
@@ -81,12 +81,13 @@ function parseStatuses(text: string): Set<string> {
 }
 
 /** A hex prefix stays a prefix; anything else is resolved as a revision of the repository. */
-async function resolveCommit(repo: RunsRepo, text: string): Promise<string> {
+async function resolveSourceCommit(repo: RunsRepo, text: string): Promise<string> {
   const t = text.trim();
   if (/^[0-9a-fA-F]{1,40}$/.test(t)) return t.toLowerCase();
-  if (t && !t.startsWith('-')) {
-    const r = await gitExec(repo.dir, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${t}^{commit}`]);
-    if (r.code === 0 && /^[0-9a-f]{40}$/.test(r.stdout.trim())) return r.stdout.trim();
+  try {
+    if (t) return await resolveCommit(repo.dir, t);
+  } catch (e) {
+    if (!isGitmlError(e, 'UNKNOWN_REVISION') && !isGitmlError(e, 'USAGE')) throw e;
   }
   throw new GitmlError('USAGE', `--commit: ${JSON.stringify(text)} is neither a commit id (hex digits, a prefix is enough) nor a revision of this repository`, { commit: text });
 }

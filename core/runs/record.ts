@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { GitmlError, isGitmlError } from '../errors.js';
 import type { MetricPoint, RunRecord } from './types.js';
-import { FINAL_STATUSES } from './types.js';
+import { FINAL_STATUSES, RUN_STATUSES } from './types.js';
 import { openRuns, type RunsRepo } from './backend.js';
 import { loadRunStoreConfig, type RunStoreConfig } from './config.js';
 import { artifactStoreFor } from './artifact-store.js';
@@ -43,7 +43,7 @@ export interface RecordRunOptions {
   autoGc?: boolean;
 }
 
-const STATUSES = new Set(['queued', 'running', 'completed', 'failed', 'canceled', 'timed_out']);
+const STATUSES = new Set<string>(RUN_STATUSES);
 
 function checkRecord(r: RunRecord): void {
   if (!r || typeof r !== 'object') throw new GitmlError('PARAM', 'recordRun needs a record');

@@ -6,6 +6,8 @@
 import type { Experiment } from '../entities/types.js';
 
 export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'canceled' | 'timed_out';
+/** Every status, in the order a run goes through them. */
+export const RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'completed', 'failed', 'canceled', 'timed_out'];
 export const FINAL_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'canceled', 'timed_out'];
 
 export type ParamValue = string | number | boolean;
