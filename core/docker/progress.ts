@@ -3,20 +3,16 @@
  * push does not make dockerode throw: the error is an `error` field in one of the events, so
  * every event is checked; the text of the stream is kept (bounded) as the build log.
  */
+import { TextTail } from '../text-tail.js';
 import type { GitmlDocker } from './client.js';
 
 /** Most of a build log kept for the run record and error messages. */
 export const MAX_BUILD_LOG = 256 * 1024;
 
 /** A build log that keeps only its last MAX_BUILD_LOG characters (builds can print megabytes). */
-export class BuildLog {
-  text = '';
-  add(s: string): void {
-    this.text += s;
-    if (this.text.length > MAX_BUILD_LOG * 2) this.text = this.text.slice(-MAX_BUILD_LOG);
-  }
-  tail(n = MAX_BUILD_LOG): string {
-    return this.text.slice(-n);
+export class BuildLog extends TextTail {
+  constructor() {
+    super(MAX_BUILD_LOG);
   }
 }
 

@@ -27,7 +27,7 @@ import { runGit } from '../git.js';
 import { safeRelPosix } from '../paths.js';
 import { RUN_GID, RUN_UID } from '../docker/layout.js';
 import type { GitmlDocker } from '../docker/client.js';
-import { BuildLog, followProgress, MAX_BUILD_LOG } from '../docker/progress.js';
+import { BuildLog, followProgress } from '../docker/progress.js';
 import { buildManifest, serverRuntime, shortDigest, type BuiltManifest, type ModelManifest } from './manifest.js';
 import { bundleFiles } from './bundle.js';
 import { readFileSync } from 'node:fs';
@@ -182,7 +182,7 @@ async function follow(docker: GitmlDocker, stream: NodeJS.ReadableStream, what: 
   if (r.streamError && isUnavailable(r.streamError)) throw unavailableError(docker.gitmlAddress, r.streamError);
   const failure = r.failure ?? r.streamError?.message;
   if (failure) throw new GitmlError(code, `${what} failed: ${failure}`, { log: log.tail(), host: docker.gitmlAddress });
-  return { log: log.text, auxId: r.auxId };
+  return { log: log.tail(), auxId: r.auxId };
 }
 
 export interface BuildModelImageOptions {
@@ -312,7 +312,7 @@ export async function buildModelImage(opts: BuildModelImageOptions): Promise<Mod
     const out = await follow(docker, stream, `building image ${tags.version}`, 'IMAGE_BUILD', onProgress);
     log = out.log;
     id = (await imageId(docker, tags.digest)) ?? out.auxId;
-    if (!id) throw new GitmlError('IMAGE_BUILD', `building ${tags.version} ended without an image`, { log: log.slice(-MAX_BUILD_LOG) });
+    if (!id) throw new GitmlError('IMAGE_BUILD', `building ${tags.version} ended without an image`, { log });
   }
   await tagAs(id, tags.version);
 
@@ -334,5 +334,5 @@ export async function buildModelImage(opts: BuildModelImageOptions): Promise<Mod
     const d = /digest: (sha256:[0-9a-f]{64})/.exec(out.log)?.[1];
     pushed = { image: remote, digest: d };
   }
-  return { image: tags.version, digestTag: tags.digest, id, manifestDigest: digest, reused, environmentImage: envImage, pushed, manifest: m, log: log.slice(-MAX_BUILD_LOG) };
+  return { image: tags.version, digestTag: tags.digest, id, manifestDigest: digest, reused, environmentImage: envImage, pushed, manifest: m, log };
 }

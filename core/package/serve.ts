@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { GitmlError } from '../errors.js';
+import { TextTail } from '../text-tail.js';
 import { findRepoRoot } from '../git.js';
 import { loadEntities } from '../entities/load.js';
 import type { Environment, Loaded } from '../entities/types.js';
@@ -244,14 +245,6 @@ export function prepareSampleLog(file: string, uid: number, gid: number): void {
   else chmodSync(file, 0o666);
 }
 
-class LogTail {
-  text = '';
-  add(s: string): void {
-    this.text += s;
-    if (this.text.length > MAX_LOG * 2) this.text = this.text.slice(-MAX_LOG);
-  }
-}
-
 /** Start serving `ref`; resolves once the model is ready. */
 export async function serveModel(opts: ServeOptions): Promise<RunningService> {
   const host = opts.host ?? '127.0.0.1';
@@ -295,7 +288,7 @@ async function serveProcess(opts: ServeOptions, dir: string, built: BuiltManifes
 
   opts.onProgress?.(`starting the scoring server with ${python}`);
   const child: ChildProcess = spawn(python, cmd.argv.slice(1), { cwd: bundle, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  const log = new LogTail();
+  const log = new TextTail(MAX_LOG);
   let listening: string | undefined;
   const onData = (d: Buffer) => {
     const s = d.toString('utf8');
@@ -422,7 +415,7 @@ async function serveDocker(opts: ServeOptions, dir: string, built: BuiltManifest
     throw dockerError(e, docker.gitmlAddress, `starting container ${name}`);
   }
 
-  const log = new LogTail();
+  const log = new TextTail(MAX_LOG);
   const logStream = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream;
   const sink = new PassThrough();
   sink.on('data', (d: Buffer) => {
