@@ -119,37 +119,28 @@ async function modelTags(repo: RunsRepo, prefix: string): Promise<Map<string, st
   return tags;
 }
 
-async function fetchTags(repo: RunsRepo, remote: string): Promise<string[]> {
-  // Every remote tag lands in a private namespace first (one round trip, no auto-follow), then
-  // only model tags become local tags. Never forced: a local tag that differs is kept and reported.
-  const ns = `refs/gitml/fetch-tags/${process.pid}-${randomBytes(4).toString('hex')}/`;
-  const f = await gitExec(repo.dir, ['fetch', '--no-tags', '--no-write-fetch-head', '--', remote, `+refs/tags/*:${ns}*`]);
-  try {
-    if (f.code !== 0) throw remoteError(remote, f.stderr);
-    const [theirs, ours] = await Promise.all([modelTags(repo, ns), modelTags(repo, 'refs/tags/')]);
-    const rejected: string[] = [];
-    const create: string[] = [];
-    for (const [name, oid] of theirs) {
-      const mine = ours.get(name);
-      if (mine === undefined) create.push(`create refs/tags/${name} ${oid}\n`);
-      else if (mine !== oid) rejected.push(`refs/tags/${name}`);
-    }
-    if (create.length > 0) {
-      const u = await gitExec(repo.dir, ['update-ref', '--stdin'], { input: create.join('') });
-      // Someone created one of them meanwhile: take them one at a time, keeping theirs.
-      if (u.code !== 0) {
-        for (const line of create) {
-          const [, ref, oid] = line.trim().split(' ');
-          const one = await gitExec(repo.dir, ['update-ref', '--stdin'], { input: line });
-          if (one.code !== 0 && readRef(repo.paths.commondir, ref) !== oid) rejected.push(ref);
-        }
+/** Make the model tags fetched under `ns` local tags; never forced: a local tag that differs is kept and reported. */
+async function adoptModelTags(repo: RunsRepo, ns: string): Promise<string[]> {
+  const [theirs, ours] = await Promise.all([modelTags(repo, ns), modelTags(repo, 'refs/tags/')]);
+  const rejected: string[] = [];
+  const create: string[] = [];
+  for (const [name, oid] of theirs) {
+    const mine = ours.get(name);
+    if (mine === undefined) create.push(`create refs/tags/${name} ${oid}\n`);
+    else if (mine !== oid) rejected.push(`refs/tags/${name}`);
+  }
+  if (create.length > 0) {
+    const u = await gitExec(repo.dir, ['update-ref', '--stdin'], { input: create.join('') });
+    // Someone created one of them meanwhile: take them one at a time, keeping theirs.
+    if (u.code !== 0) {
+      for (const line of create) {
+        const [, ref, oid] = line.trim().split(' ');
+        const one = await gitExec(repo.dir, ['update-ref', '--stdin'], { input: line });
+        if (one.code !== 0 && readRef(repo.paths.commondir, ref) !== oid) rejected.push(ref);
       }
     }
-    return rejected;
-  } finally {
-    const left = await gitExec(repo.dir, ['for-each-ref', '--format=delete %(refname)', ns]);
-    if (left.stdout.trim()) await gitExec(repo.dir, ['update-ref', '--stdin'], { input: left.stdout });
   }
+  return rejected;
 }
 
 /** Push the local model tags (never forced); returns the ones the remote refused. */
@@ -257,20 +248,26 @@ async function pullInto(repo: RunsRepo, remote: string, tags: boolean): Promise<
   const before = repo.tip();
   const tip = await remoteTip(repo, remote);
   let result: Pick<SyncResult, 'action' | 'after'> = { action: 'none', after: before };
-  if (tip) {
-    const tmpRef = `refs/gitml/fetch/${process.pid}-${randomBytes(4).toString('hex')}`;
-    const f = await gitExec(repo.dir, ['fetch', '--no-tags', '--no-write-fetch-head', '--', remote, `+${repo.config.ref}:${tmpRef}`]);
-    try {
-      if (f.code !== 0) throw remoteError(remote, f.stderr);
-      const fetched = readRef(repo.paths.commondir, tmpRef);
+  let rejectedTags: string[] = [];
+  // The branch and every tag come in one fetch, into a private namespace (no auto-follow); then
+  // the branch is integrated and only model tags become local tags.
+  const ns = `refs/gitml/fetch/${process.pid}-${randomBytes(4).toString('hex')}/`;
+  const refspecs = [...(tip ? [`+${repo.config.ref}:${ns}branch`] : []), ...(tags ? [`+refs/tags/*:${ns}tags/*`] : [])];
+  if (refspecs.length === 0) return { remote: redactUrls(remote), branch: repo.config.branch, before, after: before, remoteTip: tip, action: 'none', pushed: false, attempts: 1, rejectedTags };
+  const f = await gitExec(repo.dir, ['fetch', '--no-tags', '--no-write-fetch-head', '--', remote, ...refspecs]);
+  try {
+    if (f.code !== 0) throw remoteError(remote, f.stderr);
+    if (tip) {
+      const fetched = readRef(repo.paths.commondir, `${ns}branch`);
       if (!fetched) throw remoteError(remote, f.stderr);
       const r = await integrate(repo, remote, fetched);
       result = { action: r.action, after: r.after };
-    } finally {
-      await gitExec(repo.dir, ['update-ref', '-d', tmpRef]);
     }
+    if (tags) rejectedTags = await adoptModelTags(repo, `${ns}tags/`);
+  } finally {
+    const left = await gitExec(repo.dir, ['for-each-ref', '--format=delete %(refname)', ns]);
+    if (left.stdout.trim()) await gitExec(repo.dir, ['update-ref', '--stdin'], { input: left.stdout });
   }
-  const rejectedTags = tags ? await fetchTags(repo, remote) : [];
   return { remote: redactUrls(remote), branch: repo.config.branch, before, after: result.after, remoteTip: tip, action: result.action, pushed: false, attempts: 1, rejectedTags };
 }
 
