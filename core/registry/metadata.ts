@@ -7,6 +7,7 @@
  *
  *   {"gitml":1,"action":"register","model":"iris","version":"v1.2.0","run":"20261123-…",…}
  */
+import { isRunId } from '../runs/id.js';
 
 export interface TagMetadata {
   gitml: 1;
@@ -54,7 +55,6 @@ export function parseMessage(message: string): TagMetadata | undefined {
 }
 
 const ACTIONS = new Set(['register', 'deregister', 'assign', 'unassign', 'deprecate']);
-const RUN_ID = /^[0-9a-hjkmnp-tv-z]{1,26}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 
 /**
@@ -66,7 +66,7 @@ function typedMetadata(v: Record<string, unknown>): TagMetadata {
   const str = (x: unknown) => (typeof x === 'string' ? x : undefined);
   const out: TagMetadata = { gitml: 1, action: (ACTIONS.has(v.action as string) ? v.action : 'register') as TagMetadata['action'], model: str(v.model) ?? '' };
   for (const k of ['version', 'stage', 'experiment', 'source', 'note'] as const) if (str(v[k]) !== undefined) out[k] = str(v[k]);
-  if (typeof v.run === 'string' && RUN_ID.test(v.run)) out.run = v.run;
+  if (typeof v.run === 'string' && isRunId(v.run)) out.run = v.run;
   const a = v.artifact as Record<string, unknown> | undefined;
   if (
     a && typeof a === 'object' && typeof a.output === 'string' && typeof a.path === 'string' && !a.path.split('/').includes('..') && !a.path.startsWith('/') &&
