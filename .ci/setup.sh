@@ -229,15 +229,19 @@ EOF
 }
 
 # --- Python venv -------------------------------------------------------------------------
-venv_ok() { "$GITML_REPO/.venv/bin/python" -c 'import sklearn, pandas, pyspark, gto' >/dev/null 2>&1; }
+# scipy: the drift statistics are checked against it; mlflow and tritonclient: the scoring
+# server is tested with the real clients; hypothesis + schemathesis: the OpenAPI fuzz test;
+# moto[server]: an S3-compatible endpoint on loopback for the s3 artifact store.
+GITML_VENV_PACKAGES=(scikit-learn pandas pyspark gto scipy mlflow 'tritonclient[http]' hypothesis schemathesis 'moto[server]')
+venv_ok() { "$GITML_REPO/.venv/bin/python" -c 'import sklearn, pandas, pyspark, gto, scipy, mlflow, tritonclient.http, hypothesis, schemathesis, moto' >/dev/null 2>&1; }
 
 setup_venv() {
-  if venv_ok; then log "venv: .venv has scikit-learn, pandas, pyspark, gto"; return 0; fi
+  if venv_ok; then log "venv: .venv has ${GITML_VENV_PACKAGES[*]}"; return 0; fi
   [[ -x $GITML_REPO/.venv/bin/python ]] || python3 -m venv "$GITML_REPO/.venv" || die "python3 -m venv failed"
-  log "venv: pip install scikit-learn pandas pyspark gto (log: $GITML_LOG_DIR/pip.log)"
-  "$GITML_REPO/.venv/bin/pip" install -q --disable-pip-version-check scikit-learn pandas pyspark gto \
+  log "venv: pip install ${GITML_VENV_PACKAGES[*]} (log: $GITML_LOG_DIR/pip.log)"
+  "$GITML_REPO/.venv/bin/pip" install -q --disable-pip-version-check "${GITML_VENV_PACKAGES[@]}" \
     >"$GITML_LOG_DIR/pip.log" 2>&1 || { tail -20 "$GITML_LOG_DIR/pip.log" >&2; die "pip install failed"; }
-  venv_ok || die ".venv was installed but cannot import sklearn, pandas, pyspark, gto"
+  venv_ok || die ".venv was installed but cannot import one of ${GITML_VENV_PACKAGES[*]}"
 }
 
 # --- node_modules ------------------------------------------------------------------------
