@@ -39,6 +39,7 @@ export type ErrorCode =
   | 'IO'
   | 'DISK_FULL'
   | 'CANCELED'
+  | 'MONITOR'
   | 'INTERNAL';
 
 export class GitmlError extends Error {

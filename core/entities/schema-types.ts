@@ -478,6 +478,10 @@ export interface Model {
    * Environment of the scoring image. Default: the experiment's environment.
    */
   environment?: string;
+  /**
+   * The experiment output that holds the training reference for drift monitoring: rows of input features and, optionally, `prediction` (JSON lines, a JSON list of records, or CSV with a header). Default: the sample data.
+   */
+  reference?: string;
 }
 
 /**

@@ -1,0 +1,88 @@
+/**
+ * `gitml monitor SERVICE --requests FILE`: drift of a service's sampled requests against its
+ * model's training reference. Exit 0 when nothing drifted, 1 when the dataset drifted.
+ */
+import type { Command } from 'commander';
+import { EXIT } from '../../core/errors.js';
+import { c, fmtNum, printJson, table, termSafe } from '../output.js';
+import { repoDir, usage } from '../util.js';
+
+const BARS = ' ▁▂▃▄▅▆▇█';
+
+/** Two histograms on one scale, so their heights compare. */
+function bars(ref: number[], cur: number[]): [string, string] {
+  const max = Math.max(...ref, ...cur, 1e-12);
+  const one = (xs: number[]) => xs.map((v) => BARS[v <= 0 ? 0 : Math.max(1, Math.round((v / max) * (BARS.length - 1)))]).join('');
+  return [one(ref), one(cur)];
+}
+
+export function register(program: Command): void {
+  program
+    .command('monitor')
+    .description('Compare a service\'s sampled requests with its training reference: drift per column')
+    .argument('<service>', 'a Service in gitml/services/')
+    .requiredOption('--requests <file>', 'a sample log to read (the JSON lines file of `gitml serve --sample-log`)')
+    .option('--since <duration>', 'only requests of the last DURATION (e.g. 24h, 30m, 7d)')
+    .option('--last <n>', 'only the last N sampled rows')
+    .option('--method <method>', 'test for every column: auto, ks, chi2, psi, js, wasserstein (default: the service\'s monitoring.drift.method, else auto)')
+    .option('--threshold <x>', 'drift threshold of the method (p-value for ks and chi2, distance for psi, js, wasserstein)')
+    .option('--share <x>', 'share of drifted columns at which the dataset has drifted (default 0.5)')
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      `
+Tests (as Evidently chooses them): a reference of at most 1,000 rows gets Kolmogorov-Smirnov
+for numeric columns with more than 5 distinct values and chi-squared otherwise (drifted when
+p < 0.05); a larger one gets the normed Wasserstein distance and Jensen-Shannon (drifted
+above 0.1). PSI (above 0.1) on request. The reference is the Model's \`reference:\` output of
+the run behind the served version, else its \`sample:\` output.
+
+Exit: 0 nothing drifted (or no requests yet), 1 the dataset drifted, 2 bad usage, 3 the
+sample log cannot be read.`,
+    )
+    .action(async (service: string, opts: { requests: string; since?: string; last?: string; method?: string; threshold?: string; share?: string; json?: boolean }, cmd: Command) => {
+      const { monitorService, DRIFT_METHODS } = await import('../../core/monitor/report.js');
+      const { parseDuration } = await import('../../core/monitor/requests.js');
+      const num = (v: string | undefined, flag: string, int = false) => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0 || (int && !Number.isInteger(n))) usage(`${flag} takes a ${int ? 'whole ' : ''}number, not ${JSON.stringify(v)}`);
+        return n;
+      };
+      if (opts.method && !(DRIFT_METHODS as readonly string[]).includes(opts.method)) usage(`--method takes one of ${DRIFT_METHODS.join(', ')}, not ${JSON.stringify(opts.method)}`);
+      const window = { sinceMs: opts.since ? Date.now() - parseDuration(opts.since) : undefined, last: num(opts.last, '--last', true) };
+      const r = await monitorService({
+        dir: repoDir(cmd.optsWithGlobals()),
+        service,
+        requests: opts.requests,
+        window,
+        method: opts.method as never,
+        threshold: num(opts.threshold, '--threshold'),
+        shareThreshold: num(opts.share, '--share'),
+      });
+      process.exitCode = r.datasetDrift ? EXIT.FAILURE : EXIT.OK;
+      if (opts.json) return printJson(r);
+      const out: string[] = [];
+      out.push(`${c.bold(termSafe(r.service))}: ${termSafe(`${r.model}@${r.version}`)} (run ${r.run}), reference ${termSafe(r.reference.output)}: ${r.reference.rows} rows`);
+      if (r.reference.note) out.push(c.yellow(`note: ${r.reference.note}`));
+      const cur = r.current;
+      out.push(`requests: ${cur.rows} rows from ${termSafe(cur.file)}${cur.malformed ? c.yellow(`, ${cur.malformed} malformed line${cur.malformed === 1 ? '' : 's'} skipped`) : ''}${cur.outsideWindow ? `, ${cur.outsideWindow} outside the window` : ''}`);
+      if (r.noData) {
+        out.push(c.dim('no sampled requests in the window yet: nothing to compare (serve with --sample-log, or widen --since/--last)'));
+        process.stdout.write(out.join('\n') + '\n');
+        return;
+      }
+      const rows = r.columns.map((col) => {
+        const [rb, cb] = bars(col.histogram.reference, col.histogram.current);
+        const stat = col.statistic === null ? '-' : col.pvalue !== undefined ? `p=${fmtNum(col.pvalue)}` : fmtNum(col.statistic);
+        const verdict = col.status === 'missing' ? c.red('missing') : col.status === 'no-data' ? c.dim('no data') : col.drifted ? c.red('drifted') : c.green('ok');
+        const extra = [col.current.missing ? `${col.current.missing} missing` : '', col.current.invalid ? `${col.current.invalid} invalid` : '', col.reference.constant ? 'constant in reference' : ''].filter(Boolean).join(', ');
+        return [termSafe(col.name), col.method, stat, `${col.pvalue !== undefined ? '<' : '>'} ${fmtNum(col.threshold)}`, verdict, `${rb} | ${cb}`, extra];
+      });
+      out.push(table(['COLUMN', 'TEST', 'STATISTIC', 'DRIFT IF', 'RESULT', 'REFERENCE | CURRENT', ''], rows));
+      const n = r.columns.filter((x) => x.status !== 'no-data').length;
+      const verdict = r.datasetDrift ? c.red('dataset drift') : c.green('no dataset drift');
+      out.push(`${verdict}: ${r.driftedColumns.length} of ${n} columns drifted (${fmtNum(r.driftShare * 100)} %, threshold ${fmtNum(r.shareThreshold * 100)} %)${r.driftedColumns.length ? `: ${r.driftedColumns.map((x) => termSafe(x)).join(', ')}` : ''}`);
+      process.stdout.write(out.join('\n') + '\n');
+    });
+}
