@@ -19,7 +19,7 @@ function bars(ref: number[], cur: number[]): [string, string] {
 export function register(program: Command): void {
   program
     .command('monitor')
-    .description('Compare a service\'s sampled requests with its training reference: drift per column')
+    .description('Compare a service\'s sampled requests with its training reference: drift per column (exit 1 on drift)')
     .argument('<service>', 'a Service in gitml/services/')
     .requiredOption('--requests <file>', 'a sample log to read (the JSON lines file of `gitml serve --sample-log`)')
     .option('--since <duration>', 'only requests of the last DURATION (e.g. 24h, 30m, 7d)')
@@ -37,7 +37,7 @@ p < 0.05); a larger one gets the normed Wasserstein distance and Jensen-Shannon 
 above 0.1). PSI (above 0.1) on request. The reference is the Model's \`reference:\` output of
 the run behind the served version, else its \`sample:\` output.
 
-Exit: 0 nothing drifted (or no requests yet), 1 the dataset drifted, 2 bad usage, 3 the
+Exit: 0 nothing drifted (or no requests yet), 1 a column or the predictions drifted, 2 bad usage, 3 the
 sample log cannot be read.`,
     )
     .action(async (service: string, opts: { requests: string; since?: string; last?: string; method?: string; threshold?: string; share?: string; json?: boolean }, cmd: Command) => {
@@ -60,7 +60,7 @@ sample log cannot be read.`,
         threshold: num(opts.threshold, '--threshold'),
         shareThreshold: num(opts.share, '--share'),
       });
-      process.exitCode = r.datasetDrift ? EXIT.FAILURE : EXIT.OK;
+      process.exitCode = r.drifted ? EXIT.FAILURE : EXIT.OK;
       if (opts.json) return printJson(r);
       const out: string[] = [];
       out.push(`${c.bold(termSafe(r.service))}: ${termSafe(`${r.model}@${r.version}`)} (run ${r.run}), reference ${termSafe(r.reference.output)}: ${r.reference.rows} rows`);
@@ -72,7 +72,7 @@ sample log cannot be read.`,
         process.stdout.write(out.join('\n') + '\n');
         return;
       }
-      const rows = r.columns.map((col) => {
+      const rows = [...r.columns, ...(r.prediction ? [r.prediction] : [])].map((col) => {
         const [rb, cb] = bars(col.histogram.reference, col.histogram.current);
         const stat = col.statistic === null ? '-' : col.pvalue !== undefined ? `p=${fmtNum(col.pvalue)}` : fmtNum(col.statistic);
         const verdict = col.status === 'missing' ? c.red('missing') : col.status === 'no-data' ? c.dim('no data') : col.drifted ? c.red('drifted') : c.green('ok');
@@ -82,7 +82,8 @@ sample log cannot be read.`,
       out.push(table(['COLUMN', 'TEST', 'STATISTIC', 'DRIFT IF', 'RESULT', 'REFERENCE | CURRENT', ''], rows));
       const n = r.columns.filter((x) => x.status !== 'no-data').length;
       const verdict = r.datasetDrift ? c.red('dataset drift') : c.green('no dataset drift');
-      out.push(`${verdict}: ${r.driftedColumns.length} of ${n} columns drifted (${fmtNum(r.driftShare * 100)} %, threshold ${fmtNum(r.shareThreshold * 100)} %)${r.driftedColumns.length ? `: ${r.driftedColumns.map((x) => termSafe(x)).join(', ')}` : ''}`);
+      if (r.prediction?.drifted) out.push(c.red('the predictions drifted'));
+      out.push(`${verdict}: ${r.driftedColumns.length} of ${n} input columns drifted (${fmtNum(r.driftShare * 100)} %, threshold ${fmtNum(r.shareThreshold * 100)} %)${r.driftedColumns.length ? `: ${r.driftedColumns.map((x) => termSafe(x)).join(', ')}` : ''}`);
       process.stdout.write(out.join('\n') + '\n');
     });
 }

@@ -7,7 +7,7 @@
  * distinct values, chi-squared otherwise (drifted when p < 0.05); larger references: normed
  * Wasserstein for numeric columns with more than 5 distinct values, Jensen-Shannon otherwise
  * (drifted above 0.1). PSI (above 0.1) on request. The dataset has drifted when the share of
- * drifted columns reaches `shareThreshold` (0.5).
+ * drifted input columns reaches `shareThreshold` (0.5); the predictions are reported on their own.
  *
  * Example:
  *   const r = await monitorService({ dir: '.', service: 'iris', requests: 'samples.jsonl' });
@@ -66,8 +66,14 @@ export interface MonitorReport {
   run: string;
   reference: { output: string; path: string; kind: 'reference' | 'sample'; rows: number; note?: string };
   current: { file: string } & ReadStats;
+  /** The input columns. */
   columns: ColumnReport[];
+  /** The model's predictions against the reference's `prediction` column, when it has one. */
+  prediction?: ColumnReport;
+  /** Input columns that drifted. */
   driftedColumns: string[];
+  /** Anything drifted: an input column or the predictions (the exit status of `gitml monitor`). */
+  drifted: boolean;
   driftShare: number;
   shareThreshold: number;
   datasetDrift: boolean;
@@ -124,7 +130,9 @@ export async function compare(ref: Reference, service: string, o: Pick<MonitorOp
     if (predPlan && row.hasPrediction) predPlan.acc.add(row.prediction);
   });
 
-  const columns = plans.map((p) => columnReport(p, method, threshold));
+  const all = plans.map((p) => columnReport(p, method, threshold));
+  const columns = all.filter((c) => c.name !== PREDICTION);
+  const prediction = all.find((c) => c.name === PREDICTION);
   const judged = columns.filter((c) => c.status !== 'no-data');
   const driftedColumns = judged.filter((c) => c.drifted).map((c) => c.name);
   const shareThreshold = o.shareThreshold ?? 0.5;
@@ -143,7 +151,9 @@ export async function compare(ref: Reference, service: string, o: Pick<MonitorOp
     },
     current: { file: o.requests, ...stats },
     columns,
+    ...(prediction ? { prediction } : {}),
     driftedColumns: noData ? [] : driftedColumns,
+    drifted: !noData && (driftedColumns.length > 0 || prediction?.drifted === true),
     driftShare: noData ? 0 : driftShare,
     shareThreshold,
     datasetDrift: !noData && judged.length > 0 && driftShare >= shareThreshold,
