@@ -552,11 +552,11 @@ export interface Service {
      */
     drift?: {
       /**
-       * Drift statistic.
+       * Drift test for every column. `auto` chooses per column as Evidently does: a reference of at most 1,000 rows gets Kolmogorov-Smirnov (numeric, more than 5 values) or chi-squared, drifted when p < 0.05; a larger one gets the normed Wasserstein distance or Jensen-Shannon, drifted above 0.1. `psi` (above 0.1) on request.
        */
-      method?: 'psi' | 'ks' | 'chi2' | 'js';
+      method?: 'auto' | 'ks' | 'chi2' | 'psi' | 'js' | 'wasserstein';
       /**
-       * Drift above this is reported.
+       * Drift threshold of the method: a p-value below which a column drifted (ks, chi2), or a distance above which it did (psi, js, wasserstein).
        */
       threshold?: number;
     };

@@ -55,7 +55,7 @@ describeDocker('gitml run on the docker target (CLI)', () => {
     expect(rec.environment.image).toMatch(/^gitml-env\/sklearn:[0-9a-f]{16}$/);
     expect(rec.environment.imageDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(rec.metrics.accuracy).toBeGreaterThan(0.8);
-    expect(rec.artifacts.map((a: { path: string }) => a.path).sort()).toEqual(['model.pkl', 'sample.json']);
+    expect(rec.artifacts.map((a: { path: string }) => a.path).sort()).toEqual(['model.pkl', 'reference.jsonl', 'sample.json']);
     // A second run of the unchanged environment uses the same image.
     const again = gitml(repo, ['run', 'train', '--compute', 'docker', '--json'], { timeout: 300_000 });
     expect(again.code, again.stderr).toBe(0);

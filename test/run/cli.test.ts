@@ -116,7 +116,7 @@ describe('the sklearn template', () => {
     expect(rec.status).toBe('completed');
     expect(rec.params.C).toBe(0.5);
     expect(rec.metrics.accuracy).toBeGreaterThan(0.8);
-    expect(rec.artifacts.map((a: { path: string }) => a.path).sort()).toEqual(['model.pkl', 'sample.json']);
+    expect(rec.artifacts.map((a: { path: string }) => a.path).sort()).toEqual(['model.pkl', 'reference.jsonl', 'sample.json']);
     expect(Object.keys(rec.inputs)).toEqual(['iris']);
   });
 });

@@ -36,6 +36,7 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--model", required=True)
     ap.add_argument("--sample", required=True)
+    ap.add_argument("--reference", help="training rows and predictions (JSON lines), the drift reference of gitml monitor")
     args = ap.parse_args()
 
     df = pd.read_csv(args.data)
@@ -57,6 +58,12 @@ def main():
     # Sample input for the model's schema and for the scoring server's examples.
     with open(args.sample, "w", encoding="utf-8") as f:
         json.dump(X_test.head(5).to_dict(orient="records"), f, indent=2)
+    # The drift reference: the training rows with the model's predictions, one JSON line each.
+    if args.reference:
+        ref = X_train.assign(prediction=clf.predict(X_train))
+        with open(args.reference, "w", encoding="utf-8") as f:
+            for row in ref.to_dict(orient="records"):
+                f.write(json.dumps(row) + "\n")
     print(f"wrote {args.model} and {args.sample}")
 
 

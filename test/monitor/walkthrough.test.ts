@@ -1,0 +1,59 @@
+// The README's "Monitoring" walk-through, for real: the sklearn template trains on local
+// (scikit-learn in the test venv), the version is promoted, `gitml serve` samples requests,
+// requests with petal_length shifted arrive, and `gitml monitor` names that column alone.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { gitml, removeDir, tmpDir } from '../support/repo.js';
+import { testPython } from '../support/python.js';
+import { serveJson } from '../support/serve.js';
+
+describe('monitoring walk-through (sklearn template, local serve)', () => {
+  let dir: string;
+  let logDir: string;
+  const env = { PATH: `${path.dirname(testPython())}${path.delimiter}${process.env.PATH}` };
+
+  beforeAll(() => {
+    dir = tmpDir('gitml-monitor-walk-');
+    logDir = tmpDir('gitml-monitor-log-');
+    expect(gitml(dir, ['init', '.', '--template', 'sklearn']).code).toBe(0);
+    const run = gitml(dir, ['run', 'train', '--json'], { env });
+    expect(run.code, run.stderr).toBe(0);
+    const id = JSON.parse(run.stdout).id;
+    expect(gitml(dir, ['model', 'register', 'iris', '--run', id]).code).toBe(0);
+    expect(gitml(dir, ['model', 'promote', 'iris', 'v0.0.1', 'production']).code).toBe(0);
+  });
+  afterAll(() => {
+    if (dir) removeDir(dir);
+    if (logDir) removeDir(logDir);
+  });
+
+  test('shifted petal_length through the scoring server: gitml monitor names it, and no other input column', async () => {
+    const log = path.join(logDir, 'requests.jsonl');
+    const s = await serveJson(dir, ['iris#production', '--port', '0', '--sample-log', log, '--sample-rate', '1'], env);
+    try {
+      // The training data itself, petal_length shifted by +2 cm: rows a client could send.
+      const csv = readFileSync(path.join(dir, 'data/iris.csv'), 'utf8').trim().split('\n');
+      const header = csv[0].split(',');
+      const rows = csv.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i], Number(v)])));
+      const cols = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'];
+      for (let i = 0; i < rows.length; i += 10) {
+        const data = rows.slice(i, i + 10).map((r) => Object.fromEntries(cols.map((c) => [c, c === 'petal_length' ? r[c] + 2 : r[c]])));
+        const res = await fetch(`${s.info.url}/score`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ data }) });
+        expect(res.status, await res.clone().text()).toBe(200);
+      }
+    } finally {
+      s.proc.kill('SIGTERM');
+      await s.exited;
+    }
+    const m = gitml(dir, ['monitor', 'iris', '--requests', log, '--json']);
+    expect(m.code, m.stderr).toBe(1);
+    const rep = JSON.parse(m.stdout);
+    expect(rep.reference).toMatchObject({ output: 'reference', kind: 'reference' });
+    expect(rep.reference.rows).toBeGreaterThan(100);
+    expect(rep.current.rows).toBe(150);
+    expect(rep.driftedColumns).toEqual(['petal_length']);
+    const human = gitml(dir, ['monitor', 'iris', '--requests', log]);
+    expect(human.stdout).toMatch(/petal_length .* drifted/);
+  });
+});
