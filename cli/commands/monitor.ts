@@ -75,7 +75,7 @@ sample log cannot be read.`,
       const rows = [...r.columns, ...(r.prediction ? [r.prediction] : [])].map((col) => {
         const [rb, cb] = bars(col.histogram.reference, col.histogram.current);
         const stat = col.statistic === null ? '-' : col.pvalue !== undefined ? `p=${fmtNum(col.pvalue)}` : fmtNum(col.statistic);
-        const verdict = col.status === 'missing' ? c.red('missing') : col.status === 'no-data' ? c.dim('no data') : col.drifted ? c.red('drifted') : c.green('ok');
+        const verdict = col.status === 'missing' || col.status === 'invalid' ? c.red(col.status) : col.status === 'no-data' ? c.dim('no data') : col.drifted ? c.red('drifted') : c.green('ok');
         const extra = [col.current.missing ? `${col.current.missing} missing` : '', col.current.invalid ? `${col.current.invalid} invalid` : '', col.reference.constant ? 'constant in reference' : ''].filter(Boolean).join(', ');
         return [termSafe(col.name), col.method, stat, `${col.pvalue !== undefined ? '<' : '>'} ${fmtNum(col.threshold)}`, verdict, `${rb} | ${cb}`, extra];
       });

@@ -51,8 +51,8 @@ export interface ColumnReport {
   pvalue?: number;
   threshold: number;
   drifted: boolean;
-  /** 'ok', or why no statistic was computed. */
-  status: 'ok' | 'missing' | 'no-data';
+  /** 'ok', or why no statistic was computed: the requests lack the column, carry only values of another type, or there is nothing to compare. */
+  status: 'ok' | 'missing' | 'invalid' | 'no-data';
   reference: { rows: number; missing: number; unique: number; constant: boolean };
   current: { rows: number; missing: number; invalid: number; sampled: number };
   /** Shares per bin (numeric: quantile bins of the reference; categorical: categories). */
@@ -224,7 +224,7 @@ function columnReport(p: Plan, requested: DriftMethod, thresholdOverride?: numbe
   if (acc.count === 0) {
     // Requests arrived but never carried this column: the served data lost a feature.
     const sawRows = acc.missing + acc.invalid > 0;
-    return { ...base, statistic: null, drifted: sawRows, status: sawRows ? 'missing' : 'no-data' };
+    return { ...base, statistic: null, drifted: sawRows, status: !sawRows ? 'no-data' : acc.invalid > 0 ? 'invalid' : 'missing' };
   }
   switch (method) {
     case 'ks': {
