@@ -22,6 +22,16 @@ if (report.success === false && failed === 0) {
   console.error('[ci] vitest reported errors outside the tests');
   failed = 1;
 }
+// The slowest test files, so a CI run that creeps towards its time limit shows where.
+const slow = (report.testResults ?? [])
+  .map((f) => ({ name: String(f.name ?? '').replace(process.cwd() + '/', ''), ms: (f.endTime ?? 0) - (f.startTime ?? 0) }))
+  .filter((f) => f.ms > 0)
+  .sort((a, b) => b.ms - a.ms)
+  .slice(0, 12);
+if (slow.length) {
+  console.error('[ci] slowest test files:');
+  for (const f of slow) console.error(`[ci]   ${(f.ms / 1000).toFixed(1).padStart(6)} s  ${f.name}`);
+}
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
 if (skipped > 0) console.error(`[ci] ${skipped} test(s) skipped`);
 console.log(`${report.numPassedTests ?? 0} passed, ${failed} failed`);
