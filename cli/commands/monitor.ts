@@ -27,7 +27,8 @@ export function register(program: Command): void {
     .option('--method <method>', 'test for every column: auto, ks, chi2, psi, js, wasserstein (default: the service\'s monitoring.drift.method, else auto)')
     .option('--threshold <x>', 'drift threshold of the method (p-value for ks and chi2, distance for psi, js, wasserstein)')
     .option('--share <x>', 'share of drifted columns at which the dataset has drifted (default 0.5)')
-    .option('--json', 'print the report as JSON')
+    .option('--retrain', 'when the drift share reaches the service\'s monitoring.retrain.threshold, run its retraining experiment now, register the model, and promote it when it is better (monitoring.retrain.promote)')
+    .option('--json', 'print the report as JSON (with --retrain: {report, retrain})')
     .addHelpText(
       'after',
       `
@@ -37,10 +38,16 @@ p < 0.05); a larger one gets the normed Wasserstein distance and Jensen-Shannon 
 above 0.1). PSI (above 0.1) on request. The reference is the Model's \`reference:\` output of
 the run behind the served version, else its \`sample:\` output.
 
-Exit: 0 nothing drifted (or no requests yet), 1 a column or the predictions drifted, 2 bad usage, 3 the
+With --retrain and a service's monitoring.retrain {experiment, threshold, promote, backoff}:
+the experiment runs (its lineage says trigger drift:REPORT_ID), the model is registered, and
+promoted to \`promote\` when its primary metric beats that stage's version. One retraining
+at a time per service; after a failed one the next waits \`backoff\` (default 1h).
+
+Exit: 0 nothing drifted (or no requests yet), 1 a column or the predictions drifted (or the
+retraining run failed), 2 bad usage, 3 the
 sample log cannot be read.`,
     )
-    .action(async (service: string, opts: { requests: string; since?: string; last?: string; method?: string; threshold?: string; share?: string; json?: boolean }, cmd: Command) => {
+    .action(async (service: string, opts: { requests: string; since?: string; last?: string; method?: string; threshold?: string; share?: string; retrain?: boolean; json?: boolean }, cmd: Command) => {
       const { monitorService, DRIFT_METHODS } = await import('../../core/monitor/report.js');
       const { parseDuration } = await import('../../core/monitor/requests.js');
       const num = (v: string | undefined, flag: string, int = false) => {
@@ -61,7 +68,20 @@ sample log cannot be read.`,
         shareThreshold: num(opts.share, '--share'),
       });
       process.exitCode = r.drifted ? EXIT.FAILURE : EXIT.OK;
-      if (opts.json) return printJson(r);
+      let retrained: import('../../core/monitor/retrain.js').RetrainResult | undefined;
+      if (opts.retrain) {
+        const { retrainOnDrift } = await import('../../core/monitor/retrain.js');
+        const quiet = opts.json === true;
+        retrained = await retrainOnDrift({
+          dir: repoDir(cmd.optsWithGlobals()),
+          service,
+          report: r,
+          onLog: quiet ? undefined : (chunk) => process.stderr.write(chunk),
+          onProgress: quiet ? undefined : (m) => process.stderr.write(`${m}\n`),
+        });
+        if (retrained.action === 'failed') process.exitCode = EXIT.FAILURE;
+      }
+      if (opts.json) return printJson(retrained ? { report: r, retrain: retrained } : r);
       const out: string[] = [];
       out.push(`${c.bold(termSafe(r.service))}: ${termSafe(`${r.model}@${r.version}`)} (run ${r.run}), reference ${termSafe(r.reference.output)}: ${r.reference.rows} rows`);
       if (r.reference.note) out.push(c.yellow(`note: ${r.reference.note}`));
@@ -84,6 +104,7 @@ sample log cannot be read.`,
       const verdict = r.datasetDrift ? c.red('dataset drift') : c.green('no dataset drift');
       if (r.prediction?.drifted) out.push(c.red('the predictions drifted'));
       out.push(`${verdict}: ${r.driftedColumns.length} of ${n} input columns drifted (${fmtNum(r.driftShare * 100)} %, threshold ${fmtNum(r.shareThreshold * 100)} %)${r.driftedColumns.length ? `: ${r.driftedColumns.map((x) => termSafe(x)).join(', ')}` : ''}`);
+      if (retrained) out.push(`retrain: ${retrained.action}: ${termSafe(retrained.message)}`);
       process.stdout.write(out.join('\n') + '\n');
     });
 }

@@ -561,7 +561,7 @@ export interface Service {
       threshold?: number;
     };
     /**
-     * Start a run of an experiment when drift passes a threshold.
+     * Start a run of an experiment when drift passes a threshold, register its model, and optionally promote it.
      */
     retrain?: {
       /**
@@ -569,9 +569,17 @@ export interface Service {
        */
       experiment?: string;
       /**
-       * Drift score above which retraining starts.
+       * Share of drifted input columns (0..1) at which retraining starts.
        */
       threshold?: number;
+      /**
+       * Stage the retrained version is promoted to when it beats the version in that stage by the experiment's primary metric and goal. Without it the new version is only registered.
+       */
+      promote?: string;
+      /**
+       * After a failed retraining, wait this long before the next one (default 1h).
+       */
+      backoff?: string;
     };
   };
 }

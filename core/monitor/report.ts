@@ -13,6 +13,7 @@
  *   const r = await monitorService({ dir: '.', service: 'iris', requests: 'samples.jsonl' });
  *   r.columns.filter((c) => c.drifted).map((c) => c.name)   // ['petal_length']
  */
+import { createHash } from 'node:crypto';
 import { GitmlError } from '../errors.js';
 import { CategoricalColumn, NumericColumn, OTHER_CATEGORY, type Column } from './columns.js';
 import { loadReference, serviceTarget, type Reference } from './reference.js';
@@ -60,6 +61,8 @@ export interface ColumnReport {
 }
 
 export interface MonitorReport {
+  /** Content id of the report (sha256 of its canonical JSON without this field, 16 hex digits): what a retraining run's lineage names. */
+  id: string;
   service: string;
   model: string;
   version: string;
@@ -139,7 +142,7 @@ export async function compare(ref: Reference, service: string, o: Pick<MonitorOp
   const driftShare = judged.length ? driftedColumns.length / judged.length : 0;
   const noData = stats.rows === 0;
   const small = ref.rows.length < 100;
-  return {
+  const report: Omit<MonitorReport, 'id'> = {
     service,
     model: ref.model,
     version: ref.version,
@@ -159,6 +162,7 @@ export async function compare(ref: Reference, service: string, o: Pick<MonitorOp
     datasetDrift: !noData && judged.length > 0 && driftShare >= shareThreshold,
     noData,
   };
+  return { id: createHash('sha256').update(JSON.stringify(report)).digest('hex').slice(0, 16), ...report };
 }
 
 function hashSeed(s: string): number {

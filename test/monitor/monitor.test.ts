@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { addRun, makeRegistryRepo, record } from '../registry/fixtures.js';
-import { gitml, removeDir, tmpDir } from '../support/repo.js';
+import { git, gitml, removeDir, tmpDir } from '../support/repo.js';
 
 function rand(seed: number): () => number {
   let s = seed >>> 0;
@@ -124,6 +124,29 @@ describe('gitml monitor', () => {
     const r = JSON.parse(gitml(dir, ['monitor', 'iris', '--requests', file, '--json']).stdout);
     expect(r.columns.find((c: any) => c.name === 'petal_width')).toMatchObject({ status: 'missing', drifted: true, current: { rows: 0, missing: 300 } });
     expect(r.columns.find((c: any) => c.name === 'sepal_length')).toMatchObject({ status: 'ok', drifted: false });
+  });
+
+  test('retraining: below the threshold nothing runs; a failing retrain run registers nothing, then backs off', () => {
+    const file = path.join(logs, 'retrain.jsonl');
+    writeFileSync(file, sampleLog(rows(6, 300, 1.5)));
+    const none = JSON.parse(gitml(dir, ['monitor', 'iris', '--requests', file, '--retrain', '--json']).stdout);
+    expect(none.retrain.action).toBe('no-policy');
+    writeFileSync(path.join(dir, 'gitml/services/iris.yaml'), 'kind: Service\nmodel: iris\nstage: production\ncompute: docker\nmonitoring:\n  retrain: { experiment: train, threshold: 0.9, promote: production, backoff: 2h }\n');
+    git(dir, 'commit', '-qam', 'retrain policy');
+    const below = JSON.parse(gitml(dir, ['monitor', 'iris', '--requests', file, '--retrain', '--json']).stdout);
+    expect(below.retrain.action).toBe('below-threshold');
+    writeFileSync(path.join(dir, 'gitml/services/iris.yaml'), 'kind: Service\nmodel: iris\nstage: production\ncompute: docker\nmonitoring:\n  retrain: { experiment: train, threshold: 0.2, backoff: 2h }\n');
+    git(dir, 'commit', '-qam', 'lower the threshold');
+    // train.py does not exist in this repository: the retraining run fails
+    const failed = gitml(dir, ['monitor', 'iris', '--requests', file, '--retrain', '--json']);
+    expect(failed.code).toBe(1);
+    const f = JSON.parse(failed.stdout).retrain;
+    expect(f.action).toBe('failed');
+    expect(JSON.parse(gitml(dir, ['runs', 'show', f.runId, '--json']).stdout)).toMatchObject({ status: 'failed', trigger: { kind: 'drift' } });
+    expect(JSON.parse(gitml(dir, ['models', '--json']).stdout).models[0].latest).toBe('v0.0.1');
+    const again = JSON.parse(gitml(dir, ['monitor', 'iris', '--requests', file, '--retrain', '--json']).stdout);
+    expect(again.retrain.action).toBe('backing-off');
+    expect(again.retrain.message).toMatch(/failed .*next may start in \d+ min/);
   });
 
   test('bad input: unknown service (exit 1), missing log (exit 3), bad --method and --last (exit 2)', () => {

@@ -1,10 +1,10 @@
 // The README's "Monitoring" walk-through, for real: the sklearn template trains on local
 // (scikit-learn in the test venv), the version is promoted, `gitml serve` samples requests,
 // requests with petal_length shifted arrive, and `gitml monitor` names that column alone.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { gitml, removeDir, tmpDir } from '../support/repo.js';
+import { git, gitml, removeDir, tmpDir } from '../support/repo.js';
 import { testPython } from '../support/python.js';
 import { serveJson } from '../support/serve.js';
 
@@ -55,5 +55,20 @@ describe('monitoring walk-through (sklearn template, local serve)', () => {
     expect(rep.driftedColumns).toEqual(['petal_length']);
     const human = gitml(dir, ['monitor', 'iris', '--requests', log]);
     expect(human.stdout).toMatch(/petal_length .* drifted/);
+
+    // The retraining policy: a quarter of the input columns drifted is enough; promote when better.
+    const svcFile = path.join(dir, 'gitml/services/iris.yaml');
+    writeFileSync(svcFile, readFileSync(svcFile, 'utf8') + '  retrain: { experiment: train, threshold: 0.25, promote: production }\n');
+    git(dir, 'commit', '-qam', 'retrain iris on drift');
+    const rt = gitml(dir, ['monitor', 'iris', '--requests', log, '--retrain', '--json'], { env });
+    expect(rt.code, rt.stderr).toBe(1);
+    const { report, retrain } = JSON.parse(rt.stdout);
+    // Same code, data and seed: the new model is registered, and it does not beat production.
+    expect(retrain).toMatchObject({ action: 'registered', version: 'v0.0.2', metric: { name: 'accuracy', goal: 'maximize' } });
+    expect(retrain.metric.new).toBe(retrain.metric.current);
+    const run = JSON.parse(gitml(dir, ['runs', 'show', retrain.runId, '--json']).stdout);
+    expect(run.trigger).toEqual({ kind: 'drift', ref: report.id });
+    const models = JSON.parse(gitml(dir, ['models', '--json']).stdout);
+    expect(models.models[0]).toMatchObject({ name: 'iris', latest: 'v0.0.2', stages: { production: 'v0.0.1' } });
   });
 });

@@ -1,0 +1,164 @@
+/**
+ * The retraining policy of a Service (`monitoring.retrain`): when a drift report's share of
+ * drifted input columns reaches `threshold`, run `experiment` (its lineage says
+ * `trigger: {kind: 'drift', ref: REPORT_ID}`), then register the model it produced; with
+ * `promote: STAGE`, also move that stage to the new version when it beats the version in
+ * that stage by the experiment's primary metric and goal.
+ *
+ * Never more than one retraining in flight per service (a lock file owned by a live pid), and
+ * after a failed retraining the next one waits `backoff` (default 1h), so a broken training
+ * job is not restarted at every report.
+ *
+ * Example:
+ *   const r = await retrainOnDrift({ dir: '.', service: 'iris', report });
+ *   r.action   // 'promoted' | 'registered' | 'failed' | 'below-threshold' | 'in-flight' | 'backing-off' | 'no-policy'
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { GitmlError, isGitmlError } from '../errors.js';
+import { requireEntities } from '../entities/load.js';
+import { runGit } from '../git.js';
+import { pidAlive } from '../pid.js';
+import { promoteModel } from '../registry/promote.js';
+import { registerModel } from '../registry/register.js';
+import { resolveModelRef } from '../registry/resolve.js';
+import { runExperiment, type LogFn } from '../run/run-experiment.js';
+import type { MonitorReport } from './report.js';
+import { parseDuration } from './requests.js';
+
+export interface RetrainPolicy {
+  experiment: string;
+  threshold: number;
+  promote?: string;
+  backoff?: string;
+}
+
+export interface RetrainOptions {
+  dir: string;
+  service: string;
+  report: MonitorReport & { id: string };
+  onLog?: LogFn;
+  onProgress?: (message: string) => void;
+  env?: NodeJS.ProcessEnv;
+  clock?: () => number;
+}
+
+export interface RetrainResult {
+  action: 'promoted' | 'registered' | 'failed' | 'below-threshold' | 'in-flight' | 'backing-off' | 'no-policy';
+  message: string;
+  runId?: string;
+  version?: string;
+  metric?: { name: string; goal: 'maximize' | 'minimize'; new?: number; current?: number };
+}
+
+interface RetrainState {
+  lastFailure?: number;
+  lastRun?: string;
+}
+
+function stateDir(gd: string): string {
+  return path.join(gd, 'gitml', 'retrain');
+}
+
+function readState(file: string): RetrainState {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as RetrainState;
+  } catch {
+    return {};
+  }
+}
+
+function writeState(file: string, s: RetrainState): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(s) + '\n');
+  renameSync(tmp, file);
+}
+
+/** Exclusive lock `<service>.lock` (pid + host); a lock of a dead pid on this host is taken over. */
+function lock(file: string): (() => void) | undefined {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeFileSync(fd, JSON.stringify({ pid: process.pid, host: hostname() }));
+      closeSync(fd);
+      return () => rmSync(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let owner: { pid?: number; host?: string } = {};
+      try {
+        owner = JSON.parse(readFileSync(file, 'utf8'));
+      } catch {
+        /* half-written: treat as held */
+      }
+      if (owner.host === hostname() && typeof owner.pid === 'number' && !pidAlive(owner.pid)) rmSync(file, { force: true });
+      else return undefined;
+    }
+  }
+  return undefined;
+}
+
+export async function retrainOnDrift(o: RetrainOptions): Promise<RetrainResult> {
+  const now = o.clock ?? Date.now;
+  const ents = await requireEntities({ dir: o.dir });
+  const svc = ents.services.get(o.service);
+  if (!svc) throw new GitmlError('UNKNOWN_ENTITY', `there is no service ${JSON.stringify(o.service)} in gitml/services/`, { kind: 'Service', name: o.service });
+  const policy = (svc.spec.monitoring?.retrain ?? undefined) as RetrainPolicy | undefined;
+  if (!policy?.experiment) return { action: 'no-policy', message: `service ${o.service} has no monitoring.retrain.experiment: nothing to retrain` };
+  const exp = ents.experiments.get(policy.experiment);
+  if (!exp) throw new GitmlError('UNKNOWN_ENTITY', `gitml/services/${o.service}.yaml: monitoring.retrain.experiment names no experiment: ${JSON.stringify(policy.experiment)}`, { kind: 'Experiment', name: policy.experiment });
+  const threshold = policy.threshold ?? 0.5;
+  if (o.report.noData || o.report.driftShare < threshold) {
+    return { action: 'below-threshold', message: `drift share ${(o.report.driftShare * 100).toFixed(0)} % is below the retraining threshold ${(threshold * 100).toFixed(0)} %: no retraining` };
+  }
+
+  const r = await runGit(o.dir, ['rev-parse', '--git-common-dir']);
+  if (r.code !== 0) throw new GitmlError('NOT_A_REPO', `${o.dir} is not inside a git repository`, { dir: o.dir });
+  const gd = path.resolve(o.dir, r.stdout.trim());
+  const dir = stateDir(gd);
+  mkdirSync(dir, { recursive: true });
+  const stateFile = path.join(dir, `${o.service}.json`);
+  const state = readState(stateFile);
+  const backoffMs = parseDuration(policy.backoff ?? '1h');
+  if (state.lastFailure !== undefined && now() - state.lastFailure < backoffMs) {
+    const wait = Math.ceil((backoffMs - (now() - state.lastFailure)) / 60_000);
+    return { action: 'backing-off', message: `the last retraining of ${o.service} failed (run ${state.lastRun ?? '?'}); the next may start in ${wait} min (monitoring.retrain.backoff)` };
+  }
+  const release = lock(path.join(dir, `${o.service}.lock`));
+  if (!release) return { action: 'in-flight', message: `a retraining of ${o.service} is already running: one at a time per service` };
+  try {
+    o.onProgress?.(`drift share ${(o.report.driftShare * 100).toFixed(0)} % >= ${(threshold * 100).toFixed(0)} %: retraining with experiment ${policy.experiment}`);
+    const run = await runExperiment({ dir: o.dir, experiment: policy.experiment, trigger: { kind: 'drift', ref: o.report.id }, onLog: o.onLog, onProgress: o.onProgress, env: o.env });
+    if (run.record.status !== 'completed') {
+      writeState(stateFile, { lastFailure: now(), lastRun: run.runId });
+      return { action: 'failed', runId: run.runId, message: `retraining run ${run.runId} ${run.record.status}${run.record.error ? `: ${run.record.error}` : ''}; nothing registered; the next report may retry after ${policy.backoff ?? '1h'}` };
+    }
+    writeState(stateFile, { lastRun: run.runId });
+    const model = o.report.model;
+    const reg = await registerModel({ dir: o.dir, name: model, runId: run.runId, bump: 'patch', message: `retrained on drift report ${o.report.id} of service ${o.service}`, env: o.env });
+    if (!policy.promote) return { action: 'registered', runId: run.runId, version: reg.version, message: `registered ${model}@${reg.version} from retraining run ${run.runId} (no monitoring.retrain.promote: not promoted)` };
+
+    // Promote only when better than the version in that stage (or when the stage is empty).
+    const primary = exp.spec.metrics?.primary;
+    const goal = exp.spec.metrics?.goal ?? 'maximize';
+    const fresh = primary ? run.record.metrics?.[primary] : undefined;
+    let current: number | undefined;
+    try {
+      const cur = await resolveModelRef({ dir: o.dir, ref: `${model}#${policy.promote}` });
+      const v = primary ? cur.record.metrics?.[primary] : undefined;
+      current = typeof v === 'number' ? v : undefined;
+    } catch (e) {
+      if (!isGitmlError(e)) throw e;
+    }
+    const metric = primary ? { name: primary, goal, new: typeof fresh === 'number' ? fresh : undefined, current } : undefined;
+    const better = typeof fresh === 'number' && (current === undefined || (goal === 'maximize' ? fresh > current : fresh < current));
+    if (!primary || !better) {
+      const why = !primary ? `experiment ${policy.experiment} declares no metrics.primary to compare by` : `${primary} ${fresh ?? '?'} is not better than ${current} (${goal}) in ${policy.promote}`;
+      return { action: 'registered', runId: run.runId, version: reg.version, metric, message: `registered ${model}@${reg.version}; not promoted to ${policy.promote}: ${why}` };
+    }
+    await promoteModel({ dir: o.dir, name: model, version: reg.version, stage: policy.promote, message: `retrained on drift report ${o.report.id}`, env: o.env });
+    return { action: 'promoted', runId: run.runId, version: reg.version, metric, message: `registered ${model}@${reg.version} and promoted it to ${policy.promote} (${primary} ${fresh}${current === undefined ? '' : ` vs ${current}`})` };
+  } finally {
+    release();
+  }
+}
