@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { EXIT } from '../../core/errors.js';
 import { c, fmtNum, printJson, table, termSafe } from '../output.js';
-import { repoDir, usage } from '../util.js';
+import { collect, repoDir, usage } from '../util.js';
 
 const BARS = ' ▁▂▃▄▅▆▇█';
 
@@ -27,6 +27,7 @@ export function register(program: Command): void {
     .option('--method <method>', 'test for every column: auto, ks, chi2, psi, js, wasserstein (default: the service\'s monitoring.drift.method, else auto)')
     .option('--threshold <x>', 'drift threshold of the method (p-value for ks and chi2, distance for psi, js, wasserstein)')
     .option('--share <x>', 'share of drifted columns at which the dataset has drifted (default 0.5)')
+    .option('--metrics <url>', 'a replica\'s /metrics URL, for the service\'s health (repeatable)', collect)
     .option('--retrain', 'when the drift share reaches the service\'s monitoring.retrain.threshold, run its retraining experiment now, register the model, and promote it when it is better (monitoring.retrain.promote)')
     .option('--json', 'print the report as JSON (with --retrain: {report, retrain})')
     .addHelpText(
@@ -47,7 +48,7 @@ Exit: 0 nothing drifted (or no requests yet), 1 a column or the predictions drif
 retraining run failed), 2 bad usage, 3 the
 sample log cannot be read.`,
     )
-    .action(async (service: string, opts: { requests: string; since?: string; last?: string; method?: string; threshold?: string; share?: string; retrain?: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (service: string, opts: { requests: string; since?: string; last?: string; method?: string; threshold?: string; share?: string; retrain?: boolean; metrics?: string[]; json?: boolean }, cmd: Command) => {
       const { monitorService, DRIFT_METHODS } = await import('../../core/monitor/report.js');
       const { parseDuration } = await import('../../core/monitor/requests.js');
       const num = (v: string | undefined, flag: string, int = false) => {
@@ -66,6 +67,7 @@ sample log cannot be read.`,
         method: opts.method as never,
         threshold: num(opts.threshold, '--threshold'),
         shareThreshold: num(opts.share, '--share'),
+        metrics: opts.metrics,
       });
       process.exitCode = r.drifted ? EXIT.FAILURE : EXIT.OK;
       let retrained: import('../../core/monitor/retrain.js').RetrainResult | undefined;
@@ -87,6 +89,14 @@ sample log cannot be read.`,
       if (r.reference.note) out.push(c.yellow(`note: ${r.reference.note}`));
       const cur = r.current;
       out.push(`requests: ${cur.rows} rows from ${termSafe(cur.file)}${cur.malformed ? c.yellow(`, ${cur.malformed} malformed line${cur.malformed === 1 ? '' : 's'} skipped`) : ''}${cur.outsideWindow ? `, ${cur.outsideWindow} outside the window` : ''}`);
+      if (r.health) {
+        const h = r.health;
+        const ms = (v: number | null) => (v === null ? '-' : `${fmtNum(v * 1000)} ms`);
+        const pct = (v: number) => `${fmtNum(v * 100)} %`;
+        out.push(
+          `health: ${h.up} replica${h.up === 1 ? '' : 's'} up${h.down ? c.red(`, ${h.down} down (${h.replicas.filter((x) => !x.up).map((x) => `${termSafe(x.url)}: ${termSafe(x.error ?? '')}`).join('; ')})`) : ''}; ${h.requests} requests (${fmtNum(h.rate)}/s since start); errors 4xx ${pct(h.errorRate.client)}, 5xx ${pct(h.errorRate.server)}; latency p50 ${ms(h.latency.p50)}, p95 ${ms(h.latency.p95)}, p99 ${ms(h.latency.p99)}`,
+        );
+      }
       if (r.noData) {
         out.push(c.dim('no sampled requests in the window yet: nothing to compare (serve with --sample-log, or widen --since/--last)'));
         process.stdout.write(out.join('\n') + '\n');

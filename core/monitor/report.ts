@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { GitmlError } from '../errors.js';
 import { CategoricalColumn, NumericColumn, OTHER_CATEGORY, type Column } from './columns.js';
+import { scrapeHealth, type HealthReport } from './health.js';
 import { loadReference, serviceTarget, type Reference } from './reference.js';
 import { readSampleLog, type ReadStats, type Window } from './requests.js';
 import { binOf, chi2, jensenShannon, ks2samp, psi, quantileEdges, sorted, wassersteinNormed } from './stats.js';
@@ -42,6 +43,8 @@ export interface MonitorOptions {
   shareThreshold?: number;
   /** Values kept per numeric column for KS and Wasserstein (a uniform reservoir). */
   reservoir?: number;
+  /** `/metrics` URLs of the service's replicas, for its health. */
+  metrics?: string[];
 }
 
 export interface ColumnReport {
@@ -82,6 +85,8 @@ export interface MonitorReport {
   datasetDrift: boolean;
   /** Nothing to compare yet: no sampled rows in the window. */
   noData: boolean;
+  /** From the replicas' /metrics, when their URLs were given. */
+  health?: HealthReport;
 }
 
 type Kind = 'numeric' | 'categorical';
@@ -111,7 +116,7 @@ export async function monitorService(o: MonitorOptions): Promise<MonitorReport> 
 }
 
 /** The comparison itself, once the reference is known (exported for tests and the daemon). */
-export async function compare(ref: Reference, service: string, o: Pick<MonitorOptions, 'requests' | 'window' | 'shareThreshold' | 'reservoir'>, method: DriftMethod, threshold?: number): Promise<MonitorReport> {
+export async function compare(ref: Reference, service: string, o: Pick<MonitorOptions, 'requests' | 'window' | 'shareThreshold' | 'reservoir' | 'metrics'>, method: DriftMethod, threshold?: number): Promise<MonitorReport> {
   const names = [...new Set(ref.rows.flatMap((r) => Object.keys(r)))].filter((n) => !LABELS.has(n));
   const plans: Plan[] = names.map((name) => {
     const refValues = ref.rows.map((r) => r[name]);
@@ -142,6 +147,7 @@ export async function compare(ref: Reference, service: string, o: Pick<MonitorOp
   const driftShare = judged.length ? driftedColumns.length / judged.length : 0;
   const noData = stats.rows === 0;
   const small = ref.rows.length < 100;
+  const health = o.metrics?.length ? await scrapeHealth({ urls: o.metrics }) : undefined;
   const report: Omit<MonitorReport, 'id'> = {
     service,
     model: ref.model,
@@ -161,6 +167,7 @@ export async function compare(ref: Reference, service: string, o: Pick<MonitorOp
     shareThreshold,
     datasetDrift: !noData && judged.length > 0 && driftShare >= shareThreshold,
     noData,
+    ...(health ? { health } : {}),
   };
   return { id: createHash('sha256').update(JSON.stringify(report)).digest('hex').slice(0, 16), ...report };
 }

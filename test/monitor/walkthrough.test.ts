@@ -2,6 +2,7 @@
 // (scikit-learn in the test venv), the version is promoted, `gitml serve` samples requests,
 // requests with petal_length shifted arrive, and `gitml monitor` names that column alone.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { git, gitml, removeDir, tmpDir } from '../support/repo.js';
@@ -42,6 +43,18 @@ describe('monitoring walk-through (sklearn template, local serve)', () => {
         const res = await fetch(`${s.info.url}/score`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ data }) });
         expect(res.status, await res.clone().text()).toBe(200);
       }
+      // Health from the live replica's /metrics, and a replica that is down.
+      const free = createServer();
+      await new Promise<void>((r) => free.listen(0, '127.0.0.1', () => r()));
+      const deadPort = (free.address() as AddressInfo).port;
+      await new Promise((r) => free.close(r));
+      const hm = gitml(dir, ['monitor', 'iris', '--requests', log, '--metrics', `${s.info.url}/metrics`, '--metrics', `http://127.0.0.1:${deadPort}/metrics`, '--json']);
+      const health = JSON.parse(hm.stdout).health;
+      expect(health).toMatchObject({ up: 1, down: 1, requests: 15, byCode: { '200': 15 }, errorRate: { client: 0, server: 0 } });
+      expect(health.replicas[1]).toMatchObject({ up: false, error: 'ECONNREFUSED' });
+      expect(health.latency.p50).toBeGreaterThan(0);
+      expect(health.latency.p99).toBeGreaterThanOrEqual(health.latency.p50);
+      expect(health.rate).toBeGreaterThan(0);
     } finally {
       s.proc.kill('SIGTERM');
       await s.exited;
