@@ -28,8 +28,9 @@ export function register(program: Command): void {
     .option('--threshold <x>', 'drift threshold of the method (p-value for ks and chi2, distance for psi, js, wasserstein)')
     .option('--share <x>', 'share of drifted columns at which the dataset has drifted (default 0.5)')
     .option('--metrics <url>', 'a replica\'s /metrics URL, for the service\'s health (repeatable)', collect)
+    .option('--record', 'store the report on the status branch (branches.status, default gitml-status): monitor/SERVICE/reports/ and monitor/SERVICE/latest.json')
     .option('--retrain', 'when the drift share reaches the service\'s monitoring.retrain.threshold, run its retraining experiment now, register the model, and promote it when it is better (monitoring.retrain.promote)')
-    .option('--json', 'print the report as JSON (with --retrain: {report, retrain})')
+    .option('--json', 'print the report as JSON (with --record or --retrain: {report, recorded, retrain})')
     .addHelpText(
       'after',
       `
@@ -48,7 +49,7 @@ Exit: 0 nothing drifted (or no requests yet), 1 a column or the predictions drif
 retraining run failed), 2 bad usage, 3 the
 sample log cannot be read.`,
     )
-    .action(async (service: string, opts: { requests: string; since?: string; last?: string; method?: string; threshold?: string; share?: string; retrain?: boolean; metrics?: string[]; json?: boolean }, cmd: Command) => {
+    .action(async (service: string, opts: { requests: string; since?: string; last?: string; method?: string; threshold?: string; share?: string; retrain?: boolean; record?: boolean; metrics?: string[]; json?: boolean }, cmd: Command) => {
       const { monitorService, DRIFT_METHODS } = await import('../../core/monitor/report.js');
       const { parseDuration } = await import('../../core/monitor/requests.js');
       const num = (v: string | undefined, flag: string, int = false) => {
@@ -70,6 +71,11 @@ sample log cannot be read.`,
         metrics: opts.metrics,
       });
       process.exitCode = r.drifted ? EXIT.FAILURE : EXIT.OK;
+      let recorded: { branch: string; commit: string; path: string } | undefined;
+      if (opts.record) {
+        const { recordReport } = await import('../../core/monitor/record.js');
+        recorded = await recordReport({ dir: repoDir(cmd.optsWithGlobals()), report: r });
+      }
       let retrained: import('../../core/monitor/retrain.js').RetrainResult | undefined;
       if (opts.retrain) {
         const { retrainOnDrift } = await import('../../core/monitor/retrain.js');
@@ -83,7 +89,7 @@ sample log cannot be read.`,
         });
         if (retrained.action === 'failed') process.exitCode = EXIT.FAILURE;
       }
-      if (opts.json) return printJson(retrained ? { report: r, retrain: retrained } : r);
+      if (opts.json) return printJson(retrained || recorded ? { report: r, ...(recorded ? { recorded } : {}), ...(retrained ? { retrain: retrained } : {}) } : r);
       const out: string[] = [];
       out.push(`${c.bold(termSafe(r.service))}: ${termSafe(`${r.model}@${r.version}`)} (run ${r.run}), reference ${termSafe(r.reference.output)}: ${r.reference.rows} rows`);
       if (r.reference.note) out.push(c.yellow(`note: ${r.reference.note}`));
@@ -99,6 +105,7 @@ sample log cannot be read.`,
       }
       if (r.noData) {
         out.push(c.dim('no sampled requests in the window yet: nothing to compare (serve with --sample-log, or widen --since/--last)'));
+        if (recorded) out.push(c.dim(`recorded as ${recorded.branch}:${recorded.path} (commit ${recorded.commit.slice(0, 12)})`));
         process.stdout.write(out.join('\n') + '\n');
         return;
       }
@@ -114,6 +121,7 @@ sample log cannot be read.`,
       const verdict = r.datasetDrift ? c.red('dataset drift') : c.green('no dataset drift');
       if (r.prediction?.drifted) out.push(c.red('the predictions drifted'));
       out.push(`${verdict}: ${r.driftedColumns.length} of ${n} input columns drifted (${fmtNum(r.driftShare * 100)} %, threshold ${fmtNum(r.shareThreshold * 100)} %)${r.driftedColumns.length ? `: ${r.driftedColumns.map((x) => termSafe(x)).join(', ')}` : ''}`);
+      if (recorded) out.push(c.dim(`recorded as ${recorded.branch}:${recorded.path} (commit ${recorded.commit.slice(0, 12)})`));
       if (retrained) out.push(`retrain: ${retrained.action}: ${termSafe(retrained.message)}`);
       process.stdout.write(out.join('\n') + '\n');
     });

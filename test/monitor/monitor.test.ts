@@ -126,6 +126,24 @@ describe('gitml monitor', () => {
     expect(r.columns.find((c: any) => c.name === 'sepal_length')).toMatchObject({ status: 'ok', drifted: false });
   });
 
+  test('--record: the report on the status branch, readable with plain git; the working tree untouched', () => {
+    const file = path.join(logs, 'record.jsonl');
+    writeFileSync(file, sampleLog(rows(7, 300, 1.5)));
+    const head = git(dir, 'rev-parse', 'HEAD');
+    const status = git(dir, 'status', '--porcelain');
+    const a = JSON.parse(gitml(dir, ['monitor', 'iris', '--requests', file, '--record', '--json']).stdout);
+    expect(a.recorded).toMatchObject({ branch: 'gitml-status' });
+    expect(JSON.parse(git(dir, 'show', `gitml-status:${a.recorded.path}`))).toMatchObject({ id: a.report.id, service: 'iris', driftedColumns: ['petal_length'] });
+    expect(JSON.parse(git(dir, 'show', 'gitml-status:monitor/iris/latest.json')).id).toBe(a.report.id);
+    writeFileSync(path.join(logs, 'record2.jsonl'), sampleLog(rows(8, 300)));
+    const b = JSON.parse(gitml(dir, ['monitor', 'iris', '--requests', path.join(logs, 'record2.jsonl'), '--record', '--json']).stdout);
+    expect(git(dir, 'log', '--format=%s', 'gitml-status', '--', 'monitor/iris/').split('\n')).toEqual(['monitor iris: no drift (iris@v0.0.1)', 'monitor iris: drift in petal_length, prediction (iris@v0.0.1)']);
+    expect(git(dir, 'log', '-1', '--format=%(trailers:key=Gitml-Report,valueonly)', 'gitml-status').trim()).toBe(b.report.id);
+    expect(git(dir, 'rev-parse', 'HEAD')).toBe(head);
+    expect(git(dir, 'status', '--porcelain')).toBe(status);
+    expect(git(dir, 'fsck', '--no-progress', '--no-dangling')).toBe('');
+  });
+
   test('retraining: below the threshold nothing runs; a failing retrain run registers nothing, then backs off', () => {
     const file = path.join(logs, 'retrain.jsonl');
     writeFileSync(file, sampleLog(rows(6, 300, 1.5)));
