@@ -1,5 +1,5 @@
 /**
- * `gitml push` / `gitml pull`: exchange the runs branch and the model tags with a remote.
+ * `gitml push` / `gitml pull`: exchange the runs branch, the model tags and the status branch with a remote.
  */
 import type { Command } from 'commander';
 import { c, printJson, progress, termSafe, writeErr } from '../output.js';
@@ -27,12 +27,12 @@ export function register(program: Command): void {
       .summary(verb === 'push' ? 'Push the runs branch and model tags to a remote (merging its new runs first)' : 'Fetch the runs branch and model tags from a remote and merge them in')
       .description(
         verb === 'push'
-          ? 'Push the runs branch, then the model registry\'s tags (versions and stages; your other tags stay local), to a remote; if the remote has new runs, merges them in and retries. Artifacts in the artifact store are not pushed'
-          : 'Fetch the runs branch and the model registry\'s tags (versions and stages) from a remote; fast-forward or merge the runs into the local runs branch (union of both sides). Tags that differ are reported, never overwritten',
+          ? 'Push the runs branch, then the model registry\'s tags (versions and stages; your other tags stay local), then the status branch (monitoring reports), to a remote; if the remote has new runs, merges them in and retries. Artifacts in the artifact store are not pushed'
+          : 'Fetch the runs branch, the model registry\'s tags (versions and stages) and the status branch from a remote; fast-forward or merge the runs into the local runs branch (union of both sides). Tags that differ are reported, never overwritten',
       )
       .argument('[remote]', 'remote name, path or URL', 'origin')
       .option('--no-tags', 'leave model tags alone; only the runs branch')
-      .option('--json', 'print {remote, branch, before, after, remoteTip, action, pushed, attempts, rejectedTags} as JSON')
+      .option('--json', 'print {remote, branch, before, after, remoteTip, action, pushed, attempts, rejectedTags, status} as JSON (status: the same for the status branch)')
       .action(async (remote: string, opts: SyncOpts, cmd: Command) => {
         const dir = repoDir(cmd.optsWithGlobals());
         const { pushRuns, pullRuns } = await import('../../core/runs/sync.js');
@@ -40,14 +40,22 @@ export function register(program: Command): void {
         const p = process.stderr.isTTY ? progress() : undefined;
         p?.update(`${verb === 'push' ? 'pushing to' : 'pulling from'} ${redactUrls(remote)}…`);
         let r;
+        let status: import('../../core/status/sync.js').StatusSyncResult | undefined;
         try {
           r = verb === 'push' ? await pushRuns({ dir, remote, tags: opts.tags }) : await pullRuns({ dir, remote, tags: opts.tags });
+          // The status branch (service status, monitoring reports) travels with the runs.
+          const { pushStatus, pullStatus } = await import('../../core/status/sync.js');
+          status = verb === 'push' ? await pushStatus({ dir, remote }) : await pullStatus({ dir, remote });
         } finally {
           p?.done();
         }
-        if (opts.json) printJson(r);
+        if (opts.json) printJson({ ...r, status });
         else {
           process.stdout.write(summary(verb, r) + '\n');
+          if (status) {
+            const said = [status.pushed ? `pushed ${status.branch}` : '', status.action === 'merge' ? `merged ${status.branch}` : status.action === 'fast-forward' ? `fast-forwarded ${status.branch}` : ''].filter(Boolean);
+            if (said.length) process.stdout.write(said.join('; ') + '\n');
+          }
           for (const t of r.rejectedTags) writeErr(`${c.yellow('warning', process.stderr)}: tag ${termSafe(t, { line: true })} differs between here and ${r.remote}; left as is\n`);
         }
       });

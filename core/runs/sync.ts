@@ -70,7 +70,7 @@ function remoteError(remote: string, stderr: string): GitmlError {
  * absolute against `dir` (git runs at the repository root, the user meant their folder). A name
  * that is neither, and a path that does not exist, are refused here with a plain message.
  */
-async function resolveRemote(repo: RunsRepo, dir: string, remote: string): Promise<string> {
+export async function resolveRemote(repo: RunsRepo, dir: string, remote: string): Promise<string> {
   if (!remote || remote.startsWith('-')) throw new GitmlError('USAGE', `invalid remote ${JSON.stringify(remote)}`, { remote });
   const names = (await gitExec(repo.dir, ['remote'])).stdout.split('\n').map((l) => l.trim());
   if (names.includes(remote)) return remote;
