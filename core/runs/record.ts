@@ -4,8 +4,8 @@
  * concurrent writers: blobs and the run's own tree are written once, then the path trees and
  * the commit are rebuilt on the current tip and the ref is compare-and-swapped until it sticks.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { GitmlError, isGitmlError } from '../errors.js';
 import type { MetricPoint, RunRecord } from './types.js';
 import { FINAL_STATUSES, RUN_STATUSES } from './types.js';
@@ -16,6 +16,7 @@ import { buildSeries, collectOutputs } from './collect.js';
 import { recordProblem } from './catalog.js';
 import { MODE_FILE, MODE_TREE, isTreeMode, type TreeEntry } from './git/objects.js';
 import { casRef } from './git/refs.js';
+import { maybePack } from './pack.js';
 import { ARTIFACTS_DIR, LOGS_FILE, LOGS_REF_FILE, METRICS_FILE, RUN_FILE, checkRunId, runFolderSegments } from './layout.js';
 
 export interface RecordRunOptions {
@@ -36,9 +37,8 @@ export interface RecordRunOptions {
   /** Give up after this many lost compare-and-swap races (default 1000). */
   maxAttempts?: number;
   /**
-   * Now and then start `git gc --auto` in the background (default true; GITML_AUTO_GC=0 turns it
-   * off): every record adds about nine loose objects, and a daemon-only repository would
-   * otherwise never be packed.
+   * Pack loose objects in the background once they pass a threshold (default true;
+   * GITML_AUTO_GC=0 turns it off): see core/runs/pack.ts.
    */
   autoGc?: boolean;
 }
@@ -65,17 +65,6 @@ async function readPrevious(repo: RunsRepo, entries: TreeEntry[]): Promise<RunRe
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** About one record in a hundred: git decides itself whether packing is due (gc.auto). */
-function maybeAutoGc(dir: string, enabled: boolean | undefined): void {
-  if (enabled === false || process.env.GITML_AUTO_GC === '0' || Math.random() >= 0.01) return;
-  try {
-    // git gc --auto is safe next to writers: it only prunes unreachable objects weeks old.
-    const child = spawn('git', ['gc', '--auto', '--quiet'], { cwd: dir, stdio: 'ignore', detached: true });
-    child.on('error', () => {});
-    child.unref();
-  } catch {
-    /* packing is an optimisation */
-  }
-}
 
 /**
  * Record (or re-record) a run. Each call is one commit; the latest call for a run id wins.
@@ -162,7 +151,7 @@ export async function recordRun(opts: RecordRunOptions): Promise<{ commit: strin
         timeoutMs: config.lockTimeoutMs,
         now: clock,
       });
-      maybeAutoGc(repo.dir, opts.autoGc);
+      maybePack(repo.dir, path.join(repo.paths.commondir, 'objects'), { enabled: opts.autoGc });
       return { commit, record };
     } catch (e) {
       if (!isGitmlError(e, 'REF_CONFLICT') || attempt >= maxAttempts) throw e;

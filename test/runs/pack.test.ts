@@ -1,0 +1,51 @@
+// The repository stays packed while runs are recorded through recordRun: background
+// `git maintenance` (loose-objects, incremental-repack) keeps the loose objects bounded,
+// never writes gc.log, and leaves every run readable and git fsck clean.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { recordRun } from '../../core/runs/record.js';
+import { estimateLoose } from '../../core/runs/pack.js';
+import { newRunId } from '../../core/runs/id.js';
+import { record, WORKSPACE_FILES } from '../registry/fixtures.js';
+import { git, makeRepo, removeDir } from '../support/repo.js';
+
+function looseCount(dir: string): number {
+  const line = git(dir, 'count-objects', '-v').split('\n').find((l) => l.startsWith('count:'))!;
+  return Number(line.split(':')[1]);
+}
+
+describe('packing while recording', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach(removeDir));
+
+  test('600 runs with a low threshold: loose objects stay bounded, no gc.log, every run kept, fsck clean', async () => {
+    const dir = makeRepo(WORKSPACE_FILES);
+    dirs.push(dir);
+    const prev = process.env.GITML_PACK_LOOSE_OBJECTS;
+    process.env.GITML_PACK_LOOSE_OBJECTS = '512';
+    delete process.env.GITML_AUTO_GC;
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < 600; i++) {
+        const id = newRunId();
+        ids.push(id);
+        await recordRun({ dir, record: record({ id, params: { i } }) });
+      }
+    } finally {
+      if (prev === undefined) delete process.env.GITML_PACK_LOOSE_OBJECTS;
+      else process.env.GITML_PACK_LOOSE_OBJECTS = prev;
+    }
+    // Background maintenance may still be finishing: wait for its lock to go.
+    const lock = path.join(dir, '.git/objects/maintenance.lock');
+    for (let i = 0; i < 100 && existsSync(lock); i++) await new Promise((r) => setTimeout(r, 100));
+    // About nine objects a run: unpacked, 600 runs would leave over 5,000 loose objects.
+    expect(looseCount(dir)).toBeLessThan(2500);
+    expect(Number(git(dir, 'count-objects', '-v').match(/packs: (\d+)/)![1])).toBeGreaterThan(0);
+    expect(existsSync(path.join(dir, '.git/gc.log'))).toBe(false);
+    expect(git(dir, 'fsck', '--no-progress', '--no-dangling')).toBe('');
+    const recorded = git(dir, 'log', '--format=%(trailers:key=Gitml-Run,valueonly)', 'runs').split('\n').filter(Boolean);
+    expect(new Set(recorded)).toEqual(new Set(ids));
+    expect(estimateLoose(path.join(dir, '.git/objects'))).toBeGreaterThanOrEqual(0);
+  });
+});
