@@ -62,6 +62,9 @@ export async function loadReference(dir: string, ref: string): Promise<Reference
       throw new GitmlError('RUNS_BRANCH_CORRUPT', `the ${t.kind} data ${art.path} of run ${r.runId} does not match the digest its run recorded`, { run: r.runId, path: art.path });
     }
     const rows = parseRows(bytes.toString('utf8'), `${t.kind} ${art.path} of run ${r.runId}`);
+    if (rows.length === 0) {
+      throw new GitmlError('MONITOR', `${r.name}@${r.version}: the ${t.kind} data ${art.path} of run ${r.runId} has no rows to compare with: have the experiment write its training rows there`, { run: r.runId, path: art.path });
+    }
     return { model: r.name, version: r.version, runId: r.runId, source: { output: t.output, path: art.path, kind: t.kind }, rows };
   }
   throw new GitmlError(
