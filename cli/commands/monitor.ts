@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { EXIT } from '../../core/errors.js';
-import { c, fmtNum, printJson, table, termSafe } from '../output.js';
+import { c, fmtNum, printJson, progress, table, termSafe } from '../output.js';
 import { collect, repoDir, usage } from '../util.js';
 
 const BARS = ' ▁▂▃▄▅▆▇█';
@@ -60,6 +60,8 @@ sample log cannot be read.`,
       };
       if (opts.method && !(DRIFT_METHODS as readonly string[]).includes(opts.method)) usage(`--method takes one of ${DRIFT_METHODS.join(', ')}, not ${JSON.stringify(opts.method)}`);
       const window = { sinceMs: opts.since ? Date.now() - parseDuration(opts.since) : undefined, last: num(opts.last, '--last', true) };
+      // Millions of sampled rows take seconds: say how far the read has come (stderr).
+      const p = progress();
       const r = await monitorService({
         dir: repoDir(cmd.optsWithGlobals()),
         service,
@@ -69,7 +71,8 @@ sample log cannot be read.`,
         threshold: num(opts.threshold, '--threshold'),
         shareThreshold: num(opts.share, '--share'),
         metrics: opts.metrics,
-      });
+        onProgress: (n) => p.update(`reading ${opts.requests}: ${n.toLocaleString('en-US')} rows…`),
+      }).finally(() => p.done());
       process.exitCode = r.drifted ? EXIT.FAILURE : EXIT.OK;
       let recorded: { branch: string; commit: string; path: string } | undefined;
       if (opts.record) {

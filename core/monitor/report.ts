@@ -45,6 +45,8 @@ export interface MonitorOptions {
   reservoir?: number;
   /** `/metrics` URLs of the service's replicas, for its health. */
   metrics?: string[];
+  /** Called every 100,000 rows read. */
+  onProgress?: (rows: number) => void;
 }
 
 export interface ColumnReport {
@@ -116,7 +118,7 @@ export async function monitorService(o: MonitorOptions): Promise<MonitorReport> 
 }
 
 /** The comparison itself, once the reference is known (exported for tests and the daemon). */
-export async function compare(ref: Reference, service: string, o: Pick<MonitorOptions, 'requests' | 'window' | 'shareThreshold' | 'reservoir' | 'metrics'>, method: DriftMethod, threshold?: number): Promise<MonitorReport> {
+export async function compare(ref: Reference, service: string, o: Pick<MonitorOptions, 'requests' | 'window' | 'shareThreshold' | 'reservoir' | 'metrics' | 'onProgress'>, method: DriftMethod, threshold?: number): Promise<MonitorReport> {
   const names = [...new Set(ref.rows.flatMap((r) => Object.keys(r)))].filter((n) => !LABELS.has(n));
   const plans: Plan[] = names.map((name) => {
     const refValues = ref.rows.map((r) => r[name]);
@@ -136,7 +138,7 @@ export async function compare(ref: Reference, service: string, o: Pick<MonitorOp
   const stats = await readSampleLog(o.requests, o.window ?? {}, (row) => {
     for (const p of inputPlans) p.acc.add(row.inputs[p.name]);
     if (predPlan && row.hasPrediction) predPlan.acc.add(row.prediction);
-  });
+  }, o.onProgress);
 
   const all = plans.map((p) => columnReport(p, method, threshold));
   const columns = all.filter((c) => c.name !== PREDICTION);

@@ -78,7 +78,7 @@ async function* lines(file: string): AsyncGenerator<string> {
  * Calls `onRow` for every sampled row of `file` inside the window. `--last N` needs the rows
  * counted first: the file is read twice (streamed both times) rather than held.
  */
-export async function readSampleLog(file: string, window: Window, onRow: (row: SampledRow) => void): Promise<ReadStats> {
+export async function readSampleLog(file: string, window: Window, onRow: (row: SampledRow) => void, onProgress?: (rows: number) => void): Promise<ReadStats> {
   const stats: ReadStats = { lines: 0, malformed: 0, rows: 0, outsideWindow: 0 };
   let skip = 0;
   if (window.last !== undefined) {
@@ -110,6 +110,7 @@ export async function readSampleLog(file: string, window: Window, onRow: (row: S
       }
       stats.rows++;
       onRow(r);
+      if (onProgress && stats.rows % 100_000 === 0) onProgress(stats.rows);
     }
   }
   return stats;
