@@ -1,0 +1,33 @@
+/**
+ * The interface every service engine implements. The reconciler reads `actual`, computes a
+ * pure plan, then hands steps to `apply` one at a time, in order; it never talks to an engine
+ * itself. Docker: core/services/drivers/docker.ts. Kubernetes: core/kube/ (wired at merge).
+ */
+import { GitmlError } from '../errors.js';
+import type { ActualService, DesiredService, Step } from './types.js';
+
+export interface ApplyContext {
+  /** progress lines for long steps (image builds, waits). */
+  progress?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface ServiceDriver {
+  /** what runs now for a service, found by gitml's labels; null when nothing does. */
+  actual(service: string): Promise<ActualService | null>;
+  /** names of every service this driver's target runs for this repository (for --prune and `gitml services`). */
+  list(): Promise<string[]>;
+  /** carry out one step; throws a GitmlError when it cannot (the reconciler records Stalled). */
+  apply(step: Step, desired: DesiredService | null, ctx: ApplyContext): Promise<void>;
+  /** the objects a desired service becomes, as text (YAML for Kubernetes, container specs for Docker), without contacting the engine (`--render`, `--dry-run`). */
+  render(desired: DesiredService): string;
+  /** log lines across replicas; follows when `follow` is set until the signal aborts. */
+  logs(service: string, opts: { follow: boolean; signal?: AbortSignal; write: (line: string) => void }): Promise<void>;
+  /** remove everything the driver created for a service. */
+  delete(service: string): Promise<void>;
+}
+
+/** Kubernetes services are built in core/kube/ on another branch; until wired, a clear typed error. */
+export function kubernetesNotWired(service: string, compute: string): GitmlError {
+  return new GitmlError('TARGET', `service ${JSON.stringify(service)}: kubernetes services are not wired yet (compute ${JSON.stringify(compute)}); deploy it on a docker compute for now`, { service, compute, reason: 'kubernetes-not-wired' });
+}
