@@ -13,6 +13,9 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { ReplicaSet } from 'kubernetes-models/apps/v1/ReplicaSet';
+// The Gateway API CRD schema (v1), generated from the CRDs by the same project as kubernetes-models.
+import { HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
 
 // The kinds gitml creates. Anything else is reported rather than silently accepted.
 // `any`: each model takes its own kind's shape, and what is checked here is untyped input by design.
@@ -27,6 +30,8 @@ const MODELS: Record<string, ModelCtor> = {
   'v1/ServiceAccount': ServiceAccount,
   'rbac.authorization.k8s.io/v1/Role': Role,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
+  'apps/v1/ReplicaSet': ReplicaSet,
+  'gateway.networking.k8s.io/v1/HTTPRoute': HTTPRoute,
 };
 
 /** One problem, shaped like the API server's StatusCause. */
