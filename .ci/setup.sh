@@ -20,6 +20,8 @@ GITML_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 GITML_LOG_DIR="${GITML_LOG_DIR:-/var/log/gitml}"
 GITML_BASE_IMAGE="${GITML_BASE_IMAGE:-gitml/python:bookworm}"
 GITML_TINY_IMAGE="${GITML_TINY_IMAGE:-gitml/tiny:latest}"
+# The front of Docker services in tests (a user's machine pulls the public haproxy image).
+GITML_PROXY_IMAGE="${GITML_PROXY_IMAGE:-gitml/haproxy:local}"
 GITML_REGISTRY_ADDR="${GITML_REGISTRY_ADDR:-127.0.0.1:5000}"
 GITML_REGISTRY_DIR="${GITML_REGISTRY_DIR:-/var/lib/gitml-registry}"
 GITML_BUILD_DIR="${GITML_BUILD_DIR:-/var/cache/gitml}"
@@ -53,6 +55,7 @@ setup_apt() {
   command -v iptables >/dev/null || missing+=(iptables)
   [[ -x /bin/busybox ]] && file_is_static /bin/busybox || missing+=(busybox-static)
   command -v curl >/dev/null || missing+=(curl)
+  [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
   command -v ip >/dev/null || missing+=(iproute2)
   # sshd for the ssh-remote sync tests, which start their own on a loopback port
   # (test/support/git-servers.ts); nothing here starts the system's sshd.
@@ -192,6 +195,29 @@ setup_tiny_image() {
   rm -rf "$rootfs"
 }
 
+# The proxy in front of Docker services: Debian's haproxy binary and the libraries ldd lists,
+# nothing else (no shell). Built in a second; a user's machine uses the public haproxy image.
+setup_proxy_image() {
+  if docker image inspect "$GITML_PROXY_IMAGE" >/dev/null 2>&1; then log "proxy image: $GITML_PROXY_IMAGE exists"; return 0; fi
+  local rootfs="$GITML_BUILD_DIR/rootfs-haproxy" lib
+  rm -rf "$rootfs"
+  mkdir -p "$rootfs"/{usr/sbin,etc,tmp,gitml/proxy,proc,sys,dev}
+  cp /usr/sbin/haproxy "$rootfs/usr/sbin/haproxy"
+  for lib in $(ldd /usr/sbin/haproxy | grep -o '/[^ ]*'); do
+    mkdir -p "$rootfs$(dirname "$lib")"
+    cp -L "$lib" "$rootfs$lib"
+  done
+  printf 'root:x:0:0:root:/root:/bin/false\nhaproxy:x:1000:1000:haproxy:/tmp:/bin/false\n' > "$rootfs/etc/passwd"
+  printf 'root:x:0:\nhaproxy:x:1000:\n' > "$rootfs/etc/group"
+  chmod 1777 "$rootfs/tmp"
+  tar --numeric-owner -C "$rootfs" -c . | docker import \
+    --change 'ENV PATH=/usr/sbin' \
+    --change 'USER 1000:1000' \
+    --change 'ENTRYPOINT ["haproxy"]' \
+    - "$GITML_PROXY_IMAGE" >/dev/null
+  rm -rf "$rootfs"
+}
+
 # --- Local registry ----------------------------------------------------------------------
 registry_answers() { curl -fsS -o /dev/null --max-time 2 "http://$GITML_REGISTRY_ADDR/v2/"; }
 
@@ -271,6 +297,7 @@ setup_npm() {
 export GITML_TEST_REGISTRY="${GITML_TEST_REGISTRY:-$GITML_REGISTRY_ADDR}"
 export GITML_TEST_BASE_IMAGE="${GITML_TEST_BASE_IMAGE:-$GITML_BASE_IMAGE}"
 export GITML_TEST_TINY_IMAGE="${GITML_TEST_TINY_IMAGE:-$GITML_TINY_IMAGE}"
+export GITML_TEST_PROXY_IMAGE="${GITML_TEST_PROXY_IMAGE:-$GITML_PROXY_IMAGE}"
 
 # wait_step NAME PID: waits for a step started in the background, shows its output, and fails
 # the set-up when it failed.
@@ -296,6 +323,7 @@ gitml_setup() {
   npm_pid=$!
   step python-img setup_python_image
   step tiny-img setup_tiny_image
+  step proxy-img setup_proxy_image
   step registry setup_registry
   wait_step venv "$venv_pid"
   wait_step npm "$npm_pid"

@@ -40,6 +40,7 @@ export type ErrorCode =
   | 'DISK_FULL'
   | 'CANCELED'
   | 'MONITOR'
+  | 'DEPLOY'
   | 'INTERNAL';
 
 export class GitmlError extends Error {

@@ -12,6 +12,10 @@ export interface DesiredVersion {
   tag?: string;
   /** image reference the replicas run (built from core/package/image.ts when missing). */
   image: string;
+  /** the pushed image's registry digest (sha256:…), when known (Kubernetes pulls by digest). */
+  digest?: string;
+  /** the model manifest's digest the image was built from. */
+  manifestDigest?: string;
   /** replicas of this version. */
   replicas: number;
   /** percent of requests (0..100); the primary gets 100 - canary weight. */
@@ -30,7 +34,10 @@ export interface DesiredService {
   revision: string;
   /** host port (docker) or Service port (kubernetes). */
   port: number;
-  resources: { cpu?: number; memoryBytes?: number };
+  /** per replica, as the Service YAML says them (cores or `500m`; `512Mi`). */
+  resources: { cpu?: number | string; memory?: string };
+  /** the Service YAML file it comes from (for messages). */
+  file?: string;
   /** one primary, and at most one canary. */
   versions: DesiredVersion[];
 }
