@@ -27,6 +27,7 @@ import { RUN_GID, RUN_UID } from '../../docker/layout.js';
 import { memoryBytes, nanoCpus } from '../../targets/docker.js';
 import { IMAGE_PORT, packContext } from '../../package/image.js';
 import type { ApplyContext, ServiceDriver } from '../driver.js';
+import { httpGet } from '../http.js';
 import type { ActualReplica, ActualService, DesiredService, Step } from '../types.js';
 import { HEADER_CONFIG, PROXY_CONFIG_DIR, PROXY_CONFIG_FILE, PROXY_PORT, PROXY_STATE_FILE, announcedId, renderProxyConfig, type ProxyBackend, type ProxyState } from '../haproxy.js';
 
@@ -116,7 +117,8 @@ export class DockerServiceDriver implements ServiceDriver {
     const label = [`${LABEL_PROJECT}=${this.project}`];
     if (service !== undefined) label.push(`${LABEL_SERVICE}=${service}`);
     const all = await dockerCall(this.docker, 'listing service containers', () => this.docker.listContainers({ all: true, filters: JSON.stringify({ label }) }));
-    return { all, proxy: all.find((c) => c.Labels[LABEL_PART] === 'proxy'), replicas: all.filter((c) => c.Labels[LABEL_PART] === 'replica') };
+    const proxies = all.filter((c) => c.Labels[LABEL_PART] === 'proxy');
+    return { all, proxy: proxies.find((c) => c.State === 'running') ?? proxies[0], replicas: all.filter((c) => c.Labels[LABEL_PART] === 'replica') };
   }
 
   async list(): Promise<string[]> {
@@ -227,16 +229,20 @@ export class DockerServiceDriver implements ServiceDriver {
   private async ensureFront(d: DesiredService, ctx: ApplyContext): Promise<void> {
     const network = await this.ensureNetwork(d.name);
     const f = await this.find(d.name);
-    if (f.proxy) {
-      ctx.progress?.(`${d.name}: replacing the front (${f.proxy.State}, port ${f.proxy.Labels[LABEL_PORT]})`);
-      await dockerCall(this.docker, 'removing the old front', () => this.docker.getContainer(f.proxy!.Id).remove({ force: true }));
-    }
     await this.ensureImage(this.proxyImage, ctx).catch((e: unknown) => {
       throw new GitmlError('TARGET', `the proxy image ${this.proxyImage} is not on the engine and cannot be pulled (${(e as Error).message}); set GITML_PROXY_IMAGE to an HAProxy 2.6+ image the engine has`, { image: this.proxyImage }, { cause: e });
     });
     // Keep serving whatever is ready now (a port change, or a front killed by hand).
     const state = this.frontState(d, f.replicas.filter((r) => r.State === 'running' && /\(healthy\)/.test(r.Status)), {});
-    const name = this.base(d.name);
+    // Start-first for the front too: the new one must bind its port before the old one goes,
+    // so a port that is taken leaves the old front serving.
+    const old = f.all.filter((c) => c.Labels[LABEL_PART] === 'proxy');
+    const samePort = old.filter((c) => c.Labels[LABEL_PORT] === String(d.port));
+    if (samePort.length > 0) {
+      ctx.progress?.(`${d.name}: replacing the front on port ${d.port}`);
+      await this.removeIds(samePort.map((c) => c.Id));
+    }
+    const name = `${this.base(d.name)}-proxy-${randomBytes(3).toString('hex')}`;
     const container = await dockerCall(this.docker, `creating the front ${name}`, () =>
       this.docker.createContainer({
         name,
@@ -263,11 +269,13 @@ export class DockerServiceDriver implements ServiceDriver {
       await container.remove({ force: true }).catch(() => undefined);
       const msg = String((e as { json?: { message?: string } }).json?.message ?? (e as Error).message);
       if (/port is already allocated|address already in use/i.test(msg)) {
-        throw new GitmlError('DEPLOY', `port ${d.port} on ${this.publishHost} is already in use on the engine: stop what listens there or set another \`port:\` in ${d.file ?? `gitml/services/${d.name}.yaml`}`, { port: d.port, service: d.name });
+        throw new GitmlError('DEPLOY', `port ${d.port} on ${this.publishHost} is already in use on the engine: stop what listens there or set another \`port:\` in ${d.file ?? `gitml/services/${d.name}.yaml`}`, { port: d.port, service: d.name, reason: 'PortInUse' });
       }
       throw dockerError(e, this.docker.gitmlAddress, `starting the front ${name}`);
     }
     await this.waitFront(d.port, announcedId(state.config)!, ctx);
+    const rest = old.filter((c) => !samePort.includes(c));
+    if (rest.length > 0) await this.removeIds(rest.map((c) => c.Id));
   }
 
   private labels(d: DesiredService, extra: Record<string, string>): Record<string, string> {
@@ -429,10 +437,10 @@ export class DockerServiceDriver implements ServiceDriver {
     while (Date.now() < deadline) {
       if (ctx.signal?.aborted) throw new GitmlError('CANCELED', 'canceled while reloading the proxy');
       try {
-        const r = await fetch(url, { signal: AbortSignal.timeout(2000), headers: { connection: 'close' } });
-        await r.arrayBuffer();
-        if (r.headers.get(HEADER_CONFIG) === id) return;
-        last = `it answers with config ${r.headers.get(HEADER_CONFIG) ?? 'none'}`;
+        const r = await httpGet(url, 2000);
+        const got = r.headers[HEADER_CONFIG.toLowerCase()];
+        if (got === id) return;
+        last = `it answers with config ${got ?? 'none'}`;
       } catch (e) {
         last = (e as Error).message;
       }

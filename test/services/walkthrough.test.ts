@@ -1,0 +1,58 @@
+// The README's "Deploying services" walk-through, word for word: its bash block is taken from
+// README.md and run with a `gitml` on PATH, against the real engine. Then, from another
+// process, `gitml services` shows what the walk-through left: v0.0.1 back in production after
+// the rollback, serving on the port.
+import { afterAll, expect, test } from 'vitest';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { describeDocker } from '../support/docker.js';
+import { BIN, GIT_ENV, ROOT, gitml, tmpDir } from '../support/repo.js';
+import { SERVICE_ENV, removeProject } from '../support/services.js';
+
+const PORT = 18620;
+const base = tmpDir('gitml-walk-');
+const demo = path.join(base, 'deploydemo');
+
+/** The first bash block after the heading. */
+export function readmeBlock(heading: string): string {
+  const md = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const at = md.indexOf(heading);
+  if (at < 0) throw new Error(`README.md has no section ${heading}`);
+  const m = /```bash\n([\s\S]*?)```/.exec(md.slice(at));
+  if (!m) throw new Error(`no bash block under ${heading}`);
+  return m[1];
+}
+
+describeDocker('README: Deploying services', () => {
+  afterAll(async () => {
+    await removeProject(path.basename(demo));
+  });
+
+  test('register, promote, deploy, score, promote a new version, deploy, roll back', () => {
+    const block = readmeBlock('## Deploying services');
+    expect(block).toMatch(/^DEMO=\S+ PORT=\d+$/m);
+    const script = block.replace(/^DEMO=\S+ PORT=\d+$/m, `DEMO=${demo} PORT=${PORT}`);
+    const bin = path.join(base, 'bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(path.join(bin, 'gitml'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`);
+    chmodSync(path.join(bin, 'gitml'), 0o755);
+    const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
+      cwd: base,
+      env: { ...process.env, ...GIT_ENV, ...SERVICE_ENV, NO_COLOR: '1', PATH: `${bin}${path.delimiter}${process.env.PATH}` },
+      encoding: 'utf8',
+      timeout: 900_000,
+    });
+    expect(r.status, `${r.stderr}\n${r.stdout}`).toBe(0);
+    expect(r.stdout).toMatch(/\{"result": ?\[0\]\}/); // the score
+    expect(r.stdout).toMatch(/nothing to change/);
+    expect(r.stdout).toMatch(/iris#production: v0\.0\.2 -> v0\.0\.1/);
+    expect(r.stdout).toMatch(/"lastAppliedRevision"/);
+
+    const list = gitml(demo, ['services', '--json'], { env: SERVICE_ENV });
+    expect(list.code).toBe(0);
+    const [s] = JSON.parse(list.stdout) as Array<{ state: string; url: string; running: Array<{ version: string; weight: number }>; lastDeploy: { trigger: string } }>;
+    expect(s).toMatchObject({ state: 'Ready', url: `http://127.0.0.1:${PORT}`, lastDeploy: { trigger: 'rollback' } });
+    expect(s.running).toEqual([expect.objectContaining({ version: 'v0.0.1', weight: 100 })]);
+  }, 900_000);
+});
