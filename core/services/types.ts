@@ -12,6 +12,8 @@ export interface DesiredVersion {
   tag?: string;
   /** image reference the replicas run (built from core/package/image.ts when missing). */
   image: string;
+  /** the pushed image's manifest digest (`sha256:…`), when known: Kubernetes pods then run `repo@digest`, never a moving tag. */
+  digest?: string;
   /** replicas of this version. */
   replicas: number;
   /** percent of requests (0..100); the primary gets 100 - canary weight. */
@@ -42,6 +44,8 @@ export interface ActualReplica {
   version: string;
   image: string;
   role: 'primary' | 'canary';
+  /** the image digest the replica runs, when the driver knows it. */
+  digest?: string;
   /** running and answering /v2/health/ready. */
   ready: boolean;
 }
