@@ -249,7 +249,7 @@ export async function kubeClient(compute: KubernetesCompute, repoDir: string, op
     context: contextName,
     namespace,
     server,
-    createJob: (job) => call(`create Job ${job.metadata?.name}`, () => batch.createNamespacedJob({ namespace, body: job })),
+    createJob: (job) => call(`create Job ${job.metadata?.name}`, () => batch.createNamespacedJob({ namespace, body: job, fieldManager: FIELD_MANAGER })),
     readJob: (name) => call(`read Job ${name}`, () => batch.readNamespacedJob({ name, namespace })),
     async watchJob(name, onEvent, wopts = {}) {
       const watch = new k8s.Watch(kc);
@@ -274,10 +274,10 @@ export async function kubeClient(compute: KubernetesCompute, repoDir: string, op
       };
     },
     deleteJob: (name) => gone(`delete Job ${name}`, () => batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' })),
-    createSecret: (secret) => call(`create Secret ${secret.metadata?.name}`, () => core.createNamespacedSecret({ namespace, body: secret })),
+    createSecret: (secret) => call(`create Secret ${secret.metadata?.name}`, () => core.createNamespacedSecret({ namespace, body: secret, fieldManager: FIELD_MANAGER })),
     setSecretOwner: async (name, owner) => {
       await call(`set the owner of Secret ${name}`, () =>
-        core.patchNamespacedSecret({ name, namespace, body: { metadata: { ownerReferences: [owner] } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)),
+        core.patchNamespacedSecret({ name, namespace, body: { metadata: { ownerReferences: [owner] } }, fieldManager: FIELD_MANAGER }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)),
       );
     },
     deleteSecret: (name) => gone(`delete Secret ${name}`, () => core.deleteNamespacedSecret({ name, namespace })),

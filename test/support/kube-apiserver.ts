@@ -829,6 +829,16 @@ export class FakeKubeApiServer {
     if (causes.length > 0) throw new Error(`fake Job controller made an invalid pod: ${JSON.stringify(causes)}`);
     this.stamp(pod, ns);
     const c0 = pod.spec.containers[0];
+    const placed = this.fit(pod);
+    if (!placed.node) {
+      // Unschedulable: it stays Pending (until deleted) with the scheduler's reason.
+      pod.status = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: placed.message, lastProbeTime: null, lastTransitionTime: new Date().toISOString() }] };
+      this.put(FakeKubeApiServer.PODS, pod, 'ADDED');
+      this.update(FakeKubeApiServer.JOBS, ns, job.metadata.name, (j) => (j.status.active = 1));
+      this.pods.set(`${ns}/${podName}`, { lines: [], partial: { stdout: '', stderr: '' }, followers: new Set(), terminated: false, scratch: [], timers: [] });
+      return;
+    }
+    pod.spec.nodeName = placed.node.name;
     pod.status = {
       phase: 'Pending',
       conditions: [{ type: 'PodScheduled', status: 'True' }],
@@ -1274,10 +1284,8 @@ export class FakeKubeApiServer {
     this.later(this.opts.startDelayMs ?? 20, () => this.schedule(ns, podName, rs.metadata.name));
   }
 
-  /** The scheduler: a node whose labels match the nodeSelector and whose taints the pod tolerates, else Unschedulable with the scheduler's wording. */
-  private schedule(ns: string, podName: string, rsName: string): void {
-    const pod = this.store.get(`pods/${ns}/${podName}`);
-    if (!pod) return;
+  /** A node for the pod, or the scheduler's message saying why none fits. */
+  private fit(pod: Obj): { node?: FakeNode; message: string } {
     const nodes = this.nodes;
     const sel: Record<string, string> = pod.spec.nodeSelector ?? {};
     const tolerations: Obj[] = pod.spec.tolerations ?? [];
@@ -1298,9 +1306,17 @@ export class FakeKubeApiServer {
       }
       return true;
     });
+    if (fit) return { node: fit, message: '' };
+    return { message: `0/${nodes.length} nodes are available: ${[...reasons].map(([r, c]) => `${c} node(s) ${r}`).join(', ')}. preemption: 0/${nodes.length} nodes are available: ${nodes.length} Preemption is not helpful for scheduling.` };
+  }
+
+  /** The scheduler: a node whose labels match the nodeSelector and whose taints the pod tolerates, else Unschedulable with the scheduler's wording. */
+  private schedule(ns: string, podName: string, rsName: string): void {
+    const pod = this.store.get(`pods/${ns}/${podName}`);
+    if (!pod) return;
+    const { node: fit, message } = this.fit(pod);
     const now = new Date().toISOString();
     if (!fit) {
-      const message = `0/${nodes.length} nodes are available: ${[...reasons].map(([r, c]) => `${c} node(s) ${r}`).join(', ')}. preemption: 0/${nodes.length} nodes are available: ${nodes.length} Preemption is not helpful for scheduling.`;
       this.update(FakeKubeApiServer.PODS, ns, podName, (p) => {
         p.status.conditions = [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message, lastProbeTime: null, lastTransitionTime: now }];
       });
