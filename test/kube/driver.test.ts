@@ -241,3 +241,34 @@ describe('the Kubernetes service driver under plan() and applyPlan()', () => {
     expect(code).toBe('TARGET');
   });
 });
+
+describe('clusters and hands', () => {
+  test('a cluster without the Gateway API: services are read and listed all the same (no HTTPRoutes)', async () => {
+    const plain = await new FakeKubeApiServer({ namespaces: ['ml'], startDelayMs: 10, podReadyMs: 30, gatewayApi: false }).start();
+    const d = tmpDir('gitml-kube-nogw-');
+    try {
+      plain.images.set(`${REPO}@${digest(1)}`, {});
+      const driver = createKubernetesServiceDriver({
+        compute: { name: 'k8s', file: 'gitml/compute/k8s.yaml', spec: { kind: 'ComputeTarget', type: 'kubernetes', kubeconfig: plain.writeKubeconfig(d), namespace: 'ml' } },
+        repoDir: d,
+        pollMs: 15,
+      });
+      const { outcome } = await reconcile(driver, 'plain', desired('plain', [v(1, 1)]));
+      expect(outcome.failed).toBeUndefined();
+      expect((await driver.actual('plain'))?.weights).toEqual({ 'v1.0.0': 100 });
+      expect(await driver.list()).toEqual(['plain']);
+    } finally {
+      await plain.stop();
+      removeDir(d);
+    }
+  });
+
+  test('a replica deleted by hand is replaced by its ReplicaSet; the next plan has nothing to do', async () => {
+    const driver = driverFor();
+    const victim = podsOf('iris')[0].metadata.name;
+    const kube = await (await import('../../core/kube/client.js')).kubeClient(compute().spec as KubernetesCompute, dir);
+    await kube.deleteObject({ apiVersion: 'v1', kind: 'Pod', metadata: { name: victim } });
+    await until(() => readyVersions('iris').length === 2 && !podsOf('iris').some((p) => p.metadata.name === victim));
+    expect(plan('iris', desired('iris', [v(2, 2)]), await driver.actual('iris'))).toEqual([]);
+  });
+});

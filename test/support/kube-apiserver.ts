@@ -184,6 +184,8 @@ export interface FakeKubeApiServerOptions {
   podReadyMs?: number;
   /** Milliseconds per "second" of a Deployment's progressDeadlineSeconds (default 1000; tests shrink it). */
   secondsMs?: number;
+  /** Serve the Gateway API's HTTPRoute (a cluster with a Gateway implementation); default true. */
+  gatewayApi?: boolean;
 }
 
 /** A node the fake scheduler may place pods on. */
@@ -503,11 +505,12 @@ export class FakeKubeApiServer {
     if (forced) return this.send(res, forced.code, status(forced.code, forced.reason, forced.message));
 
     const p = url.pathname.replace(/\/+$/, '');
+    if (this.opts.gatewayApi === false && p.startsWith('/apis/gateway.networking.k8s.io')) return this.send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
     if (rec.method === 'GET' && p === '/api') {
       return this.send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: this.url.replace('http://', '') }] });
     }
     if (rec.method === 'GET' && p === '/apis') {
-      const groups = [...new Set(RESOURCES.filter((r) => r.group).map((r) => r.group))].map((g) => {
+      const groups = [...new Set(RESOURCES.filter((r) => r.group && (this.opts.gatewayApi !== false || r.group !== 'gateway.networking.k8s.io')).map((r) => r.group))].map((g) => {
         const gv = { groupVersion: `${g}/v1`, version: 'v1' };
         return { name: g, versions: [gv], preferredVersion: gv };
       });
