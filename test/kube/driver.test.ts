@@ -263,6 +263,19 @@ describe('clusters and hands', () => {
     }
   });
 
+  test('a deploy stopped midway (after the new Deployment was applied, before its rollout was watched) is completed by the next one', async () => {
+    const driver = driverFor();
+    expect((await reconcile(driver, 'mid', desired('mid', [v(1, 2)]))).outcome.failed).toBeUndefined();
+    const steps = plan('mid', desired('mid', [v(2, 2)]), await driver.actual('mid'));
+    await driver.apply(steps[0], desired('mid', [v(2, 2)]), {}); // start-replicas, then the process dies
+    const next = await reconcile(driver, 'mid', desired('mid', [v(2, 2)]));
+    expect(next.outcome.failed).toBeUndefined();
+    await until(() => podsOf('mid').length === 2);
+    expect(readyVersions('mid')).toEqual(['v2.0.0', 'v2.0.0']);
+    expect(plan('mid', desired('mid', [v(2, 2)]), await driver.actual('mid'))).toEqual([]);
+    await driver.delete('mid');
+  });
+
   test('a replica deleted by hand is replaced by its ReplicaSet; the next plan has nothing to do', async () => {
     const driver = driverFor();
     const victim = podsOf('iris')[0].metadata.name;
