@@ -17,7 +17,7 @@ import { ReplicaSet } from 'kubernetes-models/apps/v1/ReplicaSet';
 // The Gateway API CRD schema (v1), generated from the CRDs by the same project as kubernetes-models.
 import { HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
 
-import { isDnsLabel, isDnsSubdomain, isLabelValue, labelKeyProblem } from '../entities/kube-names.js';
+import { isDnsLabel, isDnsSubdomain, isEnvVarName, isLabelValue, labelKeyProblem } from '../entities/kube-names.js';
 // The kinds gitml creates. Anything else is reported rather than silently accepted.
 // `any`: each model takes its own kind's shape, and what is checked here is untyped input by design.
 type ModelCtor = new (data: any) => { validate(): void };
@@ -92,6 +92,17 @@ export function kubeObjectProblems(obj: unknown): KubeCause[] {
     }
   };
   checkLabels(meta.labels, 'metadata.labels');
+  // Environment variable names, which the schemas leave as any string.
+  const spec = (obj as { spec?: Record<string, any> }).spec;
+  const podSpec = o.kind === 'Pod' ? spec : spec?.template?.spec;
+  const podPath = o.kind === 'Pod' ? 'spec' : 'spec.template.spec';
+  for (const [i, c] of ((podSpec?.containers ?? []) as Array<{ env?: Array<{ name?: unknown }> }>).entries()) {
+    for (const [j, e] of (c.env ?? []).entries()) {
+      if (typeof e?.name === 'string' && !isEnvVarName(e.name)) {
+        causes.push({ field: `${podPath}.containers[${i}].env[${j}].name`, message: `${JSON.stringify(e.name)} is not a valid environment variable name (letters, digits, '_', '-' and '.', not starting with a digit)`, reason: 'FieldValueInvalid' });
+      }
+    }
+  }
   const tmplMeta = (obj as { spec?: { template?: { metadata?: { labels?: unknown } } } }).spec?.template?.metadata;
   checkLabels(tmplMeta?.labels, 'spec.template.metadata.labels');
   return causes;

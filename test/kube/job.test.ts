@@ -153,3 +153,15 @@ describe('buildRunJob', () => {
     expect(() => buildRunJob({ job: { ...job, cwd: '../outside' }, image: 'img:1', compute: base })).toThrow(expect.objectContaining({ code: 'PATH_ESCAPE' }));
   });
 });
+
+describe('what the API server refuses with 422 is refused before sending', () => {
+  test('an environment variable name a pod cannot have', () => {
+    let code: string | undefined;
+    try {
+      buildRunJob({ job: { ...job, env: { ...job.env, '1BAD': 'x' } }, image: 'img:1', compute: base });
+    } catch (e) {
+      code = (e as { code?: string }).code;
+    }
+    expect(code).toBe('KUBERNETES');
+  });
+});
