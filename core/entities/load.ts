@@ -7,6 +7,7 @@
  *   const { value, errors } = await loadEntities({ dir: '/repo', rev: 'HEAD~1' });
  *   for (const p of errors) console.log(formatProblem(p));
  */
+import { kubernetesProblems } from './kube-checks.js';
 import path from 'node:path';
 import { GitmlError } from '../errors.js';
 import { findRepoRoot, resolveCommit } from '../git.js';
@@ -148,6 +149,9 @@ export async function loadFromFiles(dir: string, files: EntityFile[], commit?: s
     if (!mapOf[kind].has(name)) mapOf[kind].set(name, { name, file: '', spec: { invalid: true } as never });
   }
   errors.push(...checkReferences(parsed, maps, ws, invalid));
+  // What a Kubernetes API server would refuse (422), at its line and column, before any deploy or run.
+  const wsDefaults = ((ws?.data ?? {}) as { defaults?: { compute?: string; environment?: string } }).defaults ?? {};
+  errors.push(...kubernetesProblems(parsed, wsDefaults));
 
   if (errors.length > 0) return { errors: sortProblems(errors), warnings };
   return {

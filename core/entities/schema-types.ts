@@ -341,10 +341,76 @@ export interface KubernetesCompute {
    */
   keep?: 'always' | 'on-failure' | 'never';
   /**
-   * Node labels the run pod must match.
+   * Node labels the run and service pods must match.
    */
   nodeSelector?: {
     [k: string]: string;
+  };
+  /**
+   * Taints the pods tolerate (a GPU node pool is usually tainted: without a toleration its pods stay Pending).
+   */
+  tolerations?: {
+    /**
+     * Taint key; empty with operator Exists tolerates every taint.
+     */
+    key?: string;
+    /**
+     * Equal matches `value`; Exists any value.
+     */
+    operator?: 'Exists' | 'Equal';
+    /**
+     * Taint value (operator Equal).
+     */
+    value?: string;
+    /**
+     * Taint effect; empty matches every effect.
+     */
+    effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+    /**
+     * How long a NoExecute taint is tolerated.
+     */
+    tolerationSeconds?: number;
+  }[];
+  /**
+   * A core/v1 Affinity (nodeAffinity, podAffinity, podAntiAffinity) for the pods, as in a pod spec.
+   */
+  affinity?: {};
+  /**
+   * Names of Secrets (in the namespace) the kubelet pulls the images with.
+   */
+  imagePullSecrets?: string[];
+  /**
+   * PriorityClass of the pods.
+   */
+  priorityClassName?: string;
+  /**
+   * Seconds a pod may stay unschedulable (or unable to pull or start) before the run or the rollout fails with the scheduler's reason.
+   */
+  pendingDeadline?: number;
+  /**
+   * A Gateway API Gateway for services on this compute: gitml then writes an HTTPRoute whose weights split traffic exactly between the stable and canary versions (without it, the split follows the replica ratio).
+   */
+  gateway?: {
+    /**
+     * The Gateway's name.
+     */
+    name: string;
+    /**
+     * The Gateway's namespace. Default: the compute's.
+     */
+    namespace?: string;
+    /**
+     * A listener of the Gateway.
+     */
+    sectionName?: string;
+    /**
+     * Host names the route answers.
+     */
+    hostnames?: string[];
+    /**
+     * Path prefix routed to the service.
+     */
+    pathPrefix?: string;
   };
 }
 export interface SparkCompute {

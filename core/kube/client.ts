@@ -9,9 +9,10 @@
  * answer about the request itself (not found, conflict, invalid object).
  */
 import { existsSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { KubeConfig, KubernetesObject, V1Job, V1OwnerReference, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { KubernetesCompute } from '../entities/types.js';
 import { GitmlError } from '../errors.js';
@@ -52,8 +53,12 @@ export interface KubeApi {
   readPod(name: string): Promise<V1Pod>;
   /** The log so far (not following). */
   readPodLog(name: string, container: string): Promise<string>;
-  /** Follow a container's log; resolves when the stream ends or `signal` fires. */
-  followPodLog(name: string, container: string, onData: (text: string) => void, opts?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Follow a container's log; resolves when the stream ends or `signal` fires. `timestamps`
+   * prefixes each line with its RFC 3339 time and `sinceTime` starts there, so a dropped stream
+   * can be resumed (log-follow.ts).
+   */
+  followPodLog(name: string, container: string, onData: (text: string) => void, opts?: { signal?: AbortSignal; timestamps?: boolean; sinceTime?: string }): Promise<void>;
   /** Server-side apply (PATCH application/apply-patch+yaml, fieldManager=gitml, force=true). */
   applyObject<T extends KubernetesObject>(obj: T): Promise<T>;
   /** Delete any object by apiVersion/kind/metadata (Background propagation); gone already is fine. */
@@ -81,13 +86,35 @@ function oneLine(s: string): string {
   return s.replace(/\s*\n\s*/g, ' ').trim();
 }
 
+/** The permission an RBAC refusal is about: what a Role rule must allow. */
+export interface RbacRule {
+  verb: string;
+  /** resource or resource/subresource (pods/log) */
+  resource: string;
+  /** '' for the core group */
+  apiGroup: string;
+  namespace?: string;
+}
+
+/**
+ * The rule a 403 is about, from the API server's message (`User "u" cannot patch resource
+ * "deployments" in API group "apps" in the namespace "ml"`), else from what the caller knows it
+ * asked (`where.rule`).
+ */
+export function forbiddenRule(message: string | undefined, where: { namespace?: string; rule?: RbacRule } = {}): RbacRule | undefined {
+  const m = message ? /cannot (\S+) resource "([^"]+)" in API group "([^"]*)"(?: in the namespace "([^"]+)")?/.exec(message) : null;
+  if (m) return { verb: m[1], resource: m[2], apiGroup: m[3], ...(m[4] ? { namespace: m[4] } : where.namespace ? { namespace: where.namespace } : {}) };
+  return where.rule ? { ...where.rule, namespace: where.rule.namespace ?? where.namespace } : undefined;
+}
+
 /** A GitmlError 'KUBERNETES_UNAVAILABLE' or 'KUBERNETES' for a failed API call, in plain words. */
-export function kubeError(e: unknown, what: string, where: { server?: string; context?: string; namespace?: string } = {}): GitmlError {
+export function kubeError(e: unknown, what: string, where: { server?: string; context?: string; namespace?: string; rule?: RbacRule } = {}): GitmlError {
   if (e instanceof GitmlError) return e;
   const err = e as { code?: unknown; statusCode?: unknown; body?: unknown; message?: string; errno?: unknown; type?: string; cause?: { code?: unknown } };
   const sysCode = typeof err.code === 'string' ? err.code : typeof err.cause?.code === 'string' ? err.cause.code : undefined;
   const status = typeof err.code === 'number' ? err.code : typeof err.statusCode === 'number' ? err.statusCode : undefined;
-  const data = { ...where, status, what };
+  const { rule: _rule, ...place } = where;
+  const data = { ...place, status, what };
   if (sysCode && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH|EPIPE|EPROTO|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|ERR_TLS_|ERR_SSL_)/.test(sysCode)) {
     const tls = /^(CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|ERR_TLS_|ERR_SSL_)/.test(sysCode);
     return new GitmlError(
@@ -113,13 +140,18 @@ export function kubeError(e: unknown, what: string, where: { server?: string; co
   switch (status) {
     case 401:
       return new GitmlError('KUBERNETES_UNAVAILABLE', `cannot ${what}: the API server rejected the credentials of context ${where.context ?? '?'} (401 Unauthorized); refresh the kubeconfig's user credentials`, data, { cause: e });
-    case 403:
+    case 403: {
+      // The API server names the refused permission; say it as the Role rule to add.
+      const rbac = forbiddenRule(rawMsg, where);
       return new GitmlError(
         'KUBERNETES_UNAVAILABLE',
-        `cannot ${what}: forbidden in namespace ${ns} (403)${serverMsg ? `: ${serverMsg}` : ''}; the kubeconfig user needs a Role allowing gitml's verbs on jobs, pods, pods/log and secrets`,
-        data,
+        rbac
+          ? `cannot ${what}: forbidden in namespace ${rbac.namespace ?? ns} (403): the kubeconfig user lacks the RBAC rule {apiGroups: [${JSON.stringify(rbac.apiGroup)}], resources: [${JSON.stringify(rbac.resource)}], verbs: [${JSON.stringify(rbac.verb)}]}; add it to the user's Role (templates/kube/rbac.yaml holds every rule gitml needs)`
+          : `cannot ${what}: forbidden in namespace ${ns} (403)${serverMsg ? `: ${serverMsg}` : ''}; the kubeconfig user needs a Role allowing gitml's verbs on jobs, pods, pods/log and secrets`,
+        { ...data, ...(rbac ? { rbac } : {}) },
         { cause: e },
       );
+    }
     case 404:
       return new GitmlError('KUBERNETES', `cannot ${what}: not found (404)${serverMsg ? `: ${serverMsg}` : ''}; does namespace ${ns} exist?`, data, { cause: e });
     case 409:
@@ -217,7 +249,7 @@ export async function kubeClient(compute: KubernetesCompute, repoDir: string, op
     context: contextName,
     namespace,
     server,
-    createJob: (job) => call(`create Job ${job.metadata?.name}`, () => batch.createNamespacedJob({ namespace, body: job })),
+    createJob: (job) => call(`create Job ${job.metadata?.name}`, () => batch.createNamespacedJob({ namespace, body: job, fieldManager: FIELD_MANAGER })),
     readJob: (name) => call(`read Job ${name}`, () => batch.readNamespacedJob({ name, namespace })),
     async watchJob(name, onEvent, wopts = {}) {
       const watch = new k8s.Watch(kc);
@@ -242,10 +274,10 @@ export async function kubeClient(compute: KubernetesCompute, repoDir: string, op
       };
     },
     deleteJob: (name) => gone(`delete Job ${name}`, () => batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' })),
-    createSecret: (secret) => call(`create Secret ${secret.metadata?.name}`, () => core.createNamespacedSecret({ namespace, body: secret })),
+    createSecret: (secret) => call(`create Secret ${secret.metadata?.name}`, () => core.createNamespacedSecret({ namespace, body: secret, fieldManager: FIELD_MANAGER })),
     setSecretOwner: async (name, owner) => {
       await call(`set the owner of Secret ${name}`, () =>
-        core.patchNamespacedSecret({ name, namespace, body: { metadata: { ownerReferences: [owner] } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)),
+        core.patchNamespacedSecret({ name, namespace, body: { metadata: { ownerReferences: [owner] } }, fieldManager: FIELD_MANAGER }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)),
       );
     },
     deleteSecret: (name) => gone(`delete Secret ${name}`, () => core.deleteNamespacedSecret({ name, namespace })),
@@ -256,18 +288,46 @@ export async function kubeClient(compute: KubernetesCompute, repoDir: string, op
     readPod: (name) => call(`read pod ${name}`, () => core.readNamespacedPod({ name, namespace })),
     readPodLog: (name, container) => call(`read the log of pod ${name}`, () => core.readNamespacedPodLog({ name, namespace, container })),
     async followPodLog(name, container, onData, fopts = {}) {
-      const log = new k8s.Log(kc);
-      const stream = new PassThrough();
-      stream.setEncoding('utf8');
-      const ended = new Promise<void>((resolve) => {
-        stream.on('data', (d: string) => onData(d));
-        stream.on('end', resolve);
-        stream.on('close', resolve);
-        fopts.signal?.addEventListener('abort', () => resolve(), { once: true });
+      // Our own request rather than client-node's Log: its body is piped without error
+      // forwarding, so a connection dropped mid-stream would leave the follow hanging forever.
+      // Here a reset rejects (retryable) and a clean end resolves.
+      const url = new URL(`${server}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}/log`);
+      url.searchParams.set('container', container);
+      url.searchParams.set('follow', 'true');
+      if (fopts.timestamps) url.searchParams.set('timestamps', 'true');
+      if (fopts.sinceTime) url.searchParams.set('sinceTime', fopts.sinceTime);
+      const reqOpts: https.RequestOptions = { method: 'GET', headers: {} };
+      await kc.applyToHTTPSOptions(reqOpts);
+      const what = `follow the log of pod ${name}`;
+      await new Promise<void>((resolve, reject) => {
+        if (fopts.signal?.aborted) return resolve();
+        const lib = url.protocol === 'http:' ? http : https;
+        const req = lib.request(url, reqOpts, (res) => {
+          if (res.statusCode !== 200) {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (text += d));
+            res.on('end', () => reject(kubeError({ code: res.statusCode, body: text }, what, where)));
+            res.on('error', (e) => reject(kubeError(e, what, where)));
+            return;
+          }
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => onData(d));
+          res.on('end', () => resolve());
+          res.on('aborted', () => reject(kubeError(Object.assign(new Error('the log stream was cut'), { code: 'ECONNRESET' }), what, where)));
+          res.on('error', (e) => (fopts.signal?.aborted ? resolve() : reject(kubeError(e, what, where))));
+        });
+        req.on('error', (e) => (fopts.signal?.aborted ? resolve() : reject(kubeError(e, what, where))));
+        fopts.signal?.addEventListener(
+          'abort',
+          () => {
+            req.destroy();
+            resolve();
+          },
+          { once: true },
+        );
+        req.end();
       });
-      const controller = await call(`follow the log of pod ${name}`, () => log.log(namespace, name, container, stream, { follow: true }));
-      fopts.signal?.addEventListener('abort', () => controller.abort(), { once: true });
-      await ended;
     },
     async applyObject<T extends KubernetesObject>(obj: T): Promise<T> {
       objects ??= k8s.KubernetesObjectApi.makeApiClient(kc);

@@ -14,14 +14,15 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { V1Job, V1Secret, V1EnvVar, V1ResourceRequirements } from '@kubernetes/client-node';
+import type { V1Affinity, V1Job, V1Secret, V1EnvVar, V1ResourceRequirements } from '@kubernetes/client-node';
 import type { KubernetesCompute } from '../entities/types.js';
 import type { TargetJob, TargetLayout } from '../targets/types.js';
 import { GitmlError } from '../errors.js';
 import { safeRelPosix, templatesDir } from '../paths.js';
-import { isLabelValue, kubeObjectProblems } from './validate.js';
+import { kubeObjectProblems } from './validate.js';
+import { MANAGED_BY, appLabels, imageByDigest, labelValue, restrictedContainerSecurity, restrictedPodSecurity, scratchVolumes } from './labels.js';
 
-export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'gitml' } as const;
+export { MANAGED_BY } from './labels.js';
 export const RUN_ID_LABEL = 'dev.gitml/run-id';
 export const EXPERIMENT_LABEL = 'dev.gitml/experiment';
 export const CONTAINER_NAME = 'run';
@@ -58,13 +59,6 @@ export function dnsSafe(s: string, max = 63): string {
   return v ? `${v}-${h}` : h;
 }
 
-function labelValue(s: string): string {
-  if (isLabelValue(s)) return s;
-  const h = createHash('sha256').update(s).digest('hex').slice(0, 8);
-  const v = s.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '').slice(0, 54);
-  return v ? `${v}-${h}` : h;
-}
-
 export function runJobName(runId: string): string {
   return dnsSafe(`gitml-run-${runId}`, 63);
 }
@@ -78,8 +72,19 @@ export function outputNonce(runId: string): string {
   return createHash('sha256').update(`gitml-kube-outputs\0${runId}`).digest('hex').slice(0, 16);
 }
 
-export function runLabels(job: Pick<TargetJob, 'runId' | 'experiment'>): Record<string, string> {
-  return { ...MANAGED_BY, [RUN_ID_LABEL]: labelValue(job.runId), [EXPERIMENT_LABEL]: labelValue(job.experiment) };
+/**
+ * The labels of a run's objects: the recommended app.kubernetes.io set (name: the experiment,
+ * instance: the run, version: the environment's content digest, component: run, part-of: gitml,
+ * managed-by: gitml) plus gitml's own.
+ */
+export function runLabels(job: Pick<TargetJob, 'runId' | 'experiment'> & Partial<Pick<TargetJob, 'environmentDigest'>>): Record<string, string> {
+  const env = job.environmentDigest?.replace(/^sha256:/, '').slice(0, 12);
+  return {
+    ...appLabels({ name: job.experiment, instance: job.runId, ...(env ? { version: env } : {}), component: 'run', partOf: 'gitml' }),
+    ...MANAGED_BY,
+    [RUN_ID_LABEL]: labelValue(job.runId),
+    [EXPERIMENT_LABEL]: labelValue(job.experiment),
+  };
 }
 
 /** Label selector matching the pods of one run. */
@@ -87,16 +92,19 @@ export function runSelector(runId: string): string {
   return `${RUN_ID_LABEL}=${labelValue(runId)}`;
 }
 
-function resources(compute: KubernetesCompute): V1ResourceRequirements | undefined {
-  const r = compute.resources;
-  if (!r) return undefined;
+/** Scratch space the run's outputs folder may use (it comes back through the log, capped far lower). */
+export const RUN_SCRATCH_SIZE = '2Gi';
+
+function resources(compute: KubernetesCompute): V1ResourceRequirements {
+  const r = compute.resources ?? {};
   const q: Record<string, string> = {};
   if (r.cpu !== undefined) q.cpu = String(r.cpu);
   if (r.memory !== undefined) q.memory = r.memory;
   if (r.gpu) q['nvidia.com/gpu'] = String(r.gpu);
-  if (Object.keys(q).length === 0) return undefined;
   // Requests equal to limits: the run gets what it asked for and nothing more (Guaranteed QoS).
-  return { requests: { ...q }, limits: { ...q } };
+  // Ephemeral storage is requested for the emptyDirs (/tmp, HOME, the run folder) so the
+  // scheduler places the pod on a node where they fit.
+  return { requests: { ...q, 'ephemeral-storage': '3328Mi' }, ...(Object.keys(q).length ? { limits: { ...q } } : {}) };
 }
 
 function ttlFor(keep: KubernetesCompute['keep']): number | undefined {
@@ -119,8 +127,10 @@ function checked<T>(obj: T, what: string): T {
 }
 
 export interface BuildRunJobOptions {
-  job: Pick<TargetJob, 'runId' | 'experiment' | 'cwd' | 'argv' | 'env' | 'secretEnv'>;
+  job: Pick<TargetJob, 'runId' | 'experiment' | 'cwd' | 'argv' | 'env' | 'secretEnv'> & Partial<Pick<TargetJob, 'environmentDigest'>>;
   image: string;
+  /** The pushed image's digest: the pod then runs `repo@digest`, exactly what was pushed. */
+  digest?: string;
   compute: KubernetesCompute;
   /** The experiment's timeout in seconds: the Job's deadline is the smaller of it and the compute's `deadline`. */
   timeoutSeconds?: number;
@@ -140,7 +150,9 @@ export function buildRunJob(opts: BuildRunJobOptions): V1Job {
   const name = runJobName(job.runId);
   const labels = runLabels(job);
   const cwd = safeRelPosix(job.cwd || '.');
-  const env: V1EnvVar[] = Object.entries(job.env).map(([k, v]) => ({ name: k, value: v }));
+  const scratch = scratchVolumes();
+  // HOME and TMPDIR point into the writable emptyDirs of the read-only pod; the run's own variables win.
+  const env: V1EnvVar[] = [...scratch.env.filter((e) => !(e.name in job.env)), ...Object.entries(job.env).map(([k, v]) => ({ name: k, value: v }))];
   const secretName = runSecretName(job.runId);
   for (const k of Object.keys(job.secretEnv).sort()) {
     env.push({ name: k, valueFrom: { secretKeyRef: { name: secretName, key: k } } });
@@ -173,32 +185,25 @@ export function buildRunJob(opts: BuildRunJobOptions): V1Job {
           automountServiceAccountToken: compute.serviceAccount ? true : false,
           enableServiceLinks: false,
           ...(compute.nodeSelector ? { nodeSelector: { ...compute.nodeSelector } } : {}),
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: 1000,
-            runAsGroup: 1000,
-            fsGroup: 1000,
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
-          volumes: [{ name: 'gitml-run', emptyDir: {} }],
+          ...(compute.tolerations?.length ? { tolerations: compute.tolerations.map((t) => ({ ...t })) } : {}),
+          ...(compute.affinity ? { affinity: compute.affinity as V1Affinity } : {}),
+          ...(compute.imagePullSecrets?.length ? { imagePullSecrets: compute.imagePullSecrets.map((name) => ({ name })) } : {}),
+          ...(compute.priorityClassName ? { priorityClassName: compute.priorityClassName } : {}),
+          securityContext: restrictedPodSecurity(),
+          volumes: [{ name: 'gitml-run', emptyDir: { sizeLimit: RUN_SCRATCH_SIZE } }, ...scratch.volumes],
           containers: [
             {
               name: CONTAINER_NAME,
-              image,
+              image: imageByDigest(image, opts.digest),
               imagePullPolicy: 'IfNotPresent',
               command: ['/bin/sh', '-c', kubeEntryScript(), 'gitml-entry', outputNonce(job.runId), String(opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES), SCRATCH, '--'],
               args: [...job.argv],
               workingDir: cwd ? path.posix.join(KUBE_LAYOUT.root, cwd) : KUBE_LAYOUT.root,
               env,
-              ...(res ? { resources: res } : {}),
-              volumeMounts: [{ name: 'gitml-run', mountPath: SCRATCH }],
-              securityContext: {
-                runAsNonRoot: true,
-                runAsUser: 1000,
-                allowPrivilegeEscalation: false,
-                capabilities: { drop: ['ALL'] },
-                seccompProfile: { type: 'RuntimeDefault' },
-              },
+              resources: res,
+              volumeMounts: [{ name: 'gitml-run', mountPath: SCRATCH }, ...scratch.mounts],
+              // A read-only root: the run writes only to its outputs folder, /tmp and HOME (size-limited emptyDirs).
+              securityContext: restrictedContainerSecurity(),
             },
           ],
         },

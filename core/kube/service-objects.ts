@@ -30,6 +30,10 @@ export const COMPONENT = 'model-server';
 export const COMMIT_ANNOTATION = 'dev.gitml/commit';
 export const TAG_ANNOTATION = 'dev.gitml/tag';
 export const PENDING_DEADLINE_ANNOTATION = 'dev.gitml/pending-deadline-seconds';
+/** On the pod template: what the pods run, as gitml asked for it (the container's image is the by-digest form). */
+export const VERSION_ANNOTATION = 'dev.gitml/version';
+export const IMAGE_ANNOTATION = 'dev.gitml/image';
+export const DIGEST_ANNOTATION = 'dev.gitml/digest';
 
 /** An object gitml renders for a service (Deployment, Service or HTTPRoute). */
 export interface KubeObject {
@@ -177,7 +181,8 @@ function deployment(spec: KubeServiceSpec, track: KubeTrack, v: KubeServiceVersi
         selector: { matchLabels: podSelector(spec.service, track) },
         // Start first: a new pod must be ready before an old one goes, so capacity never drops.
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
-        template: { metadata: { labels, ...(ann ? { annotations: ann } : {}) }, spec: podSpec(spec, v) },
+        // The template holds only what the pods run: a new commit or tag alone must not restart them.
+        template: { metadata: { labels, annotations: { [VERSION_ANNOTATION]: v.version, [IMAGE_ANNOTATION]: v.image, ...(v.digest ? { [DIGEST_ANNOTATION]: v.digest } : {}) } }, spec: podSpec(spec, v) },
       },
     },
     `Deployment ${names.deployment[track]}`,

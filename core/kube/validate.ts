@@ -17,6 +17,7 @@ import { ReplicaSet } from 'kubernetes-models/apps/v1/ReplicaSet';
 // The Gateway API CRD schema (v1), generated from the CRDs by the same project as kubernetes-models.
 import { HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
 
+import { isDnsLabel, isDnsSubdomain, isEnvVarName, isLabelValue, labelKeyProblem } from '../entities/kube-names.js';
 // The kinds gitml creates. Anything else is reported rather than silently accepted.
 // `any`: each model takes its own kind's shape, and what is checked here is untyped input by design.
 type ModelCtor = new (data: any) => { validate(): void };
@@ -41,30 +42,10 @@ export interface KubeCause {
   reason: string;
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-
 /** Kinds whose names must be DNS-1123 labels (63 characters) rather than subdomains. */
 const LABEL_NAMED = new Set(['Service', 'Namespace']);
 
-export function isDnsLabel(s: string): boolean {
-  return s.length <= 63 && DNS_LABEL.test(s);
-}
-
-export function isLabelValue(s: string): boolean {
-  return s.length <= 63 && LABEL_VALUE.test(s);
-}
-
-function labelKeyProblem(key: string): string | undefined {
-  const slash = key.lastIndexOf('/');
-  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
-  const name = slash >= 0 ? key.slice(slash + 1) : key;
-  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) return 'prefix must be a DNS subdomain';
-  if (name.length > 63 || !LABEL_NAME.test(name)) return 'name part must be 63 characters or less, alphanumeric, with -, _ or . inside';
-  return undefined;
-}
+export { isDnsLabel, isLabelValue } from '../entities/kube-names.js';
 
 /** Problems with `obj`, empty when the API server would accept it. */
 export function kubeObjectProblems(obj: unknown): KubeCause[] {
@@ -92,7 +73,7 @@ export function kubeObjectProblems(obj: unknown): KubeCause[] {
   const name = meta.name;
   if (typeof name !== 'string' || name === '') {
     if (typeof meta.generateName !== 'string') causes.push({ field: 'metadata.name', message: 'name or generateName is required', reason: 'FieldValueRequired' });
-  } else if (LABEL_NAMED.has(String(o.kind)) ? !isDnsLabel(name) : name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
+  } else if (LABEL_NAMED.has(String(o.kind)) ? !isDnsLabel(name) : !isDnsSubdomain(name)) {
     causes.push({ field: 'metadata.name', message: `${JSON.stringify(name)} is not a valid DNS-1123 name`, reason: 'FieldValueInvalid' });
   }
   if (meta.namespace !== undefined && (typeof meta.namespace !== 'string' || !isDnsLabel(meta.namespace))) {
@@ -111,6 +92,17 @@ export function kubeObjectProblems(obj: unknown): KubeCause[] {
     }
   };
   checkLabels(meta.labels, 'metadata.labels');
+  // Environment variable names, which the schemas leave as any string.
+  const spec = (obj as { spec?: Record<string, any> }).spec;
+  const podSpec = o.kind === 'Pod' ? spec : spec?.template?.spec;
+  const podPath = o.kind === 'Pod' ? 'spec' : 'spec.template.spec';
+  for (const [i, c] of ((podSpec?.containers ?? []) as Array<{ env?: Array<{ name?: unknown }> }>).entries()) {
+    for (const [j, e] of (c.env ?? []).entries()) {
+      if (typeof e?.name === 'string' && !isEnvVarName(e.name)) {
+        causes.push({ field: `${podPath}.containers[${i}].env[${j}].name`, message: `${JSON.stringify(e.name)} is not a valid environment variable name (letters, digits, '_', '-' and '.', not starting with a digit)`, reason: 'FieldValueInvalid' });
+      }
+    }
+  }
   const tmplMeta = (obj as { spec?: { template?: { metadata?: { labels?: unknown } } } }).spec?.template?.metadata;
   checkLabels(tmplMeta?.labels, 'spec.template.metadata.labels');
   return causes;

@@ -94,9 +94,18 @@ function pick(snap: RegistrySnapshot, svc: Loaded<Service>, model: string, stage
   return { version: a.version, tag: a.tag };
 }
 
-async function versionImage(ents: Entities, model: string, version: string): Promise<{ image: string; manifestDigest: string }> {
+/**
+ * The image a version runs: on Docker the local tag by manifest digest (built on the engine
+ * when missing); on Kubernetes the version's tag in the compute's registry (pushed when
+ * missing; the pods then run it by the digest the push returns).
+ */
+async function versionImage(ents: Entities, compute: Loaded<ComputeTarget>, model: string, version: string): Promise<{ image: string; manifestDigest: string }> {
   const built = await buildManifest({ dir: ents.dir, ref: `${model}@${version}` });
-  return { image: modelImageTags(model, version, built.digest).digest, manifestDigest: built.digest };
+  const tags = modelImageTags(model, version, built.digest);
+  if (compute.spec.type === 'kubernetes' && compute.spec.registry) {
+    return { image: `${compute.spec.registry.replace(/^https?:\/\//, '').replace(/\/+$/, '')}/${tags.version}`, manifestDigest: built.digest };
+  }
+  return { image: compute.spec.type === 'kubernetes' ? tags.version : tags.digest, manifestDigest: built.digest };
 }
 
 async function desiredService(ents: Entities, snap: RegistrySnapshot, svc: Loaded<Service>, compute: Loaded<ComputeTarget>, revision: string): Promise<DesiredService> {
@@ -110,13 +119,18 @@ async function desiredService(ents: Entities, snap: RegistrySnapshot, svc: Loade
   const canaryWeight = s.canary && (s.canary.stage || s.canary.version) ? s.canary.weight : 0;
   const canary = canaryWeight > 0 ? pick(snap, svc, s.model, s.canary!.stage, s.canary!.version, 'the canary') : undefined;
   const same = canary && canary.version === primary.version;
-  const p = await versionImage(ents, s.model, primary.version);
+  const p = await versionImage(ents, compute, s.model, primary.version);
   versions.push({ version: primary.version, tag: primary.tag, ...p, replicas, weight: same || !canary ? 100 : 100 - canaryWeight, role: 'primary' });
   if (canary && !same) {
-    const c = await versionImage(ents, s.model, canary.version);
+    const c = await versionImage(ents, compute, s.model, canary.version);
     // Kubernetes without a gateway splits by replica ratio: size the canary to its weight.
     const canaryReplicas = Math.max(1, Math.round((replicas * canaryWeight) / Math.max(1, 100 - canaryWeight)));
     versions.push({ version: canary.version, tag: canary.tag, ...c, replicas: canaryReplicas, weight: canaryWeight, role: 'canary' });
+  }
+  // Kubernetes without a Gateway splits by replica ratio: that is the split to expect.
+  if (compute.spec.type === 'kubernetes' && !compute.spec.gateway && versions.length > 1) {
+    const total = versions.reduce((n, v) => n + v.replicas, 0);
+    for (const v of versions) v.weight = Math.round((100 * v.replicas) / total);
   }
   return {
     name: svc.name,

@@ -1,9 +1,8 @@
 /**
  * The interface every service engine implements. The reconciler reads `actual`, computes a
  * pure plan, then hands steps to `apply` one at a time, in order; it never talks to an engine
- * itself. Docker: core/services/drivers/docker.ts. Kubernetes: core/kube/ (wired at merge).
+ * itself. Docker: core/services/drivers/docker.ts. Kubernetes: core/kube/driver.ts.
  */
-import { GitmlError } from '../errors.js';
 import type { ActualService, DesiredService, Step } from './types.js';
 
 export interface ApplyContext {
@@ -25,9 +24,4 @@ export interface ServiceDriver {
   logs(service: string, opts: { follow: boolean; signal?: AbortSignal; write: (line: string) => void }): Promise<void>;
   /** remove everything the driver created for a service. */
   delete(service: string): Promise<void>;
-}
-
-/** Kubernetes services are built in core/kube/ on another branch; until wired, a clear typed error. */
-export function kubernetesNotWired(service: string, compute: string): GitmlError {
-  return new GitmlError('TARGET', `service ${JSON.stringify(service)}: kubernetes services are not wired yet (compute ${JSON.stringify(compute)}); deploy it on a docker compute for now`, { service, compute, reason: 'kubernetes-not-wired' });
 }

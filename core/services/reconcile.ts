@@ -244,6 +244,14 @@ async function ensureImages(o: DeployOptions, root: string, d: DesiredService, s
   for (const v of d.versions) {
     if (!versions.has(v.version)) continue;
     o.onProgress?.(`${d.name}: image of ${d.model} ${v.version}`);
+    if (d.compute.type === 'kubernetes') {
+      // Built on the local engine; pushed to the compute's registry; the pods run it by digest.
+      const slash = v.image.indexOf('/gitml-model/');
+      const registry = slash > 0 ? v.image.slice(0, slash) : undefined;
+      const img = await buildModelImage({ dir: root, ref: `${d.model}@${v.version}`, push: registry, onProgress: o.onProgress });
+      if (img.pushed?.digest) v.digest = img.pushed.digest;
+      continue;
+    }
     const img = await buildModelImage({ dir: root, ref: `${d.model}@${v.version}`, docker, onProgress: o.onProgress });
     if (img.digestTag !== v.image) {
       throw new GitmlError('INTERNAL', `the image of ${d.model} ${v.version} is ${img.digestTag}, expected ${v.image}`, { image: img.digestTag });

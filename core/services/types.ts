@@ -12,7 +12,7 @@ export interface DesiredVersion {
   tag?: string;
   /** image reference the replicas run (built from core/package/image.ts when missing). */
   image: string;
-  /** the pushed image's registry digest (sha256:…), when known (Kubernetes pulls by digest). */
+  /** the pushed image's manifest digest (`sha256:…`), when known: Kubernetes pods then run `repo@digest`, never a moving tag. */
   digest?: string;
   /** the model manifest's digest the image was built from. */
   manifestDigest?: string;
@@ -49,6 +49,8 @@ export interface ActualReplica {
   version: string;
   image: string;
   role: 'primary' | 'canary';
+  /** the image digest the replica runs, when the driver knows it. */
+  digest?: string;
   /** running and answering /v2/health/ready. */
   ready: boolean;
 }

@@ -19,6 +19,7 @@ import type { ComputeTarget, KubernetesCompute, Loaded } from '../entities/types
 import { GitmlError, isGitmlError } from '../errors.js';
 import type { KubeApi } from '../kube/client.js';
 import { buildRunJob, buildRunSecret, CONTAINER_NAME, DEFAULT_MAX_OUTPUT_BYTES, KUBE_LAYOUT, outputNonce, runSelector } from '../kube/job.js';
+import { followLog } from '../kube/log-follow.js';
 import { extractOutputs, LogDemux } from '../kube/outputs.js';
 import { runScratch } from '../run/scratch.js';
 import type { Target, TargetJob, TargetLayout, TargetResult, TargetStatus } from './types.js';
@@ -41,6 +42,8 @@ export interface KubernetesTargetOptions {
   pollMs?: number;
   /** How long an image pull or container config error may last before the run fails (ms). */
   startupGraceMs?: number;
+  /** How long the pod may stay unschedulable before the run fails (ms); default the compute's `pendingDeadline` (300 s). */
+  pendingDeadlineMs?: number;
   maxOutputBytes?: number;
   killGraceMs?: number;
 }
@@ -166,7 +169,7 @@ export class KubernetesTarget implements Target {
     if (job.signal.aborted) return { ...base, status: job.signal.reason === 'timeout' ? 'timed_out' : 'canceled', exitCode: null };
 
     const maxOutputBytes = this.opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
-    const jobObj = buildRunJob({ job, image: prepared.image, compute, maxOutputBytes, ...(job.timeoutMs !== undefined ? { timeoutSeconds: job.timeoutMs / 1000 } : {}) });
+    const jobObj = buildRunJob({ job, image: prepared.image, ...(prepared.digest ? { digest: prepared.digest } : {}), compute, maxOutputBytes, ...(job.timeoutMs !== undefined ? { timeoutSeconds: job.timeoutMs / 1000 } : {}) });
     const secretObj = buildRunSecret({ job, compute });
     const name = jobObj.metadata!.name!;
     const secretName = secretObj?.metadata?.name;
@@ -236,7 +239,19 @@ export class KubernetesTarget implements Target {
             job.onProgress?.(`pod ${podName}: ${waiting.reason}`);
           } else {
             const unsched = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False');
-            job.onProgress?.(`pod ${podName}: ${unsched?.reason ?? waiting?.reason ?? phase ?? 'Pending'}`);
+            if (unsched?.reason === 'Unschedulable') {
+              // No node fits (taints without tolerations, a node selector nobody matches, not enough
+              // resources): past the pending deadline the run fails with the scheduler's words.
+              const since = stuckSince.get('Unschedulable') ?? Date.now();
+              stuckSince.set('Unschedulable', since);
+              const deadlineMs = this.opts.pendingDeadlineMs ?? (spec.pendingDeadline ?? 300) * 1000;
+              if (Date.now() - since >= deadlineMs) {
+                stuck = true;
+                error = `the pod could not be scheduled within the pending deadline (${Math.round(deadlineMs / 1000)} s): ${unsched.message ?? 'Unschedulable'}; check the compute's nodeSelector, tolerations and resources`;
+                break;
+              }
+            } else stuckSince.delete('Unschedulable');
+            job.onProgress?.(`pod ${podName}: ${unsched?.reason ?? waiting?.reason ?? phase ?? 'Pending'}${unsched?.message ? ` (${unsched.message})` : ''}`);
           }
         }
         await sleep(this.opts.pollMs ?? 1000, stop.signal);
@@ -253,15 +268,15 @@ export class KubernetesTarget implements Target {
         );
         for (let attempt = 0; ; attempt++) {
           try {
-            await kube.followPodLog(
-              podName,
-              CONTAINER_NAME,
-              (text) => {
+            // A cut stream (proxy, kubelet restart, network) is resumed where it stopped, like any transient failure.
+            await followLog(kube, podName, CONTAINER_NAME, {
+              signal: follow.signal,
+              onText: (text) => {
                 received += text.length;
                 demux.push(text);
               },
-              { signal: follow.signal },
-            );
+              onRetry: (n, why) => job.onProgress?.(`following the log of pod ${podName} again (${n}): ${why}`),
+            });
             break;
           } catch (e) {
             // Right after start the kubelet may not serve the log yet (400 "waiting to start").

@@ -111,10 +111,10 @@ describeDocker('gitml run on the kubernetes target (CLI)', () => {
     expect(logs.stdout).toContain(`greeting=bonjour run=${rec.id}`);
     expect(logs.stdout).not.toContain('::gitml:');
 
-    // The Job the cluster got: the pushed image, the substituted argv, the compute's resources and deadline.
+    // The Job the cluster got: the pushed image by its digest (pulled so from the registry), the substituted argv, the compute's resources and deadline.
     const post = server.requests.find((q) => q.method === 'POST' && q.path === '/apis/batch/v1/namespaces/default/jobs');
     const c = (post?.body as V1Job).spec!.template.spec!.containers[0];
-    expect(c.image).toBe(rec.environment.image);
+    expect(c.image).toBe(`${rec.environment.image.slice(0, rec.environment.image.lastIndexOf(':'))}@${rec.environment.imageDigest}`);
     expect(c.args).toEqual(['sh', 'train.sh', 'bonjour', '/gitml/run/outputs/model.txt']);
     expect(c.workingDir).toBe('/gitml/code/src');
     expect(c.resources?.limits).toEqual({ cpu: '1', memory: '256Mi' });

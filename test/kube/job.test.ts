@@ -33,11 +33,44 @@ describe('buildRunJob', () => {
     expect(c.command?.[4]).toBe(outputNonce(job.runId));
     expect(c.args).toEqual(job.argv);
     expect(c.workingDir).toBe('/gitml/code/src');
-    expect(c.env).toEqual(Object.entries(job.env).map(([name, value]) => ({ name, value })));
-    expect(c.volumeMounts).toEqual([{ name: 'gitml-run', mountPath: '/gitml/run' }]);
+    expect(c.env).toEqual([{ name: 'HOME', value: '/gitml/home' }, { name: 'TMPDIR', value: '/tmp' }, ...Object.entries(job.env).map(([name, value]) => ({ name, value }))]);
+    // A read-only root: the run writes to its folder, /tmp and HOME, each a size-limited emptyDir.
+    expect(c.securityContext?.readOnlyRootFilesystem).toBe(true);
+    expect(c.volumeMounts).toEqual([
+      { name: 'gitml-run', mountPath: '/gitml/run' },
+      { name: 'gitml-tmp', mountPath: '/tmp' },
+      { name: 'gitml-home', mountPath: '/gitml/home' },
+    ]);
+    expect(pod.volumes?.map((v) => [v.name, v.emptyDir?.sizeLimit])).toEqual([['gitml-run', '2Gi'], ['gitml-tmp', '1Gi'], ['gitml-home', '256Mi']]);
     expect(j.spec?.backoffLimit).toBe(0);
     expect(j.spec?.activeDeadlineSeconds).toBeUndefined();
-    expect(c.resources).toBeUndefined();
+    // Scratch space is requested, so the pod lands where its emptyDirs fit; no limits without compute resources.
+    expect(c.resources).toEqual({ requests: { 'ephemeral-storage': '3328Mi' } });
+    expect(j.metadata?.labels).toMatchObject({ 'app.kubernetes.io/name': 'train', 'app.kubernetes.io/instance': job.runId, 'app.kubernetes.io/component': 'run', 'app.kubernetes.io/part-of': 'gitml' });
+  });
+
+  test('the image by digest when the push gave one; the environment digest as the version label; placement from the compute', () => {
+    const digest = 'sha256:' + 'b'.repeat(64);
+    const j = buildRunJob({
+      job: { ...job, environmentDigest: 'sha256:' + '0123456789ab'.repeat(5) + '0123' },
+      image: 'registry.test:5000/gitml-run/train:abc',
+      digest,
+      compute: {
+        ...base,
+        tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'pool', operator: 'In', values: ['gpu'] }] }] } } },
+        imagePullSecrets: ['regcred'],
+        priorityClassName: 'batch-low',
+      },
+    });
+    expect(kubeObjectProblems(j)).toEqual([]);
+    const pod = j.spec!.template.spec!;
+    expect(pod.containers[0].image).toBe(`registry.test:5000/gitml-run/train@${digest}`);
+    expect(j.metadata?.labels?.['app.kubernetes.io/version']).toBe('0123456789ab');
+    expect(pod.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+    expect(pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms[0].matchExpressions?.[0].key).toBe('pool');
+    expect(pod.imagePullSecrets).toEqual([{ name: 'regcred' }]);
+    expect(pod.priorityClassName).toBe('batch-low');
   });
 
   test.each([
@@ -47,7 +80,7 @@ describe('buildRunJob', () => {
   ])('resources: %s', (_name, resources, expected) => {
     const j = buildRunJob({ job, image: 'img:1', compute: { ...base, resources } });
     const r = j.spec!.template.spec!.containers[0].resources!;
-    expect(r.requests).toEqual(expected);
+    expect(r.requests).toEqual({ ...expected, 'ephemeral-storage': '3328Mi' });
     expect(r.limits).toEqual(expected);
   });
 
@@ -118,5 +151,17 @@ describe('buildRunJob', () => {
     expect(() => buildRunJob({ job, image: 'img:1', compute: { ...base, resources: { cpu: 'lots' } } })).toThrow(expect.objectContaining({ code: 'KUBERNETES' }));
     expect(() => buildRunJob({ job, image: 'img:1', compute: { ...base, namespace: 'Not_A_Namespace' } })).toThrow(expect.objectContaining({ code: 'KUBERNETES' }));
     expect(() => buildRunJob({ job: { ...job, cwd: '../outside' }, image: 'img:1', compute: base })).toThrow(expect.objectContaining({ code: 'PATH_ESCAPE' }));
+  });
+});
+
+describe('what the API server refuses with 422 is refused before sending', () => {
+  test('an environment variable name a pod cannot have', () => {
+    let code: string | undefined;
+    try {
+      buildRunJob({ job: { ...job, env: { ...job.env, '1BAD': 'x' } }, image: 'img:1', compute: base });
+    } catch (e) {
+      code = (e as { code?: string }).code;
+    }
+    expect(code).toBe('KUBERNETES');
   });
 });

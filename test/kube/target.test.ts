@@ -4,6 +4,7 @@
  * inline entry script and the user's argv), so outputs and metrics make the full trip
  * through the pod log.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { templatesDir } from '../../core/paths.js';
@@ -41,7 +42,16 @@ afterEach(() => {
     for (const p of server.list('pods')) console.error(p.metadata.name, JSON.stringify(p.status.containerStatuses), JSON.stringify(server.podLog('default', p.metadata.name)).slice(0, 300));
   }
   server.intercept = undefined;
+  server.nodes = [{ name: 'node-1', labels: { 'kubernetes.io/hostname': 'node-1' } }];
 });
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 function compute(extra: Partial<KubernetesCompute> = {}): Loaded<ComputeTarget> {
   return { name: 'k8s', file: 'gitml/compute/k8s.yaml', spec: { kind: 'ComputeTarget', type: 'kubernetes', kubeconfig, ...extra } };
@@ -62,6 +72,7 @@ function harness(opts: {
   push?: boolean;
   maxOutputBytes?: number;
   timeoutMs?: number;
+  pendingDeadlineMs?: number;
   onLog?: (t: string) => void;
 }): Harness {
   const runId = `20261123T0930${String(++n).padStart(2, '0')}Z-test`;
@@ -70,6 +81,7 @@ function harness(opts: {
   const controller = new AbortController();
   const logs: string[] = [];
   const image = `registry.test/gitml-run/train:${runId.toLowerCase()}`;
+  const digest = `sha256:${createHash('sha256').update(runId).digest('hex')}`;
   const c = compute(opts.compute);
   const job: TargetJob = {
     runId,
@@ -98,11 +110,13 @@ function harness(opts: {
     scratchBase: path.join(dir, 'scratch'),
     pollMs: 20,
     startupGraceMs: 300,
+    ...(opts.pendingDeadlineMs ? { pendingDeadlineMs: opts.pendingDeadlineMs } : {}),
     ...(opts.maxOutputBytes ? { maxOutputBytes: opts.maxOutputBytes } : {}),
     // The image "pushed" to the fake registry holds the run's code at /gitml/code.
     prepareImage: async () => {
-      if (opts.push !== false) server.images.set(image, { files: { '/gitml/code': codeDir } });
-      return { image, digest: 'sha256:' + 'a'.repeat(64) };
+      // The pod runs the image by digest: the fake registry holds it under repo@digest.
+      if (opts.push !== false) server.images.set(`${image.slice(0, image.lastIndexOf(':'))}@${digest}`, { files: { '/gitml/code': codeDir } });
+      return { image, digest };
     },
   });
   return { job, logs, controller, target, image };
@@ -117,7 +131,7 @@ describe('KubernetesTarget', () => {
       argv: [
         'sh',
         '-c',
-        'echo "first line of $GITML_RUN_ID"; cat hello.txt; sleep 0.3; echo "token=$API_TOKEN" > "$GITML_OUTPUTS/token.txt"; mkdir -p "$GITML_OUTPUTS/sub"; printf model > "$GITML_OUTPUTS/sub/model.bin"; echo \'{"name":"acc","value":0.9,"step":1,"timestamp":1}\' >> "$GITML_METRICS"; echo done',
+        'echo "first line of $GITML_RUN_ID"; cat hello.txt; echo home-ok > "$HOME/h" && cat "$HOME/h"; echo tmp-ok > "$TMPDIR/t" && cat "$TMPDIR/t"; sleep 0.3; echo "token=$API_TOKEN" > "$GITML_OUTPUTS/token.txt"; mkdir -p "$GITML_OUTPUTS/sub"; printf model > "$GITML_OUTPUTS/sub/model.bin"; echo \'{"name":"acc","value":0.9,"step":1,"timestamp":1}\' >> "$GITML_METRICS"; echo done',
       ],
       secretEnv: { API_TOKEN: 'tok-123-secret' },
       onLog: (t) => {
@@ -131,13 +145,13 @@ describe('KubernetesTarget', () => {
     expect(r.status).toBe('completed');
     expect(r.exitCode).toBe(0);
     expect(r.image).toBe(h.image);
-    expect(r.imageDigest).toBe('sha256:' + 'a'.repeat(64));
+    expect(r.imageDigest).toBe(`sha256:${createHash('sha256').update(h.job.runId).digest('hex')}`);
     expect(r.host).toMatch(/^fake\/default\/gitml-run-.*-[a-z0-9]{5}$/);
 
     // Logs streamed while the pod ran, without the outputs block.
     expect(runningWhenFirstLineArrived).toBe(true);
     const log = h.logs.join('');
-    expect(log).toContain(`first line of ${h.job.runId}\nhello from the image\n`);
+    expect(log).toContain(`first line of ${h.job.runId}\nhello from the image\nhome-ok\ntmp-ok\n`);
     expect(log).toContain('done\n');
     expect(log).not.toContain('::gitml:');
 
@@ -166,6 +180,15 @@ describe('KubernetesTarget', () => {
     expect(ownerPatch?.contentType).toBe('application/merge-patch+json');
     expect((ownerPatch?.body as V1Secret | undefined)?.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Job', uid: expect.any(String) });
     expect(reqs.some((q) => q.method === 'DELETE' && q.path.endsWith('-env'))).toBe(true);
+    // Every write names gitml as its field manager.
+    for (const q of reqs.filter((x) => x.method === 'POST' || x.method === 'PATCH')) expect(q.query.fieldManager, `${q.method} ${q.path}`).toBe('gitml');
+    // The pod runs the pushed image by digest, on a read-only root with sized scratch volumes, and carries the recommended labels.
+    const c = sentJob.spec!.template.spec!.containers[0];
+    expect(c.image).toBe(`registry.test/gitml-run/train@${r.imageDigest}`);
+    expect(c.securityContext?.readOnlyRootFilesystem).toBe(true);
+    expect(sentJob.spec!.template.spec!.volumes!.map((v) => [v.name, !!v.emptyDir?.sizeLimit])).toEqual([['gitml-run', true], ['gitml-tmp', true], ['gitml-home', true]]);
+    expect(c.resources?.requests?.['ephemeral-storage']).toEqual(expect.any(String));
+    for (const k of ['name', 'instance', 'version', 'component', 'part-of', 'managed-by']) expect(sentJob.metadata?.labels?.[`app.kubernetes.io/${k}`], k).toEqual(expect.any(String));
     const del = reqs.find((q) => q.method === 'DELETE' && q.path.startsWith('/apis/batch/v1/'));
     expect(del?.query.propagationPolicy).toBe('Background');
     expect(server.list('jobs').filter((j) => j.metadata.labels['dev.gitml/run-id'] === h.job.runId)).toEqual([]);
@@ -233,6 +256,52 @@ describe('KubernetesTarget', () => {
     // The garbage collector removed the pod, which stopped the process.
     await new Promise((res) => setTimeout(res, 100));
     expect(server.list('pods').filter((p) => p.metadata.labels['dev.gitml/run-id'] === h.job.runId)).toEqual([]);
+  });
+
+  test('a pod no node accepts fails the run after the pending deadline with the scheduler message; a toleration lets it run', async () => {
+    server.nodes = [{ name: 'gpu-1', labels: { pool: 'gpu' }, taints: [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }] }];
+    const h = harness({ argv: ['echo', 'hi'], compute: { nodeSelector: { pool: 'gpu' } }, pendingDeadlineMs: 300 });
+    let message: string | undefined;
+    const watcher = setInterval(() => {
+      const pod = server.list('pods', 'default').find((p) => p.metadata.labels['dev.gitml/run-id'] === h.job.runId);
+      message ??= pod?.status.conditions.find((c: any) => c.type === 'PodScheduled' && c.status === 'False')?.message;
+    }, 5);
+    const r = await h.target.run(h.job);
+    clearInterval(watcher);
+    expect(r.status).toBe('failed');
+    // The run's error carries the scheduler's own explanation.
+    expect(message).toEqual(expect.any(String));
+    expect(r.error).toContain(message);
+    // The Job of a run that cannot start is removed.
+    await until(() => server.list('jobs').every((j) => j.metadata.labels['dev.gitml/run-id'] !== h.job.runId));
+
+    const ok = harness({ argv: ['echo', 'on the gpu node'], compute: { nodeSelector: { pool: 'gpu' }, tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }] } });
+    const r2 = await ok.target.run(ok.job);
+    expect(r2.status).toBe('completed');
+    expect(ok.logs.join('')).toContain('on the gpu node\n');
+  });
+
+  test('a log stream cut while the run goes on is followed again at once, without repeating a line', async () => {
+    let cut = false;
+    let liveAfterCut = false;
+    const h = harness({
+      argv: ['sh', '-c', 'echo one; sleep 0.3; echo two; sleep 0.6; echo three'],
+      onLog: (t) => {
+        if (!cut && t.includes('one')) {
+          cut = true;
+          setTimeout(() => server.dropLogFollowers(), 50);
+        }
+        if (t.includes('two')) {
+          const job = server.list('jobs').find((j) => j.metadata.labels['dev.gitml/run-id'] === h.job.runId);
+          liveAfterCut = !!job && !(job.status.conditions ?? []).some((c: any) => c.type === 'Complete');
+        }
+      },
+    });
+    const r = await h.target.run(h.job);
+    expect(r.status).toBe('completed');
+    expect(liveAfterCut).toBe(true);
+    const log = h.logs.join('');
+    for (const w of ['one', 'two', 'three']) expect(log.split(`${w}\n`).length - 1, w).toBe(1);
   });
 
   test('a watch closed by the server is resumed from its resourceVersion; a log stream dropped early is completed from the full log', async () => {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { plan } from '../../core/services/plan.js';
-import { kubernetesNotWired } from '../../core/services/driver.js';
 import type { ActualService, DesiredService } from '../../core/services/types.js';
 
 const desired = (version: string, replicas = 2, canary?: { version: string; weight: number }): DesiredService => ({
@@ -43,8 +42,5 @@ describe('plan', () => {
   it('a vanished YAML deletes only with prune', () => {
     expect(plan('iris', null, running('v1', 1))).toEqual([]);
     expect(plan('iris', null, running('v1', 1), { prune: true })).toEqual([{ kind: 'delete-service', service: 'iris' }]);
-  });
-  it('kubernetes is a typed error for now', () => {
-    expect(kubernetesNotWired('iris', 'k8s')).toMatchObject({ code: 'TARGET', data: { reason: 'kubernetes-not-wired' } });
   });
 });

@@ -47,7 +47,7 @@ describeDocker('README: Deploying services', () => {
     expect(r.stdout).toMatch(/\{"result": ?\[0\]\}/); // the score
     expect(r.stdout).toMatch(/nothing to change/);
     expect(r.stdout).toMatch(/iris#production: v0\.0\.2 -> v0\.0\.1/);
-    expect(r.stdout).toMatch(/"lastAppliedRevision"/);
+    expect(r.stdout).toMatch(/"type": "Ready",\n\s+"status": true/);
 
     const list = gitml(demo, ['services', '--json'], { env: SERVICE_ENV });
     expect(list.code).toBe(0);

@@ -19,7 +19,7 @@
  * with propagationPolicy (dependents found through ownerReferences).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -65,6 +65,8 @@ const RESOURCES: ResourceDef[] = [
   { group: '', version: 'v1', resource: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true, verbs: VERBS },
   { group: 'batch', version: 'v1', resource: 'jobs', kind: 'Job', namespaced: true, verbs: VERBS },
   { group: 'apps', version: 'v1', resource: 'deployments', kind: 'Deployment', namespaced: true, verbs: VERBS },
+  { group: 'apps', version: 'v1', resource: 'replicasets', kind: 'ReplicaSet', namespaced: true, verbs: VERBS },
+  { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'httproutes', kind: 'HTTPRoute', namespaced: true, verbs: VERBS },
 ];
 
 function apiVersionOf(d: ResourceDef): string {
@@ -112,12 +114,35 @@ function mergePatch(target: unknown, patch: unknown): unknown {
   return out;
 }
 
-function matchLabels(selector: string | undefined, labels: Record<string, string> = {}): boolean {
+/**
+ * A label selector in the API server's string syntax: `k=v`, `k==v`, `k!=v`, `k`, `!k`,
+ * `k in (a,b)`, `k notin (a,b)`, terms separated by commas outside parentheses.
+ */
+export function matchLabels(selector: string | undefined, labels: Record<string, string> = {}): boolean {
   if (!selector) return true;
-  return selector
-    .split(',')
+  const terms: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const ch of selector) {
+    if (ch === '(') depth++;
+    if (ch === ')') depth--;
+    if (ch === ',' && depth === 0) {
+      terms.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  terms.push(cur);
+  return terms
+    .map((t) => t.trim())
     .filter(Boolean)
     .every((term) => {
+      const set = /^(\S+)\s+(in|notin)\s+\((.*)\)$/.exec(term);
+      if (set) {
+        const values = set[3].split(',').map((v) => v.trim());
+        const has = set[1] in labels && values.includes(labels[set[1]]);
+        return set[2] === 'in' ? has : !has;
+      }
+      if (term.startsWith('!')) return !(term.slice(1).trim() in labels);
       const neq = term.split('!=');
       if (neq.length === 2) return labels[neq[0].trim()] !== neq[1].trim();
       const [k, v] = term.split(/==?/);
@@ -153,7 +178,86 @@ export interface FakeKubeApiServerOptions {
   registries?: string[];
   /** Serve plain HTTP (kubeconfig then needs insecure-skip-tls-verify) instead of HTTPS with a fresh self-signed certificate. */
   plainHttp?: boolean;
+  /** The cluster's nodes, for the fake scheduler (default: one untainted node). */
+  nodes?: FakeNode[];
+  /** Time from a Deployment pod's container start to its readiness probe passing (ms, default 30). */
+  podReadyMs?: number;
+  /** Milliseconds per "second" of a Deployment's progressDeadlineSeconds (default 1000; tests shrink it). */
+  secondsMs?: number;
+  /** Serve the Gateway API's HTTPRoute (a cluster with a Gateway implementation); default true. */
+  gatewayApi?: boolean;
 }
+
+/** A node the fake scheduler may place pods on. */
+export interface FakeNode {
+  name: string;
+  labels?: Record<string, string>;
+  taints?: { key: string; value?: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' }[];
+}
+
+/** A permission the fake RBAC authorizer refuses (403 with the API server's wording). */
+export interface DeniedRule {
+  verb: string;
+  /** Resource, or resource/subresource (pods/log). */
+  resource: string;
+  /** API group ('' for core). */
+  group: string;
+}
+
+/** The verb RBAC checks for a request (the API server's request-info rules). */
+function requestVerb(method: string, hasName: boolean, query: Record<string, string>): string {
+  if (method === 'GET') return hasName ? 'get' : query.watch === 'true' || query.watch === '1' ? 'watch' : 'list';
+  if (method === 'POST') return 'create';
+  if (method === 'PATCH') return 'patch';
+  if (method === 'PUT') return 'update';
+  if (method === 'DELETE') return hasName ? 'delete' : 'deletecollection';
+  return method.toLowerCase();
+}
+
+const isPlain = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
+
+/** Server-side apply's merge: maps merge key by key, lists and scalars are replaced whole (atomic). */
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlain(base) || !isPlain(over)) return structuredClone(over);
+  const out: Obj = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+/** `obj` without the fields `owned` sets (a manager's previous apply: what it stopped applying goes). */
+function withoutOwned(obj: unknown, owned: unknown): unknown {
+  if (!isPlain(obj) || !isPlain(owned)) return undefined;
+  const out: Obj = { ...obj };
+  for (const [k, v] of Object.entries(owned)) {
+    if (!(k in out)) continue;
+    if (isPlain(v) && isPlain(out[k]) && Object.keys(v).length > 0) {
+      const rest = withoutOwned(out[k], v) as Obj;
+      if (Object.keys(rest).length === 0) delete out[k];
+      else out[k] = rest;
+    } else delete out[k];
+  }
+  return out;
+}
+
+/** Leaf paths of a patch body (for ownership and conflicts). */
+function leaves(o: unknown, prefix: string[] = []): Array<{ path: string[]; value: unknown }> {
+  if (!isPlain(o) || Object.keys(o).length === 0) return [{ path: prefix, value: o }];
+  return Object.entries(o).flatMap(([k, v]) => leaves(v, [...prefix, k]));
+}
+
+function at(o: unknown, p: string[]): unknown {
+  let cur = o;
+  for (const k of p) cur = isPlain(cur) ? cur[k] : undefined;
+  return cur;
+}
+
+function dropPath(o: Obj, p: string[]): void {
+  if (p.length === 0) return;
+  const parent = at(o, p.slice(0, -1));
+  if (isPlain(parent)) delete parent[p[p.length - 1]];
+}
+
+const META_SERVER_FIELDS = ['uid', 'resourceVersion', 'creationTimestamp', 'generation', 'managedFields'];
 
 /** A self-signed certificate for 127.0.0.1 made with openssl, as a real cluster's CA-signed serving certificate stands in. */
 export function selfSignedCert(): { key: string; cert: string } {
@@ -217,6 +321,17 @@ export class FakeKubeApiServer {
   readonly requests: RecordedRequest[] = [];
   /** Images the fake registry holds ("pushed"): reference → content. */
   readonly images = new Map<string, FakeImage>();
+  /** The cluster's nodes, for the fake scheduler (changeable between tests). */
+  nodes: FakeNode[];
+  /** Images whose pods start but never pass their readiness probe (a model that never loads). */
+  readonly neverReady = new Set<string>();
+  /** Permissions the fake RBAC authorizer refuses: the request gets the API server's 403. */
+  denied: DeniedRule[] = [];
+  /** Identity named in 403 messages. */
+  user = 'system:serviceaccount:default:gitml';
+  /** Each field manager's last applied configuration (SSA) or merge patches (Update), per object. */
+  private readonly managed = new Map<string, Map<string, { operation: 'Apply' | 'Update'; fields: Obj; time: string }>>();
+  private readonly progress = new Map<string, { key: string; at: number; timer?: NodeJS.Timeout }>();
   /** Answer a request with an error Status instead (e.g. 403), when it returns one. */
   intercept?: (req: RecordedRequest) => { code: number; reason: string; message: string } | undefined;
   readonly namespaces: Set<string>;
@@ -235,6 +350,7 @@ export class FakeKubeApiServer {
 
   constructor(private readonly opts: FakeKubeApiServerOptions = {}) {
     this.namespaces = new Set(opts.namespaces ?? ['default']);
+    this.nodes = opts.nodes ?? [{ name: 'node-1', labels: { 'kubernetes.io/hostname': 'node-1' } }];
   }
 
   async start(): Promise<this> {
@@ -389,11 +505,12 @@ export class FakeKubeApiServer {
     if (forced) return this.send(res, forced.code, status(forced.code, forced.reason, forced.message));
 
     const p = url.pathname.replace(/\/+$/, '');
+    if (this.opts.gatewayApi === false && p.startsWith('/apis/gateway.networking.k8s.io')) return this.send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
     if (rec.method === 'GET' && p === '/api') {
       return this.send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: this.url.replace('http://', '') }] });
     }
     if (rec.method === 'GET' && p === '/apis') {
-      const groups = [...new Set(RESOURCES.filter((r) => r.group).map((r) => r.group))].map((g) => {
+      const groups = [...new Set(RESOURCES.filter((r) => r.group && (this.opts.gatewayApi !== false || r.group !== 'gateway.networking.k8s.io')).map((r) => r.group))].map((g) => {
         const gv = { groupVersion: `${g}/v1`, version: 'v1' };
         return { name: g, versions: [gv], preferredVersion: gv };
       });
@@ -425,6 +542,16 @@ export class FakeKubeApiServer {
     if (!def) return this.send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
     if (!this.namespaces.has(ns)) return this.send(res, 404, status(404, 'NotFound', `namespaces "${ns}" not found`, { name: ns, kind: 'namespaces' }));
     const gr = def.group ? `${def.resource}.${def.group}` : def.resource;
+    const verb = requestVerb(rec.method, name !== undefined, rec.query);
+    const resourcePath = sub ? `${def.resource}/${sub}` : def.resource;
+    if (this.denied.some((d) => d.verb === verb && d.resource === resourcePath && d.group === def.group)) {
+      const what = name ? `${gr} "${name}"` : gr;
+      return this.send(
+        res,
+        403,
+        status(403, 'Forbidden', `${what} is forbidden: User "${this.user}" cannot ${verb} resource "${resourcePath}" in API group "${def.group}" in the namespace "${ns}"`, { ...(name ? { name } : {}), group: def.group, kind: def.resource }),
+      );
+    }
 
     if (!name) {
       if (rec.method === 'POST') return this.create(res, def, ns, body);
@@ -547,6 +674,7 @@ export class FakeKubeApiServer {
     this.put(def, o, 'ADDED');
     this.send(res, 201, o);
     if (def.resource === 'jobs') this.later(1, () => this.startJob(ns, o.metadata.name));
+    this.changed(def, ns, o.metadata.name);
   }
 
   private patch(res: http.ServerResponse, def: ResourceDef, ns: string, name: string, contentType: string | undefined, body: unknown, q: Record<string, string>): void {
@@ -555,14 +683,51 @@ export class FakeKubeApiServer {
     if (contentType === 'application/apply-patch+yaml') {
       if (!q.fieldManager) return this.send(res, 400, status(400, 'BadRequest', 'PATCH, application/apply-patch+yaml: fieldManager must be set'));
       if (q.force !== undefined && q.force !== 'true' && q.force !== 'false') return this.send(res, 400, status(400, 'BadRequest', 'force must be true or false'));
-      const o = this.checkBody(res, def, ns, body, name);
-      if (!o) return;
+      const applied = this.checkBody(res, def, ns, body, name);
+      if (!applied) return;
+      delete applied.status;
+      const managers = this.managed.get(key) ?? new Map();
+      // Conflicts: a field another manager set to a different value is refused unless forced (then it changes hands).
+      const conflicts: Array<{ manager: string; path: string[] }> = [];
+      for (const leaf of leaves(applied)) {
+        if (leaf.path[0] === 'metadata' && META_SERVER_FIELDS.includes(leaf.path[1])) continue;
+        for (const [m, entry] of managers) {
+          if (m === q.fieldManager) continue;
+          const theirs = at(entry.fields, leaf.path);
+          if (theirs !== undefined && JSON.stringify(theirs) !== JSON.stringify(leaf.value)) conflicts.push({ manager: m, path: leaf.path });
+        }
+      }
+      if (conflicts.length > 0 && q.force !== 'true') {
+        return this.send(
+          res,
+          409,
+          status(409, 'Conflict', `Apply failed with ${conflicts.length} conflict${conflicts.length > 1 ? 's' : ''}: ${conflicts.map((c) => `conflict with "${c.manager}": .${c.path.join('.')}`).join(', ')}`, {
+            name,
+            group: def.group,
+            kind: def.resource,
+            causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.manager}"`, field: `.${c.path.join('.')}` })),
+          }),
+        );
+      }
+      for (const c of conflicts) dropPath(managers.get(c.manager)!.fields, c.path);
+      const prev = managers.get(q.fieldManager)?.fields;
+      const base = existing ? (withoutOwned(existing, prev ?? {}) as Obj) : {};
+      const o = deepMerge(base, applied) as Obj;
+      o.metadata = { ...o.metadata, name };
+      for (const k of META_SERVER_FIELDS) delete o.metadata[k];
       delete o.status;
-      this.stamp(o, ns, existing);
-      o.metadata.managedFields = [{ manager: q.fieldManager, operation: 'Apply', apiVersion: apiVersionOf(def), fieldsType: 'FieldsV1', time: new Date().toISOString() }];
-      if (existing?.status) o.status = existing.status;
-      this.put(def, o, existing ? 'MODIFIED' : 'ADDED');
-      return this.send(res, existing ? 200 : 201, o);
+      const merged = this.checkBody(res, def, ns, o, name);
+      if (!merged) return;
+      managers.set(q.fieldManager, { operation: 'Apply', fields: structuredClone(applied), time: new Date().toISOString() });
+      this.managed.set(key, managers);
+      this.stamp(merged, ns, existing);
+      if (existing && JSON.stringify(existing.spec ?? null) === JSON.stringify(merged.spec ?? null)) merged.metadata.generation = existing.metadata.generation;
+      merged.metadata.managedFields = [...managers].map(([manager, e]) => ({ manager, operation: e.operation, apiVersion: apiVersionOf(def), fieldsType: 'FieldsV1', time: e.time }));
+      if (existing?.status) merged.status = existing.status;
+      this.put(def, merged, existing ? 'MODIFIED' : 'ADDED');
+      this.send(res, existing ? 200 : 201, merged);
+      this.changed(def, ns, name);
+      return;
     }
     if (contentType === 'application/merge-patch+json' || contentType === 'application/strategic-merge-patch+json') {
       if (!existing) return this.send(res, 404, status(404, 'NotFound', `${def.resource} "${name}" not found`, { name, kind: def.resource }));
@@ -573,10 +738,18 @@ export class FakeKubeApiServer {
       for (const k of ['uid', 'resourceVersion', 'creationTimestamp', 'generation', 'managedFields']) delete meta[k];
       const o = this.checkBody(res, def, ns, { ...rest, metadata: meta }, name);
       if (!o) return;
+      const managers = this.managed.get(key) ?? new Map();
+      const manager = q.fieldManager ?? 'unknown';
+      managers.set(manager, { operation: 'Update', fields: deepMerge(managers.get(manager)?.fields ?? {}, body) as Obj, time: new Date().toISOString() });
+      this.managed.set(key, managers);
       this.stamp(o, ns, existing);
+      if (JSON.stringify(existing.spec ?? null) === JSON.stringify(o.spec ?? null)) o.metadata.generation = existing.metadata.generation;
+      o.metadata.managedFields = [...managers].map(([m, e]) => ({ manager: m, operation: e.operation, apiVersion: apiVersionOf(def), fieldsType: 'FieldsV1', time: e.time }));
       if (st) o.status = st;
       this.put(def, o, 'MODIFIED');
-      return this.send(res, 200, o);
+      this.send(res, 200, o);
+      this.changed(def, ns, name);
+      return;
     }
     return this.send(res, 415, status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`));
   }
@@ -586,9 +759,15 @@ export class FakeKubeApiServer {
     const o = this.store.get(key);
     if (!o) return;
     this.store.delete(key);
+    this.managed.delete(key);
     o.metadata.resourceVersion = String(++this.rv);
     this.emit(def, o, 'DELETED');
     if (def.resource === 'pods') this.killPod(ns, name);
+    // A ReplicaSet replaces a pod deleted by hand; a Deployment notices what its ReplicaSets lost.
+    for (const ref of o.metadata.ownerReferences ?? []) {
+      if (ref.kind === 'ReplicaSet') this.later(5, () => this.reconcileReplicaSet(ns, ref.name));
+      if (ref.kind === 'Deployment') this.later(5, () => this.reconcileDeployment(ns, ref.name));
+    }
     if (policy === 'Orphan') return;
     // The garbage collector: dependents that name this object as owner go too.
     const uid = o.metadata.uid;
@@ -653,6 +832,16 @@ export class FakeKubeApiServer {
     if (causes.length > 0) throw new Error(`fake Job controller made an invalid pod: ${JSON.stringify(causes)}`);
     this.stamp(pod, ns);
     const c0 = pod.spec.containers[0];
+    const placed = this.fit(pod);
+    if (!placed.node) {
+      // Unschedulable: it stays Pending (until deleted) with the scheduler's reason.
+      pod.status = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: placed.message, lastProbeTime: null, lastTransitionTime: new Date().toISOString() }] };
+      this.put(FakeKubeApiServer.PODS, pod, 'ADDED');
+      this.update(FakeKubeApiServer.JOBS, ns, job.metadata.name, (j) => (j.status.active = 1));
+      this.pods.set(`${ns}/${podName}`, { lines: [], partial: { stdout: '', stderr: '' }, followers: new Set(), terminated: false, scratch: [], timers: [] });
+      return;
+    }
+    pod.spec.nodeName = placed.node.name;
     pod.status = {
       phase: 'Pending',
       conditions: [{ type: 'PodScheduled', status: 'True' }],
@@ -874,6 +1063,318 @@ export class FakeKubeApiServer {
       clearTimeout(t);
       this.timers.delete(t);
     });
+  }
+
+  // ---------------------------------------------------------------- Deployment and ReplicaSet controllers, scheduler
+
+  private static DEPLOYMENTS = RESOURCES.find((r) => r.resource === 'deployments')!;
+  private static REPLICASETS = RESOURCES.find((r) => r.resource === 'replicasets')!;
+
+  /** After a write through the API: wake the controller that owns that kind. */
+  private changed(def: ResourceDef, ns: string, name: string): void {
+    if (def.resource === 'deployments') this.later(1, () => this.reconcileDeployment(ns, name));
+    if (def.resource === 'replicasets') this.later(1, () => this.reconcileReplicaSet(ns, name));
+  }
+
+  private owned(resource: string, ns: string, uid: string): Obj[] {
+    return [...this.store.entries()].filter(([k, o]) => k.startsWith(`${resource}/${ns}/`) && (o.metadata.ownerReferences ?? []).some((r: Obj) => r.uid === uid)).map(([, o]) => o);
+  }
+
+  private static isReady(pod: Obj): boolean {
+    return (pod.status?.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True');
+  }
+
+  private static intOrPercent(v: unknown, of: number, roundUp: boolean): number {
+    if (typeof v === 'number') return v;
+    if (typeof v === 'string' && v.endsWith('%')) {
+      const x = (Number(v.slice(0, -1)) / 100) * of;
+      return roundUp ? Math.ceil(x) : Math.floor(x);
+    }
+    return roundUp ? Math.ceil(0.25 * of) : Math.floor(0.25 * of);
+  }
+
+  /**
+   * The Deployment controller, as far as a rollout needs it: a ReplicaSet per pod-template hash
+   * (revision annotations, so going back to an old template reuses its ReplicaSet), a rolling
+   * update bounded by maxSurge / maxUnavailable (start-first with maxUnavailable 0), and the
+   * status a client watches: counts, Available, Progressing, ProgressDeadlineExceeded.
+   */
+  private reconcileDeployment(ns: string, name: string): void {
+    const dep = this.store.get(`deployments/${ns}/${name}`);
+    if (!dep) return;
+    const desired: number = dep.spec.replicas ?? 1;
+    const tmpl = dep.spec.template;
+    const hash = createHash('sha256').update(JSON.stringify(tmpl)).digest('hex').slice(0, 10);
+    const rss = this.owned('replicasets', ns, dep.metadata.uid);
+    const rev = (rs: Obj): number => Number(rs.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0);
+    const maxRev = Math.max(0, ...rss.map(rev));
+    let newRS = rss.find((rs) => rs.metadata.labels?.['pod-template-hash'] === hash);
+    if (!newRS) {
+      const labels = { ...(tmpl.metadata?.labels ?? {}), 'pod-template-hash': hash };
+      const rs: Obj = {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        metadata: {
+          name: `${name}-${hash}`,
+          labels,
+          annotations: { 'deployment.kubernetes.io/revision': String(maxRev + 1), 'deployment.kubernetes.io/desired-replicas': String(desired) },
+          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name, uid: dep.metadata.uid, controller: true, blockOwnerDeletion: true }],
+        },
+        spec: {
+          replicas: 0,
+          selector: { matchLabels: { ...(dep.spec.selector?.matchLabels ?? {}), 'pod-template-hash': hash } },
+          template: { metadata: { ...(tmpl.metadata ?? {}), labels }, spec: structuredClone(tmpl.spec) },
+        },
+      };
+      const causes = kubeObjectProblems(rs);
+      if (causes.length > 0) throw new Error(`fake Deployment controller made an invalid ReplicaSet: ${JSON.stringify(causes)}`);
+      this.stamp(rs, ns);
+      rs.status = { replicas: 0 };
+      this.put(FakeKubeApiServer.REPLICASETS, rs, 'ADDED');
+      newRS = rs;
+      rss.push(rs);
+    } else if (rev(newRS) !== maxRev) {
+      // A rollback to an earlier template: its ReplicaSet becomes the newest revision again.
+      this.update(FakeKubeApiServer.REPLICASETS, ns, newRS.metadata.name, (rs) => (rs.metadata.annotations = { ...(rs.metadata.annotations ?? {}), 'deployment.kubernetes.io/revision': String(maxRev + 1) }));
+    }
+    const olds = rss.filter((rs) => rs !== newRS);
+    const ru = dep.spec.strategy?.rollingUpdate ?? {};
+    const recreate = dep.spec.strategy?.type === 'Recreate';
+    const surge = recreate ? 0 : FakeKubeApiServer.intOrPercent(ru.maxSurge, desired, true);
+    const maxUnavailable = recreate ? desired : FakeKubeApiServer.intOrPercent(ru.maxUnavailable, desired, false);
+    const podsOf = (rs: Obj): Obj[] => this.owned('pods', ns, rs.metadata.uid);
+    const readyOf = (rs: Obj): number => podsOf(rs).filter(FakeKubeApiServer.isReady).length;
+    const scale = (rs: Obj, n: number): void => {
+      if (rs.spec.replicas === n) return;
+      this.update(FakeKubeApiServer.REPLICASETS, ns, rs.metadata.name, (r) => {
+        r.spec.replicas = n;
+        r.metadata.generation = (r.metadata.generation ?? 1) + 1;
+      });
+      this.later(1, () => this.reconcileReplicaSet(ns, rs.metadata.name));
+    };
+
+    // Scale up the new ReplicaSet within maxSurge.
+    const oldTotal = olds.reduce((n, rs) => n + (rs.spec.replicas ?? 0), 0);
+    const newTarget = newRS.spec.replicas > desired ? desired : Math.min(desired, Math.max(newRS.spec.replicas, desired + surge - oldTotal));
+    scale(newRS, newTarget);
+    // Scale down old ReplicaSets: unready pods first, then ready ones while availability stays above desired - maxUnavailable.
+    const readyNew = readyOf(newRS);
+    let readyOld = olds.reduce((n, rs) => n + readyOf(rs), 0);
+    let removable = Math.max(0, readyNew + readyOld - Math.max(0, desired - maxUnavailable));
+    for (const rs of olds.sort((a, b) => rev(a) - rev(b))) {
+      const current: number = rs.spec.replicas ?? 0;
+      if (current === 0) continue;
+      const ready = readyOf(rs);
+      const unready = Math.max(0, current - ready);
+      const fromReady = Math.min(ready, removable);
+      removable -= fromReady;
+      readyOld -= fromReady;
+      scale(rs, current - unready - fromReady);
+    }
+
+    // Status.
+    const all = rss.flatMap(podsOf);
+    const updated = podsOf(newRS).length;
+    const ready = all.filter(FakeKubeApiServer.isReady).length;
+    const complete = updated === desired && all.length === desired && readyNew === desired;
+    const now = new Date().toISOString();
+    const pkey = `${newRS.metadata.name}:${updated}:${readyNew}:${all.length}:${dep.metadata.generation}`;
+    const prog = this.progress.get(`${ns}/${name}`);
+    const progressed = !prog || prog.key !== pkey;
+    const prevProgressing = (dep.status?.conditions ?? []).find((c: Obj) => c.type === 'Progressing');
+    let progressing: Obj;
+    if (complete) progressing = { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable', message: `ReplicaSet "${newRS.metadata.name}" has successfully progressed.` };
+    else if (!progressed && prevProgressing?.reason === 'ProgressDeadlineExceeded') progressing = prevProgressing;
+    else progressing = { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: `ReplicaSet "${newRS.metadata.name}" is progressing.` };
+    if (progressed) {
+      if (prog?.timer) clearTimeout(prog.timer);
+      const deadline = dep.spec.progressDeadlineSeconds ?? 600;
+      const entry: { key: string; at: number; timer?: NodeJS.Timeout } = { key: pkey, at: Date.now() };
+      if (!complete) entry.timer = this.later(deadline * (this.opts.secondsMs ?? 1000), () => this.progressDeadline(ns, name, pkey));
+      this.progress.set(`${ns}/${name}`, entry);
+    }
+    const available = ready >= desired - maxUnavailable;
+    const conditions = [
+      available
+        ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.' }
+        : { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: 'Deployment does not have minimum availability.' },
+      progressing,
+    ].map((c) => {
+      const before = (dep.status?.conditions ?? []).find((p: Obj) => p.type === c.type);
+      const same = before && before.status === c.status && before.reason === c.reason;
+      return { ...c, lastUpdateTime: same && !progressed ? before.lastUpdateTime : now, lastTransitionTime: same ? before.lastTransitionTime : now };
+    });
+    const st = {
+      observedGeneration: dep.metadata.generation,
+      replicas: all.length,
+      updatedReplicas: updated,
+      readyReplicas: ready,
+      availableReplicas: ready,
+      ...(all.length - ready > 0 ? { unavailableReplicas: all.length - ready } : {}),
+      conditions,
+    };
+    const revision = String(rev(this.store.get(`replicasets/${ns}/${newRS.metadata.name}`) ?? newRS));
+    if (JSON.stringify(st) !== JSON.stringify(dep.status) || dep.metadata.annotations?.['deployment.kubernetes.io/revision'] !== revision) {
+      this.update(FakeKubeApiServer.DEPLOYMENTS, ns, name, (d) => {
+        d.status = st;
+        d.metadata.annotations = { ...(d.metadata.annotations ?? {}), 'deployment.kubernetes.io/revision': revision };
+      });
+    }
+  }
+
+  private progressDeadline(ns: string, name: string, key: string): void {
+    const prog = this.progress.get(`${ns}/${name}`);
+    if (!prog || prog.key !== key) return;
+    const dep = this.store.get(`deployments/${ns}/${name}`);
+    if (!dep) return;
+    const now = new Date().toISOString();
+    const rsName = key.split(':')[0];
+    this.update(FakeKubeApiServer.DEPLOYMENTS, ns, name, (d) => {
+      d.status = {
+        ...d.status,
+        conditions: [
+          ...(d.status?.conditions ?? []).filter((c: Obj) => c.type !== 'Progressing'),
+          { type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: `ReplicaSet "${rsName}" has timed out progressing.`, lastUpdateTime: now, lastTransitionTime: now },
+        ],
+      };
+    });
+  }
+
+  /** The ReplicaSet controller: as many pods as spec.replicas (unready and newest removed first). */
+  private reconcileReplicaSet(ns: string, name: string): void {
+    const rs = this.store.get(`replicasets/${ns}/${name}`);
+    if (!rs) return;
+    const pods = this.owned('pods', ns, rs.metadata.uid);
+    const want: number = rs.spec.replicas ?? 1;
+    for (let i = pods.length; i < want; i++) this.createReplicaPod(ns, rs);
+    if (pods.length > want) {
+      const order = [...pods].sort((a, b) => Number(FakeKubeApiServer.isReady(a)) - Number(FakeKubeApiServer.isReady(b)) || String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)));
+      for (const p of order.slice(0, pods.length - want)) this.remove(FakeKubeApiServer.PODS, ns, p.metadata.name, 'Background');
+    }
+    this.rsStatus(ns, name);
+  }
+
+  private rsStatus(ns: string, name: string): void {
+    const rs = this.store.get(`replicasets/${ns}/${name}`);
+    if (!rs) return;
+    const pods = this.owned('pods', ns, rs.metadata.uid);
+    const ready = pods.filter(FakeKubeApiServer.isReady).length;
+    const st = { replicas: pods.length, readyReplicas: ready, availableReplicas: ready, observedGeneration: rs.metadata.generation };
+    if (JSON.stringify(st) !== JSON.stringify(rs.status)) this.update(FakeKubeApiServer.REPLICASETS, ns, name, (r) => (r.status = st));
+    const owner = (rs.metadata.ownerReferences ?? []).find((r: Obj) => r.kind === 'Deployment');
+    if (owner) this.later(1, () => this.reconcileDeployment(ns, owner.name));
+  }
+
+  private createReplicaPod(ns: string, rs: Obj): void {
+    const podName = `${rs.metadata.name}-${randomUUID().replace(/-/g, '').slice(0, 5)}`;
+    const pod: Obj = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: podName,
+        labels: { ...(rs.spec.template.metadata?.labels ?? {}) },
+        ...(rs.spec.template.metadata?.annotations ? { annotations: { ...rs.spec.template.metadata.annotations } } : {}),
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs.metadata.name, uid: rs.metadata.uid, controller: true, blockOwnerDeletion: true }],
+      },
+      spec: structuredClone(rs.spec.template.spec),
+    };
+    const causes = kubeObjectProblems(pod);
+    if (causes.length > 0) throw new Error(`fake ReplicaSet controller made an invalid pod: ${JSON.stringify(causes)}`);
+    this.stamp(pod, ns);
+    pod.status = { phase: 'Pending', conditions: [] };
+    this.put(FakeKubeApiServer.PODS, pod, 'ADDED');
+    this.pods.set(`${ns}/${podName}`, { lines: [], partial: { stdout: '', stderr: '' }, followers: new Set(), terminated: false, scratch: [], timers: [] });
+    this.later(this.opts.startDelayMs ?? 20, () => this.schedule(ns, podName, rs.metadata.name));
+  }
+
+  /** A node for the pod, or the scheduler's message saying why none fits. */
+  private fit(pod: Obj): { node?: FakeNode; message: string } {
+    const nodes = this.nodes;
+    const sel: Record<string, string> = pod.spec.nodeSelector ?? {};
+    const tolerations: Obj[] = pod.spec.tolerations ?? [];
+    const tolerates = (t: NonNullable<FakeNode['taints']>[number]): boolean =>
+      t.effect === 'PreferNoSchedule' ||
+      tolerations.some((tol) => (tol.operator === 'Exists' ? !tol.key || tol.key === t.key : tol.key === t.key && (tol.value ?? '') === (t.value ?? '')) && (!tol.effect || tol.effect === t.effect));
+    const reasons = new Map<string, number>();
+    const fit = nodes.find((n) => {
+      if (!Object.entries(sel).every(([k, v]) => n.labels?.[k] === v)) {
+        reasons.set("didn't match Pod's node affinity/selector", (reasons.get("didn't match Pod's node affinity/selector") ?? 0) + 1);
+        return false;
+      }
+      const bad = (n.taints ?? []).find((t) => !tolerates(t));
+      if (bad) {
+        const r = `had untolerated taint {${bad.key}: ${bad.value ?? ''}}`;
+        reasons.set(r, (reasons.get(r) ?? 0) + 1);
+        return false;
+      }
+      return true;
+    });
+    if (fit) return { node: fit, message: '' };
+    return { message: `0/${nodes.length} nodes are available: ${[...reasons].map(([r, c]) => `${c} node(s) ${r}`).join(', ')}. preemption: 0/${nodes.length} nodes are available: ${nodes.length} Preemption is not helpful for scheduling.` };
+  }
+
+  /** The scheduler: a node whose labels match the nodeSelector and whose taints the pod tolerates, else Unschedulable with the scheduler's wording. */
+  private schedule(ns: string, podName: string, rsName: string): void {
+    const pod = this.store.get(`pods/${ns}/${podName}`);
+    if (!pod) return;
+    const { node: fit, message } = this.fit(pod);
+    const now = new Date().toISOString();
+    if (!fit) {
+      this.update(FakeKubeApiServer.PODS, ns, podName, (p) => {
+        p.status.conditions = [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message, lastProbeTime: null, lastTransitionTime: now }];
+      });
+      return;
+    }
+    const c0 = pod.spec.containers[0];
+    this.update(FakeKubeApiServer.PODS, ns, podName, (p) => {
+      p.spec.nodeName = fit.name;
+      p.status.conditions = [{ type: 'PodScheduled', status: 'True', lastTransitionTime: now }];
+      p.status.containerStatuses = [{ name: c0.name, image: c0.image, ready: false, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } } }];
+    });
+    this.startServer(ns, podName, rsName, 0);
+  }
+
+  /** The kubelet for a model server pod: pull (the image must be "pushed"), run, pass or fail the readiness probe. */
+  private startServer(ns: string, podName: string, rsName: string, attempt: number): void {
+    const pod = this.store.get(`pods/${ns}/${podName}`);
+    const rt = this.pods.get(`${ns}/${podName}`);
+    if (!pod || !rt) return;
+    const image: string = pod.spec.containers[0].image;
+    if (!this.images.has(image)) {
+      this.setWaiting(ns, podName, attempt === 0 ? 'ErrImagePull' : 'ImagePullBackOff', `failed to pull image "${image}": not found`);
+      this.later(50, () => this.startServer(ns, podName, rsName, attempt + 1));
+      return;
+    }
+    const startedAt = new Date().toISOString();
+    this.update(FakeKubeApiServer.PODS, ns, podName, (p) => {
+      p.status.phase = 'Running';
+      p.status.startTime = startedAt;
+      p.status.podIP = `10.0.0.${(this.rv % 250) + 1}`;
+      p.status.containerStatuses[0].state = { running: { startedAt } };
+      p.status.containerStatuses[0].started = true;
+      p.status.conditions.push({ type: 'Ready', status: 'False', reason: 'ContainersNotReady', lastTransitionTime: startedAt });
+    });
+    this.appendLog(rt, `gitml scoring server: loading the model of ${image}\n`);
+    this.later(this.opts.podReadyMs ?? 30, () => {
+      if (!this.store.has(`pods/${ns}/${podName}`)) return;
+      if (this.neverReady.has(image)) {
+        this.appendLog(rt, 'gitml scoring server: the model failed to load; /v2/health/ready answers 503\n');
+        return;
+      }
+      this.appendLog(rt, 'gitml scoring server: listening on :8080, ready\n');
+      this.update(FakeKubeApiServer.PODS, ns, podName, (p) => {
+        p.status.containerStatuses[0].ready = true;
+        p.status.conditions = [...p.status.conditions.filter((c: Obj) => c.type !== 'Ready'), { type: 'Ready', status: 'True', lastTransitionTime: new Date().toISOString() }];
+      });
+      this.rsStatus(ns, rsName);
+    });
+    this.rsStatus(ns, rsName);
+  }
+
+  /** Append a line to a running pod's log (a model server answering requests, for `logs -f`). */
+  writePodLog(ns: string, name: string, text: string): void {
+    const rt = this.pods.get(`${ns}/${name}`);
+    if (rt) this.appendLog(rt, text);
   }
 
   private log(res: http.ServerResponse, ns: string, name: string, q: Record<string, string>): void {

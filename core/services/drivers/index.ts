@@ -1,10 +1,9 @@
 /**
- * The driver of a compute target. Docker is built here; Kubernetes services live in
- * core/kube/ and are wired in when that driver lands (until then a typed TARGET error).
+ * The driver of a compute target: Docker here (drivers/docker.ts), Kubernetes in core/kube/driver.ts.
  */
 import type { ComputeTarget, Loaded } from '../../entities/types.js';
 import { GitmlError } from '../../errors.js';
-import { kubernetesNotWired, type ServiceDriver } from '../driver.js';
+import type { ServiceDriver } from '../driver.js';
 
 export interface DriverContext {
   /** Repository root (relative TLS / kubeconfig paths resolve from it). */
@@ -21,7 +20,10 @@ export async function driverFor(compute: Loaded<ComputeTarget>, ctx: DriverConte
     const { DockerServiceDriver } = await import('./docker.js');
     return new DockerServiceDriver({ docker: dockerClient(spec, ctx.dir, { env: ctx.env }), project: ctx.project, env: ctx.env });
   }
-  if (spec.type === 'kubernetes') throw kubernetesNotWired('', compute.name);
+  if (spec.type === 'kubernetes') {
+    const { createKubernetesServiceDriver } = await import('../../kube/driver.js');
+    return createKubernetesServiceDriver({ compute, repoDir: ctx.dir });
+  }
   throw new GitmlError('TARGET', `services deploy to a docker or kubernetes compute target; ${JSON.stringify(compute.name)} is ${spec.type}`, { compute: compute.name });
 }
 
