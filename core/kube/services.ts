@@ -230,7 +230,9 @@ export class KubeServices {
       }
       if (progressing?.status === 'False' && progressing.reason === 'ProgressDeadlineExceeded') {
         const notReady = pods.find((p) => !p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-        const why = stuck ? `pod ${stuck.pod}: ${stuck.message}` : notReady ? `pod ${notReady.metadata?.name} never became ready (its readiness probe on /v2/health/ready kept failing)` : (progressing.message ?? '');
+        // A pod that cannot be placed or started is the cause worth naming, whichever deadline came first.
+        if (stuck) throw stalled(stuck.reason, `pod ${stuck.pod}: ${stuck.message} (${progressing.message ?? 'ProgressDeadlineExceeded'})`, { pod: stuck.pod, progressDeadlineSeconds: dep.spec?.progressDeadlineSeconds });
+        const why = notReady ? `pod ${notReady.metadata?.name} never became ready (its readiness probe on /v2/health/ready kept failing)` : '';
         throw stalled('ProgressDeadlineExceeded', `${progressing.message ?? 'no progress within progressDeadlineSeconds'} ${why}`.trim(), { progressDeadlineSeconds: dep.spec?.progressDeadlineSeconds });
       }
       const line = `Deployment ${name}: ${updated}/${desired} updated, ${available} available${total > desired ? `, ${total - updated} old replica(s) still serving` : ''}${stuck ? ` (pod ${stuck.pod}: ${stuck.reason})` : ''}`;

@@ -131,7 +131,7 @@ describe('KubernetesTarget', () => {
       argv: [
         'sh',
         '-c',
-        'echo "first line of $GITML_RUN_ID"; cat hello.txt; echo home-ok > "$HOME/h" && cat "$HOME/h"; echo tmp-ok > "$TMPDIR/t" && cat "$TMPDIR/t"; sleep 0.3; echo "token=$API_TOKEN" > "$GITML_OUTPUTS/token.txt"; mkdir -p "$GITML_OUTPUTS/sub"; printf model > "$GITML_OUTPUTS/sub/model.bin"; echo \'{"name":"acc","value":0.9,"step":1,"timestamp":1}\' >> "$GITML_METRICS"; echo done',
+        'echo "first line of $GITML_RUN_ID"; cat hello.txt; echo home-ok > "$HOME/h" && cat "$HOME/h"; echo tmp-ok > "$TMPDIR/t" && cat "$TMPDIR/t"; sleep 0.6; echo "token=$API_TOKEN" > "$GITML_OUTPUTS/token.txt"; mkdir -p "$GITML_OUTPUTS/sub"; printf model > "$GITML_OUTPUTS/sub/model.bin"; echo \'{"name":"acc","value":0.9,"step":1,"timestamp":1}\' >> "$GITML_METRICS"; echo done',
       ],
       secretEnv: { API_TOKEN: 'tok-123-secret' },
       onLog: (t) => {
