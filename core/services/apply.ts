@@ -26,12 +26,14 @@ export async function applyPlan(driver: ServiceDriver, desired: DesiredService |
     } catch (e) {
       const code = isGitmlError(e) ? e.code : 'INTERNAL';
       const message = e instanceof Error ? e.message : String(e);
+      // The driver's own reason (ReplicaFailed, ProgressDeadlineExceeded, Unschedulable...) says more than the code.
+      const why = isGitmlError(e) && typeof e.data.reason === 'string' ? e.data.reason : code;
       return {
         applied, failed: { step, code, message },
         conditions: [
           { type: 'Ready', status: false, reason: 'RolloutStopped', message: `stopped at: ${describeStep(step)}` },
           { type: 'Reconciling', status: false, reason: 'Stopped', message: 'the previous version keeps serving' },
-          { type: 'Stalled', status: true, reason: code, message },
+          { type: 'Stalled', status: true, reason: why, message },
         ],
       };
     }

@@ -136,7 +136,7 @@ describeDocker('docker services', () => {
     expect(out.services[0].error?.code).toBe('DEPLOY');
     expect(await score()).toEqual({ status: 200, version: repo.versions[1] });
     const status = JSON.parse(git(repo.dir, 'show', 'gitml-status:services/iris/status.json')) as { conditions: Array<{ type: string; status: boolean; reason: string }>; lastAttemptedRevision: string; lastApplied: { versions: Array<{ version: string }> } };
-    expect(status.conditions.find((c) => c.type === 'Stalled')).toMatchObject({ status: true, reason: 'DEPLOY' });
+    expect(status.conditions.find((c) => c.type === 'Stalled')).toMatchObject({ status: true, reason: 'ReplicaFailed' });
     expect(status.lastApplied.versions[0].version).toBe(repo.versions[1]);
     expect(services()[0].state).toBe('Stalled');
     expect((await replicas()).map((c) => c.Labels['dev.gitml.service-version'])).toEqual([repo.versions[1]]);
