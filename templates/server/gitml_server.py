@@ -1039,30 +1039,75 @@ class Sampler:
 # --------------------------------------------------------------------------------------
 # OpenAPI 3.0 description, generated from schema.json
 
+_DOUBLE_MAX = 1.7976931348623157e308
+# The value constraints the server enforces (check_value), as JSON Schema.
+_VALUE_SCHEMA = {
+    "double": {"type": "number", "format": "double", "minimum": -_DOUBLE_MAX, "maximum": _DOUBLE_MAX},
+    "float": {"type": "number", "format": "float", "minimum": -_DOUBLE_MAX, "maximum": _DOUBLE_MAX},
+    "long": {"type": "integer", "format": "int64", "minimum": INT64_MIN, "maximum": INT64_MAX},
+    "integer": {"type": "integer", "format": "int32", "minimum": INT32_MIN, "maximum": INT32_MAX},
+    "string": {"type": "string"},
+    "boolean": {"type": "boolean"},
+}
+# CSV cells as _from_text reads them (an empty double cell is NaN).
+_CSV_CELL = {"double": r"-?[0-9]{1,15}(\.[0-9]{1,15})?|", "float": r"-?[0-9]{1,15}(\.[0-9]{1,15})?|",
+             "long": r"-?[0-9]{1,18}", "integer": r"-?[0-9]{1,9}", "string": r"[^,\r\n\"]*",
+             "boolean": r"true|false|True|False|0|1"}
+
+
+def _value(c: Column, missing: bool) -> dict:
+    v = dict(_VALUE_SCHEMA[c.type])
+    if missing and c.type in ("double", "float"):
+        # MLflow's missing values: null here; the server also reads NaN, Infinity, -Infinity.
+        v["nullable"] = True
+        v["description"] = "null (and the non-JSON NaN, Infinity, -Infinity) is a missing or non-finite value"
+    return v
+
+
+def _inputs_schemas(cols: list[Column], missing: bool, sample) -> dict:
+    """Record, Row and Columns for one reading of the columns (`missing`: MLflow's)."""
+    names = [c.name for c in cols]
+    distinct: list = []
+    for c in cols:
+        v = _value(c, missing)
+        if v not in distinct:
+            distinct.append(v)
+    record = {"type": "object", "description": "One input record: every column of the model, nothing else.",
+              "properties": {c.name: _value(c, missing) for c in cols}, "required": names, "additionalProperties": False}
+    if sample:
+        record["example"] = sample[0]
+    row = {"type": "array", "description": "One input row, values in column order: %s." % ", ".join(names),
+           "items": distinct[0] if len(distinct) == 1 else {"anyOf": distinct},
+           "minItems": len(cols), "maxItems": len(cols)}
+    columns = {"type": "object", "description": "Column-oriented input: one non-empty array of values per column, all of the same length.",
+               "properties": {c.name: {"type": "array", "minItems": 1, "items": _value(c, missing)} for c in cols},
+               "required": names, "additionalProperties": False}
+    return {"record": record, "row": row, "columns": columns}
+
+
+def csv_pattern(cols: list[Column]) -> str:
+    """A regular expression for the CSV bodies /invocations takes: the header in schema order
+    (after pandas' unnamed index column, or not), then rows of cells of each column's type."""
+    cells = ",".join("(%s)" % _CSV_CELL[c.type] for c in cols)
+    head = ",".join(re.escape(c.name) for c in cols)
+    return r"^(%s\r?\n(%s\r?\n)+|,%s\r?\n([0-9]{1,9},%s\r?\n)+)$" % (head, cells, head, cells)
+
+
 def openapi(bundle: Bundle) -> dict:
     cols = bundle.inputs
     names = [c.name for c in cols]
-    col_schemas = {c.name: dict(JSON_SCHEMA_FOR_TYPE[c.type]) for c in cols}
-    distinct = []
-    for c in cols:
-        s = JSON_SCHEMA_FOR_TYPE[c.type]
-        if s not in distinct:
-            distinct.append(s)
-    record = {"type": "object", "description": "One input record: every column of the model, nothing else.",
-              "properties": col_schemas, "required": names, "additionalProperties": False}
-    if bundle.sample:
-        record["example"] = bundle.sample[0]
-    row = {"type": "array", "description": "One input row, values in column order: %s." % ", ".join(names),
-           "items": dict(distinct[0]) if len(distinct) == 1 else {"anyOf": [dict(s) for s in distinct]},
-           "minItems": len(cols), "maxItems": len(cols)}
-    columns = {"type": "object", "description": "Column-oriented input: one array of values per column.",
-               "properties": {c.name: {"type": "array", "items": dict(JSON_SCHEMA_FOR_TYPE[c.type])} for c in cols},
-               "required": names, "additionalProperties": False}
+    strict = _inputs_schemas(cols, False, bundle.sample)
+    lenient = _inputs_schemas(cols, True, None)
+    record, row, columns = strict["record"], strict["row"], strict["columns"]
     ref = lambda n: {"$ref": "#/components/schemas/%s" % n}  # noqa: E731
     data = {"description": "Records, rows (in column order), columns, or a single record.",
             "anyOf": [{"type": "array", "items": ref("Record"), "minItems": 1},
                       {"type": "array", "items": ref("Row"), "minItems": 1},
                       ref("Columns"), ref("Record")]}
+    mlflow_data = {"description": "Records, rows (in column order), columns, or a single record; double columns may be missing.",
+                   "anyOf": [{"type": "array", "items": ref("MlflowRecord"), "minItems": 1},
+                             {"type": "array", "items": ref("MlflowRow"), "minItems": 1},
+                             ref("MlflowColumns"), ref("MlflowRecord")]}
     if bundle.scoring:
         prediction: dict = {"description": "Whatever the scoring script's run(data) returns."}
         result: dict = {"description": "Whatever the scoring script's run(data) returns (any JSON value)."}
@@ -1072,12 +1117,22 @@ def openapi(bundle: Bundle) -> dict:
         else:
             prediction = {"description": "The result of %s() for one row." % bundle.method}
         result = {"type": "array", "items": ref("Prediction"), "description": "One prediction per input row, in order."}
-    tensor_in = {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
-        "name": {"type": "string", "description": "A column name (one tensor per column, shape [N] or [N, 1]) or any name for one [N, %d] tensor." % len(cols)},
-        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-        "datatype": {"type": "string", "enum": list(V2_TYPES)},
-        "parameters": {"type": "object"},
-        "data": {"type": "array", "description": "Row-major values; may be nested."}}}
+    accepted = [t for t in V2_TYPES if all(t in V2_ACCEPTS[c.type] for c in cols)] or list(V2_TYPES)
+    out_name: dict = {"type": "string", "minLength": 1}
+    if not bundle.scoring:
+        out_name["enum"] = [bundle.outputs[0].name if bundle.outputs else "prediction"]
+    groups = ((V2_FP, {"type": "number", "minimum": -_DOUBLE_MAX, "maximum": _DOUBLE_MAX}),
+              (V2_INT, {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}),
+              (V2_UINT, {"type": "integer", "minimum": 0, "maximum": INT64_MAX}),
+              (("BOOL",), {"type": "boolean"}), (("BYTES",), {"type": "string"}))
+    tensor_in = {"description": "A tensor; the data holds product(shape) values of its datatype, row-major (JSON, or binary with parameters.binary_data_size).",
+                 "anyOf": [{"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
+                     "name": {"type": "string", "minLength": 1, "description": "A column name (one tensor per column, shape [N] or [N, 1]) or any name for one [N, %d] tensor." % len(cols)},
+                     "shape": {"type": "array", "minItems": 1, "maxItems": 2, "items": {"type": "integer", "minimum": 1}},
+                     "datatype": {"type": "string", "enum": [t for t in types if t in accepted]},
+                     "parameters": {"type": "object"},
+                     "data": {"type": "array", "minItems": 1, "items": item}}}
+                     for types, item in groups if any(t in accepted for t in types)]}
     tensor_out = {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
         "name": {"type": "string"},
         "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
@@ -1099,21 +1154,33 @@ def openapi(bundle: Bundle) -> dict:
                                    {"type": "array", "items": ref("Record"), "minItems": 1},
                                    {"type": "array", "items": ref("Row"), "minItems": 1}]},
         "ScoreResponse": {"type": "object", "properties": {"result": ref("Result")}, "required": ["result"]},
-        "MlflowRequest": {"description": "MLflow scoring protocol: exactly one of the four fields.", "oneOf": [
+        "MlflowRecord": lenient["record"],
+        "MlflowRow": lenient["row"],
+        "MlflowColumns": lenient["columns"],
+        "MlflowData": mlflow_data,
+        "MlflowParams": {"type": "object", "description": "Inference parameters (MLflow 2.6+): passed to run(data, params) when the scoring script takes them, else ignored."},
+        "MlflowRequest": {"description": "MLflow scoring protocol: exactly one of the four input fields, and optional params.", "oneOf": [
             {"type": "object", "required": ["dataframe_split"], "additionalProperties": False, "properties": {
+                "params": ref("MlflowParams"),
                 "dataframe_split": {"type": "object", "required": ["data"], "additionalProperties": False, "properties": {
-                    "columns": {"type": "array", "items": {"type": "string", "enum": names}},
+                    "columns": {"type": "array", "items": {"type": "string", "enum": names}, "uniqueItems": True,
+                                "minItems": len(names), "maxItems": len(names),
+                                "description": "Every column, in the order of the values in each row."},
                     "index": {"type": "array"},
-                    "data": {"type": "array", "minItems": 1, "items": {"type": "array"}}}}}},
+                    "data": {"type": "array", "minItems": 1, "items": ref("MlflowRow")}}}}},
             {"type": "object", "required": ["dataframe_records"], "additionalProperties": False, "properties": {
-                "dataframe_records": {"type": "array", "minItems": 1, "items": ref("Record")}}},
-            {"type": "object", "required": ["instances"], "additionalProperties": False, "properties": {"instances": ref("Data")}},
-            {"type": "object", "required": ["inputs"], "additionalProperties": False, "properties": {"inputs": ref("Data")}}]},
+                "params": ref("MlflowParams"),
+                "dataframe_records": {"type": "array", "minItems": 1, "items": ref("MlflowRecord")}}},
+            {"type": "object", "required": ["instances"], "additionalProperties": False, "properties": {"params": ref("MlflowParams"), "instances": ref("MlflowData")}},
+            {"type": "object", "required": ["inputs"], "additionalProperties": False, "properties": {"params": ref("MlflowParams"), "inputs": ref("MlflowData")}}]},
         "MlflowResponse": {"type": "object", "properties": {"predictions": ref("Result")}, "required": ["predictions"]},
         "InferenceRequest": {"type": "object", "required": ["inputs"], "properties": {
-            "id": {"type": "string"}, "parameters": {"type": "object"},
-            "inputs": {"type": "array", "minItems": 1, "items": ref("RequestInput")},
-            "outputs": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}}}}}},
+            "id": {"type": "string"},
+            "parameters": {"type": "object", "properties": {"binary_data_output": {"type": "boolean", "description": "All outputs as binary tensor data."}}},
+            "inputs": {"type": "array", "minItems": 1, "maxItems": len(cols), "items": ref("RequestInput"),
+                       "description": "One [N, %d] tensor (columns in schema order), or one [N] or [N, 1] tensor per column, named after it; the data holds N values per column." % len(cols)},
+            "outputs": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
+                "name": out_name, "parameters": {"type": "object", "properties": {"binary_data": {"type": "boolean"}}}}}}}},
         "RequestInput": tensor_in,
         "InferenceResponse": {"type": "object", "required": ["model_name", "outputs"], "properties": {
             "model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"},
@@ -1154,6 +1221,7 @@ def openapi(bundle: Bundle) -> dict:
         texts = {"400": "Invalid input (malformed JSON, wrong shape, missing or unknown column, wrong type).",
                  "404": "Unknown model or version.",
                  "413": "Request body larger than the server's limit.",
+                 "415": "A content type (or a charset other than UTF-8) this route does not take.",
                  "500": "The model or scoring script raised an error.",
                  "503": "The model is not loaded (still loading, or init() failed)."}
         return {c: resp(texts[c], err) for c in codes}
@@ -1167,12 +1235,13 @@ def openapi(bundle: Bundle) -> dict:
                       "responses": {"200": resp("Summary.", "Index")}}},
         "/score": {"post": {"operationId": "score", "summary": "Score records (Azure ML style).",
                             "requestBody": score_body,
-                            "responses": dict({"200": resp("Predictions.", "ScoreResponse")}, **errors("Error", "400", "413", "500", "503"))}},
+                            "responses": dict({"200": resp("Predictions.", "ScoreResponse")}, **errors("Error", "400", "413", "415", "500", "503"))}},
         "/invocations": {"post": {"operationId": "invocations", "summary": "Score with MLflow's scoring protocol.",
                                   "requestBody": {"required": True, "content": {
                                       "application/json": {"schema": ref("MlflowRequest")},
-                                      "text/csv": {"schema": {"type": "string", "description": "A header row of column names, then one row per record."}}}},
-                                  "responses": dict({"200": resp("Predictions.", "MlflowResponse")}, **errors("Error", "400", "413", "500", "503"))}},
+                                      "text/csv": {"schema": {"type": "string", "pattern": csv_pattern(cols),
+                                                              "description": "A header row of column names (after the unnamed index column pandas writes, or not), then one row per record; an empty double cell is a missing value."}}}},
+                                  "responses": dict({"200": resp("Predictions.", "MlflowResponse")}, **errors("Error", "400", "413", "415", "500", "503"))}},
         "/ping": {"get": {"operationId": "ping", "summary": "MLflow-style health check: 200 when the model is ready.",
                           "responses": {"200": resp("Ready.", "Ready"), "503": resp("Not ready.", "Ready")}}},
         "/health": {"get": {"operationId": "health", "summary": "Same as /ping (MLflow serves both).",
@@ -1203,7 +1272,10 @@ def openapi(bundle: Bundle) -> dict:
                                             "responses": dict({"200": resp("Ready.", "ModelReady"), "503": resp("Not ready.", "ModelReady")}, **errors("V2Error", "404"))}}
         paths[prefix + "/infer"] = {"post": {"operationId": "modelInfer" + suffix, "summary": "Inference with tensors (Open Inference Protocol v2).",
                                              "parameters": params, "requestBody": infer_body,
-                                             "responses": dict({"200": resp("Output tensors.", "InferenceResponse")}, **errors("V2Error", "400", "404", "413", "500", "503"))}}
+                                             "responses": dict({"200": {"description": "Output tensors: JSON, or with binary outputs the JSON header (Inference-Header-Content-Length bytes) and the raw tensors.",
+                                                                                "content": {"application/json": {"schema": ref("InferenceResponse")},
+                                                                                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+                                                                  **errors("V2Error", "400", "404", "413", "500", "503"))}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "%s scoring API" % bundle.model, "version": bundle.version,
@@ -1432,7 +1504,7 @@ class App:
             missing = [n for n in wanted if n not in have]
             if missing:
                 raise RequestError(400, "UNKNOWN_OUTPUT", "unknown output %r; the model returns %s" % (missing[0], ", ".join(have)))
-            tensors = [have[n] for n in wanted]
+            tensors = [dict(have[n]) for n in wanted]  # one output asked for twice is two tensors
         resp = {"model_name": self.bundle.model, "model_version": self.bundle.version, "outputs": tensors}
         if isinstance(body.get("id"), str):
             resp["id"] = body["id"]

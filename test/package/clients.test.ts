@@ -15,7 +15,7 @@ import { addRun, makeRegistryRepo, record } from '../registry/fixtures.js';
 import { git, removeDir, ROOT, tmpDir } from '../support/repo.js';
 import { serveJson, type Served } from '../support/serve.js';
 import { testPython } from '../support/python.js';
-import { call, startServer, writeBundle } from '../server/helpers.js';
+import { call, runAsync, startServer, writeBundle } from '../server/helpers.js';
 
 const VENV_BIN = path.dirname(testPython());
 const ENV = { PATH: `${VENV_BIN}${path.delimiter}${process.env.PATH}` };
@@ -68,7 +68,7 @@ describe('the real MLflow and Triton clients against gitml serve', () => {
     closeRunStore();
     served = await serveJson(dir, ['iris@v0.1.0', '--port', '0'], ENV);
     const port = new URL(served.info.url).port;
-    const r = spawnSync(testPython(), [path.join(ROOT, 'test/package/clients.py'), port, JSON.stringify(expected.rows)], { encoding: 'utf8', timeout: 180_000 });
+    const r = await runAsync(testPython(), [path.join(ROOT, 'test/package/clients.py'), port, JSON.stringify(expected.rows)], { timeoutMs: 180_000 });
     if (r.status !== 0) throw new Error(`clients.py failed:\n${r.stderr}\n--- server log\n${served.stderr()}`);
     out = JSON.parse(r.stdout);
   }, 240_000);
