@@ -1,6 +1,10 @@
 /**
- * Scoring throughput (issue 5): `npx tsx bench/scoring.ts [--seconds 20] [--concurrency 8]
- * [--workers 1] [--route score|invocations|infer] [--url http://host:port]`.
+ * Scoring throughput (issues 5, 16): `npx tsx bench/scoring.ts [--seconds 20] [--concurrency 8]
+ * [--workers 1] [--rows 1] [--route score|invocations|infer] [--url http://host:port] [--no-mlflow]`.
+ *
+ * Baselines in the same run, besides the in-process call below: a bare Python http.server
+ * answering a constant (the floor of a Python HTTP server here), and MLflow's own scoring
+ * server (`mlflow models serve`, uvicorn) on the same estimator when MLflow is in the venv.
  *
  *   baseline  the limit: in the same Python, the server's own loader (Model.predict of
  *             templates/server/gitml_server.py) called in a loop on one record — per-call
@@ -20,6 +24,9 @@
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +47,8 @@ export interface HttpScoringOptions {
   row?: number[];
   /** seconds of warm-up load before measuring (default 1) */
   warmupSeconds?: number;
+  /** records per request (default 1) */
+  rows?: number;
 }
 
 export interface HttpScoringResult {
@@ -54,14 +63,14 @@ export interface HttpScoringResult {
 
 const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN);
 
-function requestFor(route: NonNullable<HttpScoringOptions['route']>, model: string, row: number[]): { path: string; body: Buffer } {
-  const record = Object.fromEntries(IRIS_COLUMNS.map((c, i) => [c, row[i]]));
+function requestFor(route: NonNullable<HttpScoringOptions['route']>, model: string, row: number[], rows = 1): { path: string; body: Buffer } {
+  const records = Array.from({ length: rows }, () => Object.fromEntries(IRIS_COLUMNS.map((c, i) => [c, row[i]])));
   const body =
     route === 'score'
-      ? { data: [record] }
+      ? { data: records }
       : route === 'invocations'
-        ? { dataframe_records: [record] }
-        : { inputs: [{ name: 'input-0', shape: [1, row.length], datatype: 'FP64', data: row }] };
+        ? { dataframe_records: records }
+        : { inputs: [{ name: 'input-0', shape: [rows, row.length], datatype: 'FP64', data: Array.from({ length: rows }, () => row).flat() }] };
   const p = route === 'score' ? '/score' : route === 'invocations' ? '/invocations' : `/v2/models/${encodeURIComponent(model)}/infer`;
   return { path: p, body: Buffer.from(JSON.stringify(body)) };
 }
@@ -90,10 +99,10 @@ function post(agent: http.Agent, url: URL, reqPath: string, body: Buffer): Promi
  *   console.log(r.rps, r.p50Ms, r.p99Ms);
  */
 export async function measureHttpScoring(baseUrl: string, opts: HttpScoringOptions = {}): Promise<HttpScoringResult> {
-  const { seconds = 20, concurrency = 8, route = 'score', model = 'iris', row = [5.1, 3.5, 1.4, 0.2], warmupSeconds = 1 } = opts;
+  const { seconds = 20, concurrency = 8, route = 'score', model = 'iris', row = [5.1, 3.5, 1.4, 0.2], warmupSeconds = 1, rows = 1 } = opts;
   const url = new URL(baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const { path: reqPath, body } = requestFor(route, model, row);
+  const { path: reqPath, body } = requestFor(route, model, row, rows);
   const run = async (durationMs: number, record: boolean) => {
     const latencies: number[] = [];
     let errors = 0;
@@ -144,7 +153,7 @@ bundle = srv.load_bundle(sys.argv[2])
 model = srv.Model(bundle)
 model.load()
 assert model.state == "ready", model.error
-record = [dict(zip([c.name for c in bundle.inputs], json.loads(sys.argv[3])))]
+record = [dict(zip([c.name for c in bundle.inputs], json.loads(sys.argv[3])))] * int(sys.argv[4])
 for _ in range(50):
     model.predict(record)
 print(json.dumps({"ready": True, "kind": model.kind}), flush=True)
@@ -170,8 +179,8 @@ export interface InProcessResult {
 }
 
 /** A Python process holding the loaded model, measuring in-process predict on request. */
-export async function inProcessBaseline(bundleDir: string, row: number[] = [5.1, 3.5, 1.4, 0.2]) {
-  const proc = spawn(testPython(), ['-c', IN_PROCESS, SERVER, bundleDir, JSON.stringify(row)], { stdio: ['pipe', 'pipe', 'pipe'] });
+export async function inProcessBaseline(bundleDir: string, row: number[] = [5.1, 3.5, 1.4, 0.2], rows = 1) {
+  const proc = spawn(testPython(), ['-c', IN_PROCESS, SERVER, bundleDir, JSON.stringify(row), String(rows)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
@@ -191,6 +200,99 @@ export async function inProcessBaseline(bundleDir: string, row: number[] = [5.1,
       proc.stdin.end();
     },
   };
+}
+
+// The floor of any Python HTTP server here: the standard library's ThreadingHTTPServer with
+// keep-alive, reading the body and answering a constant, with no JSON parsing or model.
+const CONSTANT_SERVER = `
+import socket, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+BODY = b'{"result":[0]}'
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def setup(self):
+        super().setup()
+        # headers and body go out in two writes: without this, Nagle and delayed ACKs add 40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+    def log_message(self, *a):
+        pass
+s = ThreadingHTTPServer(("127.0.0.1", 0), H)
+s.daemon_threads = True
+print("listening on http://127.0.0.1:%d" % s.server_address[1], file=sys.stderr, flush=True)
+s.serve_forever()
+`;
+
+// MLflow's own scoring server (\`mlflow models serve\`, uvicorn) on the same pickled estimator,
+// when MLflow is in the venv: the model is saved as an MLflow model, served with the local env.
+const MLFLOW_SAVE = `
+import pickle, sys
+import mlflow.sklearn
+mlflow.sklearn.save_model(pickle.load(open(sys.argv[1], "rb")), sys.argv[2], serialization_format="pickle")
+`;
+
+interface Proc {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function startListening(cmd: string, args: string[], pattern: RegExp, timeoutMs = 120_000): Promise<Proc> {
+  const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: `${path.dirname(testPython())}${path.delimiter}${process.env.PATH}`, MLFLOW_TRACKING_URI: `file://${path.join(os.tmpdir(), 'gitml-bench-mlruns')}` } });
+  let log = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${cmd} did not start:\n${log}`)), timeoutMs);
+    const on = (d: Buffer) => {
+      log += d.toString();
+      const m = pattern.exec(log);
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]!);
+      }
+    };
+    p.stdout!.on('data', on);
+    p.stderr!.on('data', on);
+    p.on('exit', (c) => reject(new Error(`${cmd} exited ${c}:\n${log}`)));
+  });
+  return {
+    url,
+    stop: () =>
+      new Promise((r) => {
+        if (p.exitCode !== null) return r();
+        p.once('exit', () => r());
+        p.kill('SIGTERM');
+      }),
+  };
+}
+
+async function startMlflow(bundleDir: string, work: string): Promise<Proc | undefined> {
+  const py = testPython();
+  const saved = spawn(py, ['-c', MLFLOW_SAVE, path.join(bundleDir, 'model/model.pkl'), path.join(work, 'mlflow-model')], { stdio: 'ignore' });
+  if ((await new Promise((r) => saved.on('exit', r))) !== 0) return undefined;
+  const port = await new Promise<number>((r) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => r(p));
+    });
+  });
+  const mlflow = path.join(path.dirname(py), 'mlflow');
+  const proc = await startListening(mlflow, ['models', 'serve', '-m', path.join(work, 'mlflow-model'), '--env-manager', 'local', '-h', '127.0.0.1', '-p', String(port), '-w', '1'], /Uvicorn running on (http:\/\/\S+)|Application startup complete()/);
+  // wait until /ping answers
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/ping`)).status === 200) return { ...proc, url: `http://127.0.0.1:${port}` };
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await proc.stop();
+  return undefined;
 }
 
 function summarize(lat: number[], seconds: number): InProcessResult {
@@ -217,13 +319,18 @@ async function main(): Promise<void> {
   const concurrency = Number(arg('concurrency') ?? 8);
   const workers = arg('workers') ?? '1';
   const rounds = Math.max(1, Number(arg('rounds') ?? 4));
+  const rows = Math.max(1, Number(arg('rows') ?? 1));
   const route = (arg('route') ?? 'score') as HttpScoringOptions['route'];
   const external = arg('url');
   const { dir } = irisBundle();
-  const baseline = await inProcessBaseline(dir);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'gitml-bench-'));
+  const baseline = await inProcessBaseline(dir, undefined, rows);
   const server = await startServer(dir, { args: ['--workers', workers], ready: true });
+  const constant = await startListening(testPython(), ['-c', CONSTANT_SERVER], /listening on (http:\/\/\S+)/);
+  const mlflow = arg('no-mlflow') === undefined && !process.argv.includes('--no-mlflow') ? await startMlflow(dir, work).catch(() => undefined) : undefined;
   try {
-    console.log(`scoring bench: iris LogisticRegression (${baseline.kind}), one record per call, ${seconds} s per measurement in ${rounds} interleaved rounds, concurrency ${concurrency}, route ${route}`);
+    console.log(`scoring bench: iris LogisticRegression (${baseline.kind}), ${rows} record${rows === 1 ? '' : 's'} per call, ${seconds} s per measurement in ${rounds} interleaved rounds, concurrency ${concurrency}, route ${route}`);
+    console.log(`baselines measured in the same run: the in-process loader call, a bare Python http.server answering a constant${mlflow ? ", and MLflow's scoring server (mlflow models serve, uvicorn) on the same estimator (/invocations)" : ' (MLflow not measured: not in the venv or did not start)'}`);
     // Interleave the measurements in rounds so that noise from other processes on this shared
     // machine falls on all of them alike.
     const slice = seconds / rounds;
@@ -231,36 +338,48 @@ async function main(): Promise<void> {
     const local: HttpScoringResult[] = [];
     const single: HttpScoringResult[] = [];
     const remote: HttpScoringResult[] = [];
+    const floor: HttpScoringResult[] = [];
+    const ml: HttpScoringResult[] = [];
     for (let r = 0; r < rounds; r++) {
+      const warmupSeconds = r === 0 ? 1 : 0.2;
       const b = await baseline.measure(slice);
       base.lat.push(...b.lat);
       base.seconds += b.seconds;
-      local.push(await measureHttpScoring(server.url, { seconds: slice, concurrency, route, warmupSeconds: r === 0 ? 1 : 0.2 }));
+      local.push(await measureHttpScoring(server.url, { seconds: slice, concurrency, route, rows, warmupSeconds }));
+      floor.push(await measureHttpScoring(constant.url, { seconds: slice, concurrency, route, rows, warmupSeconds }));
+      if (mlflow) ml.push(await measureHttpScoring(mlflow.url, { seconds: slice, concurrency, route: 'invocations', rows, warmupSeconds }));
       // one request at a time: the latency HTTP, JSON and the schema check add to a call
-      single.push(await measureHttpScoring(server.url, { seconds: slice / 4, concurrency: 1, route, warmupSeconds: 0.2 }));
-      if (external) remote.push(await measureHttpScoring(external, { seconds: slice, concurrency, route, warmupSeconds: r === 0 ? 1 : 0.2 }));
+      single.push(await measureHttpScoring(server.url, { seconds: slice / 4, concurrency: 1, route, rows, warmupSeconds: 0.2 }));
+      if (external) remote.push(await measureHttpScoring(external, { seconds: slice, concurrency, route, rows, warmupSeconds }));
     }
     const b = summarize(base.lat, base.seconds);
     console.log(`baseline   in-process loader predict: ${f(b.cps, 0)} calls/s, p50 ${f(b.p50Ms, 3)} ms, p99 ${f(b.p99Ms, 3)} ms (${b.calls} calls)`);
-    const report = (label: string, rs: HttpScoringResult[]) => {
+    const total = (rs: HttpScoringResult[]) => {
       const requests = rs.reduce((a, x) => a + x.requests, 0);
       const secs = rs.reduce((a, x) => a + x.seconds, 0);
-      const errors = rs.reduce((a, x) => a + x.errors, 0);
-      // percentiles over all rounds: recombine from per-round figures weighted by count
-      const rps = requests / secs;
-      const p50 = median(rs.map((x) => x.p50Ms));
-      const p99 = Math.max(...rs.map((x) => x.p99Ms));
-      console.log(`${label.padEnd(10)} HTTP ${route}: ${f(rps, 0)} req/s, p50 ${f(p50)} ms, p99 ${f(p99)} ms (${requests} requests, ${errors} errors)`);
-      console.log(`ratio      ${label} / in-process: ${f(rps / b.cps, 3)} of the throughput, p50 latency ${f(p50 / b.p50Ms, 1)}x`);
+      return { requests, errors: rs.reduce((a, x) => a + x.errors, 0), rps: requests / secs, p50: median(rs.map((x) => x.p50Ms)), p99: Math.max(...rs.map((x) => x.p99Ms)) };
     };
-    report(`local (--workers ${workers})`, local);
+    const line = (label: string, rs: HttpScoringResult[], r = route) => {
+      const t = total(rs);
+      console.log(`${label.padEnd(22)} HTTP ${r}: ${f(t.rps, 0)} req/s, p50 ${f(t.p50)} ms, p99 ${f(t.p99)} ms (${t.requests} requests, ${t.errors} errors)`);
+      return t;
+    };
+    const g = line(`gitml (--workers ${workers})`, local);
+    const c = line('http.server constant', floor);
+    const m = mlflow ? line('mlflow models serve', ml, 'invocations') : undefined;
+    console.log(`ratio  gitml / in-process call:     ${f(g.rps / b.cps, 3)} of the throughput, p50 ${f(g.p50 / b.p50Ms, 1)}x`);
+    console.log(`ratio  gitml / http.server constant: ${f(g.rps / c.rps, 3)} of the requests/s, p50 ${f(g.p50 / c.p50, 2)}x, p99 ${f(g.p99 / c.p99, 2)}x`);
+    if (m) console.log(`ratio  gitml / mlflow models serve:  ${f(g.rps / m.rps, 2)}x the requests/s, p50 ${f(m.p50 / g.p50, 2)}x lower, p99 ${f(m.p99 / g.p99, 2)}x lower`);
     const one = median(single.map((x) => x.p50Ms));
     console.log(`one-by-one HTTP ${route} at concurrency 1: p50 ${f(one, 3)} ms, ${f(one - b.p50Ms, 3)} ms over the in-process call`);
-    if (external) report(external, remote);
+    if (external) line(external, remote);
   } finally {
     baseline.close();
     await server.stop();
+    await constant.stop();
+    if (mlflow) await mlflow.stop();
     removeDir(dir);
+    removeDir(work);
   }
 }
 

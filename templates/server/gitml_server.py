@@ -27,6 +27,7 @@ import random
 import re
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -241,10 +242,15 @@ def _is_num(v) -> bool:
     return (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
-def check_value(v, col: Column, where: str):
-    """Return `v` converted to the column's Python type, or raise WRONG_TYPE."""
+def check_value(v, col: Column, where: str, missing: bool = False):
+    """Return `v` converted to the column's Python type, or raise WRONG_TYPE.
+
+    `missing`: MLflow's /invocations, where a double column takes null (read as NaN), NaN and
+    +/-Infinity as pandas does; elsewhere only finite numbers."""
     t = col.type
     if t in ("double", "float"):
+        if type(v) is float and v - v == 0.0:  # the common case first: a finite float
+            return v
         # JSON has no infinity, but 1e999 parses to one and a 400-digit integer overflows a
         # double: refuse both here rather than fail inside the model with a 500.
         if _is_num(v):
@@ -252,9 +258,11 @@ def check_value(v, col: Column, where: str):
                 f = float(v)
             except OverflowError:
                 f = math.inf
-            if math.isfinite(f):
+            if math.isfinite(f) or (missing and not _is_int(v)):
                 return f
             raise RequestError(400, "WRONG_TYPE", "%s: column %r expects a finite double, got a number out of range" % (where, col.name))
+        if v is None and missing:
+            return math.nan
     elif t in ("long", "integer"):
         if _is_int(v) or (isinstance(v, float) and v.is_integer()):
             iv = int(v)
@@ -285,37 +293,69 @@ def _describe(v) -> str:
     return type(v).__name__
 
 
-def records_from_records(rows: list, cols: list[Column], where: str) -> list[dict]:
-    names = {c.name for c in cols}
+def _checker(cols: list[Column], missing: bool):
+    """A function (values in column order, where) -> list of checked values. Column-wise
+    fast path: finite floats for double columns, plain ints and strings and bools for their
+    columns pass by a type test; anything else goes through check_value, which converts or
+    raises, so the answers are the same."""
+    kinds = []
+    for c in cols:
+        if c.type in ("double", "float"):
+            kinds.append(float)
+        elif c.type == "string":
+            kinds.append(str)
+        elif c.type == "boolean":
+            kinds.append(bool)
+        else:
+            kinds.append(None)  # integers: a range check every time
+    pairs = list(zip(cols, kinds))
+
+    def check(values, where):
+        out = []
+        for (c, k), v in zip(pairs, values):
+            if k is not None and type(v) is k and (k is not float or v - v == 0.0):
+                out.append(v)
+            else:
+                out.append(check_value(v, c, where(), missing))
+        return out
+
+    return check
+
+
+def records_from_records(rows: list, cols: list[Column], where: str, missing: bool = False) -> list[dict]:
+    names = [c.name for c in cols]
+    name_set = set(names)
+    check = _checker(cols, missing)
     out = []
     for i, r in enumerate(rows):
         if not isinstance(r, dict):
             raise RequestError(400, "WRONG_SHAPE", "%s[%d]: expected a record (object), got %s" % (where, i, _describe(r)))
-        for k in r:
-            if k not in names:
-                raise RequestError(400, "UNKNOWN_COLUMN", "%s[%d]: unknown column %r; the model takes %s" % (where, i, k, ", ".join(c.name for c in cols)))
-        rec = {}
-        for c in cols:
-            if c.name not in r:
-                raise RequestError(400, "MISSING_COLUMN", "%s[%d]: missing column %r" % (where, i, c.name))
-            rec[c.name] = check_value(r[c.name], c, "%s[%d]" % (where, i))
-        out.append(rec)
+        if r.keys() != name_set:
+            for k in r:
+                if k not in name_set:
+                    raise RequestError(400, "UNKNOWN_COLUMN", "%s[%d]: unknown column %r; the model takes %s" % (where, i, k, ", ".join(names)))
+            for n in names:
+                if n not in r:
+                    raise RequestError(400, "MISSING_COLUMN", "%s[%d]: missing column %r" % (where, i, n))
+        out.append(dict(zip(names, check([r[n] for n in names], lambda: "%s[%d]" % (where, i)))))
     return out
 
 
-def records_from_rows(rows: list, cols: list[Column], where: str) -> list[dict]:
+def records_from_rows(rows: list, cols: list[Column], where: str, missing: bool = False) -> list[dict]:
     n = len(cols)
+    names = [c.name for c in cols]
+    check = _checker(cols, missing)
     out = []
     for i, r in enumerate(rows):
         if not isinstance(r, list):
             raise RequestError(400, "WRONG_SHAPE", "%s[%d]: expected a row (array), got %s" % (where, i, _describe(r)))
         if len(r) != n:
-            raise RequestError(400, "WRONG_SHAPE", "%s[%d]: a row needs %d values (%s), got %d" % (where, i, n, ", ".join(c.name for c in cols), len(r)))
-        out.append({c.name: check_value(v, c, "%s[%d]" % (where, i)) for c, v in zip(cols, r)})
+            raise RequestError(400, "WRONG_SHAPE", "%s[%d]: a row needs %d values (%s), got %d" % (where, i, n, ", ".join(names), len(r)))
+        out.append(dict(zip(names, check(r, lambda: "%s[%d]" % (where, i)))))
     return out
 
 
-def records_from_columns(data: dict, cols: list[Column], where: str) -> list[dict]:
+def records_from_columns(data: dict, cols: list[Column], where: str, missing: bool = False) -> list[dict]:
     names = {c.name for c in cols}
     for k in data:
         if k not in names:
@@ -329,36 +369,40 @@ def records_from_columns(data: dict, cols: list[Column], where: str) -> list[dic
     n = lengths.pop()
     if n == 0:
         raise RequestError(400, "WRONG_SHAPE", "%s: no rows to score" % where)
-    return [{c.name: check_value(data[c.name][i], c, "%s[%d]" % (where, i)) for c in cols} for i in range(n)]
+    return [{c.name: check_value(data[c.name][i], c, "%s[%d]" % (where, i), missing) for c in cols} for i in range(n)]
 
 
-def records_from_data(data, cols: list[Column], where: str) -> list[dict]:
+def records_from_data(data, cols: list[Column], where: str, missing: bool = False) -> list[dict]:
     """Records (objects), rows (arrays in schema column order), columns ({name: [values]})
     or one record (an object of scalars)."""
     if isinstance(data, list):
         if not data:
             raise RequestError(400, "WRONG_SHAPE", "%s: no rows to score" % where)
         if all(isinstance(r, dict) for r in data):
-            return records_from_records(data, cols, where)
+            return records_from_records(data, cols, where, missing)
         if all(isinstance(r, list) for r in data):
-            return records_from_rows(data, cols, where)
+            return records_from_rows(data, cols, where, missing)
         raise RequestError(400, "WRONG_SHAPE", "%s: expected a list of records (objects) or of rows (arrays), not a mix or scalars" % where)
     if isinstance(data, dict):
         if data and all(isinstance(v, list) for v in data.values()):
-            return records_from_columns(data, cols, where)
-        return records_from_records([data], cols, where)
+            return records_from_columns(data, cols, where, missing)
+        return records_from_records([data], cols, where, missing)
     raise RequestError(400, "WRONG_SHAPE", "%s: expected records, rows or columns, got %s" % (where, _describe(data)))
 
 
-def parse_json(body: bytes):
+def _no_constants(name):
+    raise ValueError("%s is not JSON" % name)
+
+
+def parse_json(body: bytes, constants: bool = False):
+    """The body as JSON. `constants`: also NaN, Infinity and -Infinity, which MLflow's client
+    writes for missing values (pandas' to_json does not, json.dumps does)."""
     if not body.strip():
         raise RequestError(400, "BAD_JSON", "the request body is empty; expected JSON")
-
-    def no_constants(name):
-        raise ValueError("%s is not JSON" % name)
-
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=no_constants)
+        if constants:
+            return json.loads(body.decode("utf-8"))
+        return json.loads(body.decode("utf-8"), parse_constant=_no_constants)
     except UnicodeDecodeError:
         raise RequestError(400, "BAD_JSON", "the request body is not UTF-8")
     except RecursionError:
@@ -381,25 +425,28 @@ def parse_csv(body: bytes, cols: list[Column]) -> list[dict]:
         raise RequestError(400, "WRONG_SHAPE", "CSV: expected a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
     by_name = {c.name: c for c in cols}
+    # pandas' df.to_csv() writes the index first under an empty header: it is not a column.
+    skip = 1 if header and header[0] == "" and "" not in by_name else 0
+    header = header[skip:]
     records = []
     for i, r in enumerate(rows[1:]):
+        r = r[skip:]
         if len(r) != len(header):
-            raise RequestError(400, "WRONG_SHAPE", "CSV row %d has %d values for %d columns" % (i + 1, len(r), len(header)))
+            raise RequestError(400, "WRONG_SHAPE", "CSV row %d has %d values for %d columns" % (i + 1, len(r) + skip, len(header) + skip))
         rec = {}
         for name, text_value in zip(header, r):
             col = by_name.get(name)
             rec[name] = _from_text(text_value, col, "CSV row %d" % (i + 1)) if col else text_value
         records.append(rec)
-    return records_from_records(records, cols, "CSV")
+    return records_from_records(records, cols, "CSV", missing=True)
 
 
 def _from_text(s: str, col: Column, where: str):
     s = s.strip()
     try:
         if col.type in ("double", "float"):
-            v = float(s)
-            if math.isfinite(v):
-                return v
+            # An empty cell is pandas' missing value (NaN), as read_csv reads it.
+            return float(s) if s else math.nan
         elif col.type in ("long", "integer"):
             return check_value(int(s), col, where)
         elif col.type == "boolean":
@@ -434,11 +481,25 @@ def score_inputs(body, cols: list[Column]) -> list[dict]:
     raise RequestError(400, "WRONG_SHAPE", "body: expected {\"data\": [...]} or a list of records or rows")
 
 
+MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def mlflow_params(body) -> dict | None:
+    """MLflow's `params` (since MLflow 2.6): an object of inference parameters, or None."""
+    if not isinstance(body, dict) or body.get("params") is None:
+        return None
+    params = body["params"]
+    if not isinstance(params, dict):
+        raise RequestError(400, "BAD_REQUEST", "params: expected an object of parameter names and values")
+    return params
+
+
 def mlflow_inputs(body, cols: list[Column]) -> list[dict]:
-    """POST /invocations: MLflow's dataframe_split, dataframe_records, instances, inputs."""
+    """POST /invocations: MLflow's dataframe_split, dataframe_records, instances, inputs
+    (double columns take null, NaN and +/-Infinity); `params` is read by mlflow_params."""
     if not isinstance(body, dict):
         raise RequestError(400, "BAD_REQUEST", "body: expected an object with one of dataframe_split, dataframe_records, instances, inputs")
-    key = _only_key(body, ("dataframe_split", "dataframe_records", "instances", "inputs"), "body")
+    key = _only_key({k: v for k, v in body.items() if k != "params"}, MLFLOW_KEYS, "body")
     v = body[key]
     if key == "dataframe_split":
         if not isinstance(v, dict) or not isinstance(v.get("data"), list):
@@ -451,7 +512,7 @@ def mlflow_inputs(body, cols: list[Column]) -> list[dict]:
             raise RequestError(400, "WRONG_SHAPE", "dataframe_split.data: no rows to score")
         columns = v.get("columns")
         if columns is None:
-            return records_from_rows(rows, cols, "dataframe_split.data")
+            return records_from_rows(rows, cols, "dataframe_split.data", True)
         if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns) or len(set(columns)) != len(columns):
             raise RequestError(400, "WRONG_SHAPE", "dataframe_split.columns: expected a list of distinct column names")
         records = []
@@ -459,12 +520,12 @@ def mlflow_inputs(body, cols: list[Column]) -> list[dict]:
             if not isinstance(r, list) or len(r) != len(columns):
                 raise RequestError(400, "WRONG_SHAPE", "dataframe_split.data[%d]: expected a row of %d values" % (i, len(columns)))
             records.append(dict(zip(columns, r)))
-        return records_from_records(records, cols, "dataframe_split.data")
+        return records_from_records(records, cols, "dataframe_split.data", True)
     if key == "dataframe_records":
         if not isinstance(v, list) or not v:
             raise RequestError(400, "WRONG_SHAPE", "dataframe_records: expected a non-empty list of records")
-        return records_from_records(v, cols, "dataframe_records")
-    return records_from_data(v, cols, key)
+        return records_from_records(v, cols, "dataframe_records", True)
+    return records_from_data(v, cols, key, True)
 
 
 def _flatten(data, out: list) -> None:
@@ -493,6 +554,91 @@ def _tensor_value(v, datatype: str, where: str):
     if not ok:
         raise RequestError(400, "WRONG_TYPE", "%s: a %s tensor cannot hold %s" % (where, datatype, _describe(v)))
     return v
+
+
+# The binary tensor data extension (Triton's, which tritonclient uses by default): the body is
+# JSON of Inference-Header-Content-Length bytes, then each binary tensor's raw little-endian
+# values in the order of the tensors, `parameters.binary_data_size` bytes each; BYTES elements
+# are a 4-byte little-endian length and the bytes.
+BINARY_EXTENSION = "binary_tensor_data"
+_STRUCT = {"BOOL": "?", "INT8": "b", "INT16": "h", "INT32": "i", "INT64": "q", "UINT8": "B", "UINT16": "H",
+           "UINT32": "I", "UINT64": "Q", "FP16": "e", "FP32": "f", "FP64": "d"}
+
+
+def split_binary(raw: bytes, header_length) -> tuple:
+    """(JSON part, binary part) of a request with Inference-Header-Content-Length."""
+    if header_length is None:
+        return raw, b""
+    if not _DIGITS.fullmatch(header_length.strip()) or int(header_length) > len(raw):
+        raise RequestError(400, "BAD_REQUEST", "Inference-Header-Content-Length must be an integer between 0 and the body's length (%d)" % len(raw))
+    n = int(header_length)
+    return raw[:n], raw[n:]
+
+
+def _decode_binary(buf: bytes, datatype: str, where: str) -> list:
+    if datatype == "BYTES":
+        out, i = [], 0
+        while i < len(buf):
+            if i + 4 > len(buf):
+                raise RequestError(400, "WRONG_SHAPE", "%s: a BYTES element is cut short" % where)
+            (k,) = struct.unpack_from("<I", buf, i)
+            if i + 4 + k > len(buf):
+                raise RequestError(400, "WRONG_SHAPE", "%s: a BYTES element is cut short" % where)
+            try:
+                out.append(buf[i + 4:i + 4 + k].decode("utf-8"))
+            except UnicodeDecodeError:
+                raise RequestError(400, "WRONG_TYPE", "%s: a BYTES element is not UTF-8 text" % where)
+            i += 4 + k
+        return out
+    fmt = _STRUCT[datatype]
+    size = struct.calcsize(fmt)
+    if len(buf) % size:
+        raise RequestError(400, "WRONG_SHAPE", "%s: %d bytes is not a whole number of %s values" % (where, len(buf), datatype))
+    values = list(struct.unpack("<%d%s" % (len(buf) // size, fmt), buf))
+    if datatype == "BOOL":
+        values = [bool(v) for v in values]
+    return values
+
+
+def attach_binary(body, binary: bytes) -> None:
+    """Give each input tensor sent as binary its `data`, decoded from the binary part."""
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+        return
+    pos = 0
+    for i, t in enumerate(body["inputs"]):
+        prm = t.get("parameters") if isinstance(t, dict) else None
+        size = prm.get("binary_data_size") if isinstance(prm, dict) else None
+        if size is None:
+            continue
+        where = "inputs[%d]" % i
+        if not _is_int(size) or size < 0 or pos + size > len(binary):
+            raise RequestError(400, "WRONG_SHAPE", "%s: binary_data_size %s does not fit the %d bytes after the JSON header" % (where, json.dumps(size), len(binary)))
+        if "data" in t:
+            raise RequestError(400, "BAD_REQUEST", "%s: a tensor has either `data` or binary_data_size, not both" % where)
+        if t.get("datatype") not in _STRUCT and t.get("datatype") != "BYTES":
+            raise RequestError(400, "WRONG_TYPE", "%s: unknown datatype %r; expected one of %s" % (where, t.get("datatype"), ", ".join(V2_TYPES)))
+        t["data"] = _decode_binary(binary[pos:pos + size], t["datatype"], where)
+        pos += size
+    if pos != len(binary):
+        raise RequestError(400, "WRONG_SHAPE", "%d bytes follow the JSON header but the tensors' binary_data_size add up to %d" % (len(binary), pos))
+
+
+def encode_binary(tensor: dict) -> bytes:
+    """Move a response tensor's `data` into raw bytes; its JSON keeps binary_data_size."""
+    data, dt = tensor.pop("data"), tensor["datatype"]
+    if dt == "BYTES":
+        buf = b"".join(struct.pack("<I", len(b)) + b for b in (v.encode("utf-8") for v in data))
+    else:
+        if dt in V2_FP:
+            data = [math.nan if v is None else v for v in data]
+        buf = struct.pack("<%d%s" % (len(data), _STRUCT[dt]), *data)
+    tensor["parameters"] = dict(tensor.get("parameters") or {}, binary_data_size=len(buf))
+    return buf
+
+
+def _flag(obj, key: str):
+    prm = obj.get("parameters") if isinstance(obj, dict) else None
+    return prm.get(key) if isinstance(prm, dict) else None
 
 
 def v2_inputs(body, cols: list[Column]) -> list[dict]:
@@ -652,6 +798,8 @@ class Model:
         self.error = ""
         self.load_seconds = 0.0
         self._predict = None
+        self.takes_params = False
+        self._params_noted = False
         self._stage = ""
         self.kind = "score.py" if bundle.scoring else "built-in %s loader" % bundle.flavor
 
@@ -702,6 +850,7 @@ class Model:
             self._stage = "init() in %s" % script
             init()
             self._stage = ""
+        self.takes_params = _takes_two(run)
         return run
 
     def _load_sklearn(self):
@@ -763,8 +912,33 @@ class Model:
         self.kind += ", DataFrame input"
         return predict_frame
 
-    def predict(self, records: list[dict]):
+    def predict(self, records: list[dict], params: dict | None = None):
+        if params is not None:
+            if self.takes_params:
+                return self._predict(records, params)
+            if not self._params_noted:
+                # As MLflow does for a model whose signature has no params: say so, score without.
+                self._params_noted = True
+                log("note: the request carries params, but %s takes none; they are ignored (noted once)"
+                    % ("run(data)" if self.bundle.scoring else "the built-in %s loader" % self.bundle.flavor))
         return self._predict(records)
+
+
+def _takes_two(fn) -> bool:
+    """Whether fn accepts a second positional argument: run(data, params)."""
+    import inspect
+
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    n = 0
+    for prm in sig.parameters.values():
+        if prm.kind == prm.VAR_POSITIONAL:
+            return True
+        if prm.kind in (prm.POSITIONAL_ONLY, prm.POSITIONAL_OR_KEYWORD):
+            n += 1
+    return n >= 2
 
 
 # --------------------------------------------------------------------------------------
@@ -872,6 +1046,9 @@ class Sampler:
         with self.lock:
             if self.rate < 1.0 and self.rng.random() >= self.rate:
                 return
+        # NaN and infinities (MLflow's missing values) are not JSON: logged as null.
+        if any(type(v) is float and not math.isfinite(v) for r in records for v in r.values()):
+            records = plain(records)
         line = json.dumps({
             "ts": _now_iso(),
             "model": bundle.model,
@@ -896,30 +1073,75 @@ class Sampler:
 # --------------------------------------------------------------------------------------
 # OpenAPI 3.0 description, generated from schema.json
 
+_DOUBLE_MAX = 1.7976931348623157e308
+# The value constraints the server enforces (check_value), as JSON Schema.
+_VALUE_SCHEMA = {
+    "double": {"type": "number", "format": "double", "minimum": -_DOUBLE_MAX, "maximum": _DOUBLE_MAX},
+    "float": {"type": "number", "format": "float", "minimum": -_DOUBLE_MAX, "maximum": _DOUBLE_MAX},
+    "long": {"type": "integer", "format": "int64", "minimum": INT64_MIN, "maximum": INT64_MAX},
+    "integer": {"type": "integer", "format": "int32", "minimum": INT32_MIN, "maximum": INT32_MAX},
+    "string": {"type": "string"},
+    "boolean": {"type": "boolean"},
+}
+# CSV cells as _from_text reads them (an empty double cell is NaN).
+_CSV_CELL = {"double": r"-?[0-9]{1,15}(\.[0-9]{1,15})?|", "float": r"-?[0-9]{1,15}(\.[0-9]{1,15})?|",
+             "long": r"-?[0-9]{1,18}", "integer": r"-?[0-9]{1,9}", "string": r"[^,\r\n\"]*",
+             "boolean": r"true|false|True|False|0|1"}
+
+
+def _value(c: Column, missing: bool) -> dict:
+    v = dict(_VALUE_SCHEMA[c.type])
+    if missing and c.type in ("double", "float"):
+        # MLflow's missing values: null here; the server also reads NaN, Infinity, -Infinity.
+        v["nullable"] = True
+        v["description"] = "null (and the non-JSON NaN, Infinity, -Infinity) is a missing or non-finite value"
+    return v
+
+
+def _inputs_schemas(cols: list[Column], missing: bool, sample) -> dict:
+    """Record, Row and Columns for one reading of the columns (`missing`: MLflow's)."""
+    names = [c.name for c in cols]
+    distinct: list = []
+    for c in cols:
+        v = _value(c, missing)
+        if v not in distinct:
+            distinct.append(v)
+    record = {"type": "object", "description": "One input record: every column of the model, nothing else.",
+              "properties": {c.name: _value(c, missing) for c in cols}, "required": names, "additionalProperties": False}
+    if sample:
+        record["example"] = sample[0]
+    row = {"type": "array", "description": "One input row, values in column order: %s." % ", ".join(names),
+           "items": distinct[0] if len(distinct) == 1 else {"anyOf": distinct},
+           "minItems": len(cols), "maxItems": len(cols)}
+    columns = {"type": "object", "description": "Column-oriented input: one non-empty array of values per column, all of the same length.",
+               "properties": {c.name: {"type": "array", "minItems": 1, "items": _value(c, missing)} for c in cols},
+               "required": names, "additionalProperties": False}
+    return {"record": record, "row": row, "columns": columns}
+
+
+def csv_pattern(cols: list[Column]) -> str:
+    """A regular expression for the CSV bodies /invocations takes: the header in schema order
+    (after pandas' unnamed index column, or not), then rows of cells of each column's type."""
+    cells = ",".join("(%s)" % _CSV_CELL[c.type] for c in cols)
+    head = ",".join(re.escape(c.name) for c in cols)
+    return r"^(%s\r?\n(%s\r?\n)+|,%s\r?\n([0-9]{1,9},%s\r?\n)+)$" % (head, cells, head, cells)
+
+
 def openapi(bundle: Bundle) -> dict:
     cols = bundle.inputs
     names = [c.name for c in cols]
-    col_schemas = {c.name: dict(JSON_SCHEMA_FOR_TYPE[c.type]) for c in cols}
-    distinct = []
-    for c in cols:
-        s = JSON_SCHEMA_FOR_TYPE[c.type]
-        if s not in distinct:
-            distinct.append(s)
-    record = {"type": "object", "description": "One input record: every column of the model, nothing else.",
-              "properties": col_schemas, "required": names, "additionalProperties": False}
-    if bundle.sample:
-        record["example"] = bundle.sample[0]
-    row = {"type": "array", "description": "One input row, values in column order: %s." % ", ".join(names),
-           "items": dict(distinct[0]) if len(distinct) == 1 else {"anyOf": [dict(s) for s in distinct]},
-           "minItems": len(cols), "maxItems": len(cols)}
-    columns = {"type": "object", "description": "Column-oriented input: one array of values per column.",
-               "properties": {c.name: {"type": "array", "items": dict(JSON_SCHEMA_FOR_TYPE[c.type])} for c in cols},
-               "required": names, "additionalProperties": False}
+    strict = _inputs_schemas(cols, False, bundle.sample)
+    lenient = _inputs_schemas(cols, True, None)
+    record, row, columns = strict["record"], strict["row"], strict["columns"]
     ref = lambda n: {"$ref": "#/components/schemas/%s" % n}  # noqa: E731
     data = {"description": "Records, rows (in column order), columns, or a single record.",
             "anyOf": [{"type": "array", "items": ref("Record"), "minItems": 1},
                       {"type": "array", "items": ref("Row"), "minItems": 1},
                       ref("Columns"), ref("Record")]}
+    mlflow_data = {"description": "Records, rows (in column order), columns, or a single record; double columns may be missing.",
+                   "anyOf": [{"type": "array", "items": ref("MlflowRecord"), "minItems": 1},
+                             {"type": "array", "items": ref("MlflowRow"), "minItems": 1},
+                             ref("MlflowColumns"), ref("MlflowRecord")]}
     if bundle.scoring:
         prediction: dict = {"description": "Whatever the scoring script's run(data) returns."}
         result: dict = {"description": "Whatever the scoring script's run(data) returns (any JSON value)."}
@@ -929,12 +1151,22 @@ def openapi(bundle: Bundle) -> dict:
         else:
             prediction = {"description": "The result of %s() for one row." % bundle.method}
         result = {"type": "array", "items": ref("Prediction"), "description": "One prediction per input row, in order."}
-    tensor_in = {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
-        "name": {"type": "string", "description": "A column name (one tensor per column, shape [N] or [N, 1]) or any name for one [N, %d] tensor." % len(cols)},
-        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-        "datatype": {"type": "string", "enum": list(V2_TYPES)},
-        "parameters": {"type": "object"},
-        "data": {"type": "array", "description": "Row-major values; may be nested."}}}
+    accepted = [t for t in V2_TYPES if all(t in V2_ACCEPTS[c.type] for c in cols)] or list(V2_TYPES)
+    out_name: dict = {"type": "string", "minLength": 1}
+    if not bundle.scoring:
+        out_name["enum"] = [bundle.outputs[0].name if bundle.outputs else "prediction"]
+    groups = ((V2_FP, {"type": "number", "minimum": -_DOUBLE_MAX, "maximum": _DOUBLE_MAX}),
+              (V2_INT, {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}),
+              (V2_UINT, {"type": "integer", "minimum": 0, "maximum": INT64_MAX}),
+              (("BOOL",), {"type": "boolean"}), (("BYTES",), {"type": "string"}))
+    tensor_in = {"description": "A tensor; the data holds product(shape) values of its datatype, row-major (JSON, or binary with parameters.binary_data_size).",
+                 "anyOf": [{"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
+                     "name": {"type": "string", "minLength": 1, "description": "A column name (one tensor per column, shape [N] or [N, 1]) or any name for one [N, %d] tensor." % len(cols)},
+                     "shape": {"type": "array", "minItems": 1, "maxItems": 2, "items": {"type": "integer", "minimum": 1}},
+                     "datatype": {"type": "string", "enum": [t for t in types if t in accepted]},
+                     "parameters": {"type": "object"},
+                     "data": {"type": "array", "minItems": 1, "items": item}}}
+                     for types, item in groups if any(t in accepted for t in types)]}
     tensor_out = {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
         "name": {"type": "string"},
         "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
@@ -956,21 +1188,33 @@ def openapi(bundle: Bundle) -> dict:
                                    {"type": "array", "items": ref("Record"), "minItems": 1},
                                    {"type": "array", "items": ref("Row"), "minItems": 1}]},
         "ScoreResponse": {"type": "object", "properties": {"result": ref("Result")}, "required": ["result"]},
-        "MlflowRequest": {"description": "MLflow scoring protocol: exactly one of the four fields.", "oneOf": [
+        "MlflowRecord": lenient["record"],
+        "MlflowRow": lenient["row"],
+        "MlflowColumns": lenient["columns"],
+        "MlflowData": mlflow_data,
+        "MlflowParams": {"type": "object", "description": "Inference parameters (MLflow 2.6+): passed to run(data, params) when the scoring script takes them, else ignored."},
+        "MlflowRequest": {"description": "MLflow scoring protocol: exactly one of the four input fields, and optional params.", "oneOf": [
             {"type": "object", "required": ["dataframe_split"], "additionalProperties": False, "properties": {
+                "params": ref("MlflowParams"),
                 "dataframe_split": {"type": "object", "required": ["data"], "additionalProperties": False, "properties": {
-                    "columns": {"type": "array", "items": {"type": "string", "enum": names}},
+                    "columns": {"type": "array", "items": {"type": "string", "enum": names}, "uniqueItems": True,
+                                "minItems": len(names), "maxItems": len(names),
+                                "description": "Every column, in the order of the values in each row."},
                     "index": {"type": "array"},
-                    "data": {"type": "array", "minItems": 1, "items": {"type": "array"}}}}}},
+                    "data": {"type": "array", "minItems": 1, "items": ref("MlflowRow")}}}}},
             {"type": "object", "required": ["dataframe_records"], "additionalProperties": False, "properties": {
-                "dataframe_records": {"type": "array", "minItems": 1, "items": ref("Record")}}},
-            {"type": "object", "required": ["instances"], "additionalProperties": False, "properties": {"instances": ref("Data")}},
-            {"type": "object", "required": ["inputs"], "additionalProperties": False, "properties": {"inputs": ref("Data")}}]},
+                "params": ref("MlflowParams"),
+                "dataframe_records": {"type": "array", "minItems": 1, "items": ref("MlflowRecord")}}},
+            {"type": "object", "required": ["instances"], "additionalProperties": False, "properties": {"params": ref("MlflowParams"), "instances": ref("MlflowData")}},
+            {"type": "object", "required": ["inputs"], "additionalProperties": False, "properties": {"params": ref("MlflowParams"), "inputs": ref("MlflowData")}}]},
         "MlflowResponse": {"type": "object", "properties": {"predictions": ref("Result")}, "required": ["predictions"]},
         "InferenceRequest": {"type": "object", "required": ["inputs"], "properties": {
-            "id": {"type": "string"}, "parameters": {"type": "object"},
-            "inputs": {"type": "array", "minItems": 1, "items": ref("RequestInput")},
-            "outputs": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}}}}}},
+            "id": {"type": "string"},
+            "parameters": {"type": "object", "properties": {"binary_data_output": {"type": "boolean", "description": "All outputs as binary tensor data."}}},
+            "inputs": {"type": "array", "minItems": 1, "maxItems": len(cols), "items": ref("RequestInput"),
+                       "description": "One [N, %d] tensor (columns in schema order), or one [N] or [N, 1] tensor per column, named after it; the data holds N values per column." % len(cols)},
+            "outputs": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
+                "name": out_name, "parameters": {"type": "object", "properties": {"binary_data": {"type": "boolean"}}}}}}}},
         "RequestInput": tensor_in,
         "InferenceResponse": {"type": "object", "required": ["model_name", "outputs"], "properties": {
             "model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"},
@@ -1011,6 +1255,7 @@ def openapi(bundle: Bundle) -> dict:
         texts = {"400": "Invalid input (malformed JSON, wrong shape, missing or unknown column, wrong type).",
                  "404": "Unknown model or version.",
                  "413": "Request body larger than the server's limit.",
+                 "415": "A content type (or a charset other than UTF-8) this route does not take.",
                  "500": "The model or scoring script raised an error.",
                  "503": "The model is not loaded (still loading, or init() failed)."}
         return {c: resp(texts[c], err) for c in codes}
@@ -1024,14 +1269,19 @@ def openapi(bundle: Bundle) -> dict:
                       "responses": {"200": resp("Summary.", "Index")}}},
         "/score": {"post": {"operationId": "score", "summary": "Score records (Azure ML style).",
                             "requestBody": score_body,
-                            "responses": dict({"200": resp("Predictions.", "ScoreResponse")}, **errors("Error", "400", "413", "500", "503"))}},
+                            "responses": dict({"200": resp("Predictions.", "ScoreResponse")}, **errors("Error", "400", "413", "415", "500", "503"))}},
         "/invocations": {"post": {"operationId": "invocations", "summary": "Score with MLflow's scoring protocol.",
                                   "requestBody": {"required": True, "content": {
                                       "application/json": {"schema": ref("MlflowRequest")},
-                                      "text/csv": {"schema": {"type": "string", "description": "A header row of column names, then one row per record."}}}},
-                                  "responses": dict({"200": resp("Predictions.", "MlflowResponse")}, **errors("Error", "400", "413", "500", "503"))}},
+                                      "text/csv": {"schema": {"type": "string", "pattern": csv_pattern(cols),
+                                                              "description": "A header row of column names (after the unnamed index column pandas writes, or not), then one row per record; an empty double cell is a missing value."}}}},
+                                  "responses": dict({"200": resp("Predictions.", "MlflowResponse")}, **errors("Error", "400", "413", "415", "500", "503"))}},
         "/ping": {"get": {"operationId": "ping", "summary": "MLflow-style health check: 200 when the model is ready.",
                           "responses": {"200": resp("Ready.", "Ready"), "503": resp("Not ready.", "Ready")}}},
+        "/health": {"get": {"operationId": "health", "summary": "Same as /ping (MLflow serves both).",
+                            "responses": {"200": resp("Ready.", "Ready"), "503": resp("Not ready.", "Ready")}}},
+        "/version": {"get": {"operationId": "version", "summary": "The server runtime version, as plain text (MLflow clients call it).",
+                             "responses": {"200": {"description": "Version.", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         "/v2": {"get": {"operationId": "serverMetadata", "summary": "Open Inference Protocol server metadata.",
                         "responses": {"200": resp("Server metadata.", "ServerMetadata")}}},
         "/v2/health/live": {"get": {"operationId": "serverLive", "summary": "Liveness: 200 while the process serves HTTP.",
@@ -1056,7 +1306,10 @@ def openapi(bundle: Bundle) -> dict:
                                             "responses": dict({"200": resp("Ready.", "ModelReady"), "503": resp("Not ready.", "ModelReady")}, **errors("V2Error", "404"))}}
         paths[prefix + "/infer"] = {"post": {"operationId": "modelInfer" + suffix, "summary": "Inference with tensors (Open Inference Protocol v2).",
                                              "parameters": params, "requestBody": infer_body,
-                                             "responses": dict({"200": resp("Output tensors.", "InferenceResponse")}, **errors("V2Error", "400", "404", "413", "500", "503"))}}
+                                             "responses": dict({"200": {"description": "Output tensors: JSON, or with binary outputs the JSON header (Inference-Header-Content-Length bytes) and the raw tensors.",
+                                                                                "content": {"application/json": {"schema": ref("InferenceResponse")},
+                                                                                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+                                                                  **errors("V2Error", "400", "404", "413", "500", "503"))}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "%s scoring API" % bundle.model, "version": bundle.version,
@@ -1071,6 +1324,30 @@ def openapi(bundle: Bundle) -> dict:
 
 # --------------------------------------------------------------------------------------
 # The application: routes over the model
+
+def _scoring_failed(bundle: Bundle, route: str, e: BaseException) -> RequestError:
+    what = "run()" if bundle.scoring else "%s()" % bundle.method
+    log("error: %s raised on %s\n%s" % (what, route, traceback.format_exc().rstrip()))
+    return RequestError(500, "SCORING_FAILED", "%s raised %s: %s" % (what, type(e).__name__, e))
+
+
+def _content_type(req, supported: tuple) -> str:
+    """The request's media type if the route supports it (no Content-Type reads as the first),
+    else 415 listing the supported ones; a charset other than UTF-8 is refused with 415 too, as
+    MLflow's scoring server refuses it."""
+    raw = req.headers.get("Content-Type")
+    if raw is None or not raw.strip():
+        return supported[0]
+    parts = raw.split(";")
+    mtype = parts[0].strip().lower()
+    if mtype not in supported:
+        raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE", "content type %r is not supported here; send one of %s" % (_printable(mtype, 80), ", ".join(supported)))
+    for prm in parts[1:]:
+        k, _, v = prm.partition("=")
+        if k.strip().lower() == "charset" and v.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise RequestError(415, "UNSUPPORTED_CHARSET", "charset %r is not supported; send UTF-8" % _printable(v.strip(), 40))
+    return mtype
+
 
 class Route:
     __slots__ = ("label", "methods", "params")
@@ -1107,6 +1384,7 @@ class App:
             "/invocations": ("/invocations", {"POST": self.h_invocations}),
             "/ping": ("/ping", {"GET": self.h_ping}),
             "/health": ("/ping", {"GET": self.h_ping}),
+            "/version": ("/version", {"GET": self.h_version}),
             "/v2": ("/v2", {"GET": self.h_v2}),
             "/v2/health/live": ("/v2/health/live", {"GET": self.h_live}),
             "/v2/health/ready": ("/v2/health/ready", {"GET": self.h_ready}),
@@ -1117,17 +1395,19 @@ class App:
             return Route(fixed[0], fixed[1])
         if not path.startswith("/v2/models/"):
             return None
-        rest = path[len("/v2/models/"):]
+        # {model}[/versions/{version}][/ready|/infer]; anything else (…/config, …/stats) is no
+        # route of this server, whichever model it names.
+        seg = path[len("/v2/models/"):].split("/")
         action = ""
-        for suffix in ("/infer", "/ready"):
-            if rest.endswith(suffix):
-                action, rest = suffix, rest[: -len(suffix)]
-                break
+        if len(seg) in (2, 4) and seg[-1] in ("infer", "ready"):
+            action = "/" + seg.pop()
         version = None
-        if "/versions/" in rest:
-            rest, version = rest.rsplit("/versions/", 1)
-        if not rest or (version is not None and not version):
+        if len(seg) == 3 and seg[1] == "versions":
+            version = seg[2]
+            seg = seg[:1]
+        if len(seg) != 1 or not seg[0] or version == "":
             return None
+        rest = seg[0]
         params = {"model": urllib.parse.unquote(rest), "version": urllib.parse.unquote(version) if version is not None else None}
         label = "/v2/models/{model}" + ("/versions/{version}" if version is not None else "") + action
         if action == "/infer":
@@ -1140,7 +1420,7 @@ class App:
         m = self.bundle.model
         return ["GET /", "POST /score", "POST /invocations", "GET /ping", "GET /v2", "GET /v2/health/live",
                 "GET /v2/health/ready", "GET /v2/models/%s" % m, "GET /v2/models/%s/ready" % m,
-                "POST /v2/models/%s/infer" % m, "GET /metrics", "GET /openapi.json"]
+                "POST /v2/models/%s/infer" % m, "GET /health", "GET /version", "GET /metrics", "GET /openapi.json"]
 
     # ---- helpers
     def _check_model(self, params: dict) -> None:
@@ -1157,16 +1437,20 @@ class App:
         if st != "ready":
             raise RequestError(503, "MODEL_NOT_READY", "the model failed to load: %s" % self.model.error)
 
-    def score(self, route: str, records: list[dict]):
+    def score(self, route: str, records: list[dict], params: dict | None = None):
         self._require_ready()
         t0 = time.perf_counter()
         with self.slots:
             try:
-                raw = self.model.predict(records)
+                raw = self.model.predict(records, params)
+            except ValueError as e:
+                if self.bundle.scoring:
+                    raise _scoring_failed(self.bundle, route, e)
+                # scikit-learn's input checks raise ValueError (NaN or infinity for an estimator
+                # that takes none, an unseen category): the request's fault, 400 as MLflow answers.
+                raise RequestError(400, "MODEL_REJECTED_INPUT", "the model refuses this input: %s" % e)
             except Exception as e:  # noqa: BLE001 - the user's code; report it, stay up
-                what = "run()" if self.bundle.scoring else "%s()" % self.bundle.method
-                log("error: %s raised on %s\n%s" % (what, route, traceback.format_exc().rstrip()))
-                raise RequestError(500, "SCORING_FAILED", "%s raised %s: %s" % (what, type(e).__name__, e))
+                raise _scoring_failed(self.bundle, route, e)
         try:
             result = plain(raw)
         except (TypeError, RecursionError) as e:
@@ -1186,26 +1470,34 @@ class App:
 
     def h_score(self, req, p):
         body = req.read_body()
+        _content_type(req, ("application/json",))
         self._require_ready()  # before validation: a model that is down is the news
         records = score_inputs(parse_json(body), self.bundle.inputs)
         return 200, {"result": self.score("/score", records)}
 
     def h_invocations(self, req, p):
         body = req.read_body()
+        ctype = _content_type(req, ("application/json", "text/csv"))
         self._require_ready()
-        ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        params = None
         if ctype == "text/csv":
             records = parse_csv(body, self.bundle.inputs)
         else:
-            records = mlflow_inputs(parse_json(body), self.bundle.inputs)
-        return 200, {"predictions": self.score("/invocations", records)}
+            obj = parse_json(body, constants=True)
+            records = mlflow_inputs(obj, self.bundle.inputs)
+            params = mlflow_params(obj)
+        return 200, {"predictions": self.score("/invocations", records, params)}
+
+    def h_version(self, req, p):
+        # MLflow's scoring server answers its version as plain text; so does this one.
+        return 200, RUNTIME_VERSION.encode("ascii"), "text/plain; charset=utf-8"
 
     def h_ping(self, req, p):
         ready = self.model.state == "ready"
         return (200 if ready else 503), {"ready": ready}
 
     def h_v2(self, req, p):
-        return 200, {"name": RUNTIME_NAME, "version": RUNTIME_VERSION, "extensions": []}
+        return 200, {"name": RUNTIME_NAME, "version": RUNTIME_VERSION, "extensions": [BINARY_EXTENSION]}
 
     def h_live(self, req, p):
         return 200, {"live": True}
@@ -1227,12 +1519,11 @@ class App:
 
     def h_infer(self, req, p):
         self._check_model(p)
-        if req.headers.get("Inference-Header-Content-Length") is not None:
-            req.read_body()
-            raise RequestError(400, "BAD_REQUEST", "the binary tensor data extension is not supported; send JSON tensors")
         raw = req.read_body()
+        head, binary = split_binary(raw, req.headers.get("Inference-Header-Content-Length"))
         self._require_ready()
-        body = parse_json(raw)
+        body = parse_json(head)
+        attach_binary(body, binary)
         records = v2_inputs(body, self.bundle.inputs)
         wanted = None
         if isinstance(body, dict) and body.get("outputs") is not None:
@@ -1247,11 +1538,22 @@ class App:
             missing = [n for n in wanted if n not in have]
             if missing:
                 raise RequestError(400, "UNKNOWN_OUTPUT", "unknown output %r; the model returns %s" % (missing[0], ", ".join(have)))
-            tensors = [have[n] for n in wanted]
+            tensors = [dict(have[n]) for n in wanted]  # one output asked for twice is two tensors
         resp = {"model_name": self.bundle.model, "model_version": self.bundle.version, "outputs": tensors}
         if isinstance(body.get("id"), str):
             resp["id"] = body["id"]
-        return 200, resp
+        # Binary outputs: those requested with binary_data, else all when binary_data_output.
+        by_request = {o["name"]: _flag(o, "binary_data") for o in body.get("outputs") or []}
+        everything = _flag(body, "binary_data_output") is True
+        chunks = []
+        for t in tensors:
+            flag = by_request.get(t["name"])
+            if flag is True or (flag is None and everything):
+                chunks.append(encode_binary(t))
+        if not chunks:
+            return 200, resp
+        head = json.dumps(resp, separators=(",", ":")).encode("utf-8")
+        return 200, head + b"".join(chunks), "application/octet-stream", {"Inference-Header-Content-Length": str(len(head))}
 
     def h_metrics(self, req, p):
         return 200, self.metrics.render(self).encode("utf-8"), "text/plain; version=0.0.4; charset=utf-8"
@@ -1266,7 +1568,7 @@ class App:
 # HTTP
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-            411: "Length Required", 413: "Payload Too Large", 414: "URI Too Long", 431: "Request Header Fields Too Large",
+            411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type", 414: "URI Too Long", 431: "Request Header Fields Too Large",
             500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable", 505: "HTTP Version Not Supported"}
 _STATUS_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT",
                  413: "PAYLOAD_TOO_LARGE", 414: "URI_TOO_LONG", 431: "HEADERS_TOO_LARGE", 501: "NOT_IMPLEMENTED",
@@ -1275,6 +1577,22 @@ _STATUS_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"
 
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+# Label values of /metrics come from this closed set, never from what a client sent: 2,000
+# made-up methods must not make 2,000 series.
+_KNOWN_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"))
+
+
+def _method_label(method) -> str:
+    if not method or method == "-":
+        return "-"
+    return method if method in _KNOWN_METHODS else "other"
+
+
+def _is_v2(raw_path: str) -> bool:
+    path = urllib.parse.urlsplit(raw_path).path if raw_path else ""
+    return path == "/v2" or path.startswith("/v2/")
+
 
 _QUIET_ROUTES = frozenset(("/ping", "/v2/health/live", "/v2/health/ready"))
 
@@ -1320,6 +1638,13 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RD)
         except OSError:
             pass
+
+    def __getattr__(self, name: str):
+        # http.server answers 501 to a method it finds no do_X for (TRACE, CONNECT, BREW): route
+        # every method through _dispatch, which answers 405 with Allow on a known route.
+        if name.startswith("do_") and len(name) > 3:
+            return self._dispatch
+        raise AttributeError(name)
 
     def do_GET(self): self._dispatch()  # noqa: E704
     def do_POST(self): self._dispatch()  # noqa: E704
@@ -1504,7 +1829,7 @@ class Handler(BaseHTTPRequestHandler):
         headers: dict = {}
         if isinstance(r, RequestError):
             status, error_code, headers = r.status, r.code, r.headers
-            if self._route_label.startswith("/v2"):
+            if self._route_label.startswith("/v2") or _is_v2(getattr(self, "path", "")):
                 payload: object = {"error": r.message, "code": r.code}
             else:
                 payload = {"error": {"code": r.code, "message": r.message}}
@@ -1513,6 +1838,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             status, obj = r[0], r[1]
             ctype = r[2] if len(r) > 2 else "application/json"
+            headers = r[3] if len(r) > 3 else {}
             body = obj if isinstance(obj, bytes) else json.dumps(obj, separators=(",", ":")).encode("utf-8")
         # A body we did not read would be taken for the next request: close instead.
         if close or self._linger or (self._body is None and self._has_body()) or app.stopping:
@@ -1521,7 +1847,7 @@ class Handler(BaseHTTPRequestHandler):
         if self._linger:
             self._drain()
         seconds = time.perf_counter() - self._t0
-        app.metrics.observe(self._route_label, self.command or "-", status, seconds, error_code)
+        app.metrics.observe(self._route_label, _method_label(self.command), status, seconds, error_code)
         raw_path = getattr(self, "path", "") or ""
         path = urllib.parse.urlsplit(raw_path).path if raw_path else "-"
         # Health probes (the image's HEALTHCHECK every 10 s, Kubernetes, gitml serve) would bury

@@ -25,7 +25,12 @@ out = sys.argv[1]
 d = load_iris(as_frame=True)
 X = d.data.copy()
 X.columns = ${JSON.stringify(IRIS_COLUMNS)}
-m = LogisticRegression(max_iter=1000).fit(X, d.target)
+m = LogisticRegression(max_iter=1000)
+if len(sys.argv) > 2:  # an imputer first: missing values (MLflow's NaN and null) have an answer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    m = make_pipeline(SimpleImputer(), m)
+m = m.fit(X, d.target)
 with open(out + "/model/model.pkl", "wb") as f:
     pickle.dump(m, f)
 with open(out + "/sample.json", "w") as f:
@@ -42,10 +47,10 @@ export interface IrisBundle {
 }
 
 /** Train the iris model and write a complete `sklearn` serving bundle around it. */
-export function irisBundle(server: Record<string, unknown> = {}): IrisBundle {
+export function irisBundle(server: Record<string, unknown> = {}, opts: { imputer?: boolean } = {}): IrisBundle {
   const dir = tmpDir('gitml-serve-');
   mkdirSync(path.join(dir, 'model'));
-  const r = spawnSync(testPython(), ['-c', TRAIN, dir], { encoding: 'utf8' });
+  const r = spawnSync(testPython(), ['-c', TRAIN, dir, ...(opts.imputer ? ['imputer'] : [])], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`training the iris model failed:\n${r.stderr}`);
   writeBundle(dir, {
     'server.json': { model: 'iris', version: 'v1.2.0', flavor: 'sklearn', artifact: 'model/model.pkl', scoring: null, runtime: '1.0.0', ...server },
@@ -295,4 +300,24 @@ export function metric(families: Map<string, Family>, family: string, sample: st
   const f = families.get(family);
   const s = f?.samples.find((x) => x.name === sample && Object.entries(labels).every(([k, v]) => x.labels[k] === v));
   return s?.value ?? 0;
+}
+
+/**
+ * Run a program to its end without blocking the event loop (unlike spawnSync): a server
+ * started by this process keeps its stderr pipe drained, so its log cannot stall it.
+ */
+export function runAsync(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 240_000);
+    p.on('error', reject);
+    p.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
 }

@@ -87,7 +87,7 @@ describe('Open Inference Protocol v2', () => {
     expect(await call(`${url}/v2/models/iris/ready`)).toMatchObject({ status: 200, body: { name: 'iris', ready: true } });
     expect(await call(`${url}/v2/models/iris/versions/v1.2.0/ready`)).toMatchObject({ status: 200 });
     const srv = await call(`${url}/v2`);
-    expect(srv.body).toMatchObject({ name: 'gitml-scoring-server', extensions: [] });
+    expect(srv.body).toMatchObject({ name: 'gitml-scoring-server', extensions: ['binary_tensor_data'] });
     expect(typeof srv.body.version).toBe('string');
     const meta = await call(`${url}/v2/models/iris`);
     expect(meta.status).toBe(200);
@@ -158,7 +158,18 @@ describe('bad requests', () => {
     ['1e999 for a double', '/score', { raw: '{"data": [[1e999, 3.5, 1.4, 0.2]]}' }, 400, 'WRONG_TYPE'],
     ['a 400-digit integer for a double', '/invocations', { raw: `{"instances": [[1${'0'.repeat(400)}, 3.5, 1.4, 0.2]]}` }, 400, 'WRONG_TYPE'],
     ['-1e999 in a v2 FP64 tensor', '/v2/models/iris/infer', { raw: '{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [-1e999, 3.5, 1.4, 0.2]}]}' }, 400, 'WRONG_TYPE'],
-    ['1e999 in a CSV cell', '/invocations', { raw: `${IRIS_COLUMNS.join(',')}\n1e999,2,3,4\n`, headers: { 'content-type': 'text/csv' } }, 400, 'WRONG_TYPE'],
+    // MLflow reads 1e999 in CSV as infinity and hands it on; this estimator refuses it (400, not 500)
+    ['1e999 in a CSV cell', '/invocations', { raw: `${IRIS_COLUMNS.join(',')}\n1e999,2,3,4\n`, headers: { 'content-type': 'text/csv' } }, 400, 'MODEL_REJECTED_INPUT'],
+    ['NaN for an estimator without an imputer', '/invocations', { raw: '{"instances": [[NaN, 3.5, 1.4, 0.2]]}' }, 400, 'MODEL_REJECTED_INPUT'],
+    ['null for a double on /invocations too', '/invocations', { body: { dataframe_records: [rec({ sepal_length: null })] } }, 400, 'MODEL_REJECTED_INPUT'],
+    ['a string for a double on /invocations', '/invocations', { body: { dataframe_records: [rec({ sepal_length: 'NaN' })] } }, 400, 'WRONG_TYPE'],
+    ['Parquet', '/invocations', { raw: 'PAR1', headers: { 'content-type': 'application/vnd.apache.parquet' } }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['text/plain', '/invocations', { raw: '{"instances": [[1, 2, 3, 4]]}', headers: { 'content-type': 'text/plain' } }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['a charset other than UTF-8', '/invocations', { raw: '{"instances": [[1, 2, 3, 4]]}', headers: { 'content-type': 'application/json; charset=latin-1' } }, 415, 'UNSUPPORTED_CHARSET'],
+    ['params that are not an object', '/invocations', { body: { instances: [[1, 2, 3, 4]], params: [1] } }, 400, 'BAD_REQUEST'],
+    ['CSV on /score', '/score', { raw: 'a,b\n1,2\n', headers: { 'content-type': 'text/csv' } }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['a binary header longer than the body', '/v2/models/iris/infer', { raw: '{}', headers: { 'inference-header-content-length': '99' } }, 400, 'BAD_REQUEST'],
+    ['binary sizes that do not add up', '/v2/models/iris/infer', { raw: '{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","parameters":{"binary_data_size":32}}]}' + 'x'.repeat(31), headers: { 'inference-header-content-length': '94' } }, 400, 'WRONG_SHAPE'],
     ['a short row', '/score', { body: { data: [[1, 2, 3]] } }, 400, 'WRONG_SHAPE'],
     ['a mix of rows and records', '/score', { body: { data: [[1, 2, 3, 4], rec({})] } }, 400, 'WRONG_SHAPE'],
     ['no rows', '/score', { body: { data: [] } }, 400, 'WRONG_SHAPE'],
@@ -210,7 +221,9 @@ describe('bad requests', () => {
     expect(del.status).toBe(405);
     expect(del.headers.get('allow')).toContain('GET');
     for (const [line, status] of [
-      ['BREW /score HTTP/1.1', 501],
+      ['BREW /score HTTP/1.1', 405],
+      ['TRACE /score HTTP/1.1', 405],
+      ['CONNECT /score HTTP/1.1', 405],
       ['this is not http', 400],
     ] as const) {
       const c = await rawConnect(server.port);
