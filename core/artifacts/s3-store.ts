@@ -76,6 +76,10 @@ export class S3ArtifactStore implements ArtifactStore {
   constructor(readonly config: S3StoreConfig, client?: S3Client) {
     this.prefix = normalizePrefix(config.prefix);
     this.where = `s3://${config.bucket}/${this.prefix}`;
+    // The SDK warns on Node 20 that *future* releases will need Node 22; gitml pins an exact
+    // version that works here, and the warning would land in every command's stderr. This is
+    // the SDK's documented switch; a user who set it either way keeps their choice.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client =
       client ??
       new S3Client({
