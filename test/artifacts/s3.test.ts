@@ -14,7 +14,11 @@ import { S3ArtifactStore } from '../../core/artifacts/s3-store.js';
 import { cacheFile } from '../../core/artifacts/cache.js';
 import { isGitmlError } from '../../core/errors.js';
 import { closeRunStore, recordRun } from '../../core/runs/store.js';
-import { gitml, makeRepo, removeDir, tmpDir } from '../support/repo.js';
+import { git, gitml, makeRepo, removeDir, tmpDir } from '../support/repo.js';
+import { serveJson } from '../support/serve.js';
+import { addRun, record } from '../registry/fixtures.js';
+import { registerModel } from '../../core/registry/register.js';
+import { promoteModel } from '../../core/registry/promote.js';
 import { S3_ENV, startMoto, type Moto } from '../support/moto.js';
 import { rec } from '../runs/helpers.js';
 
@@ -166,6 +170,51 @@ describe('s3 store through the CLI', () => {
     expect(readFileSync(dest).equals(bytes)).toBe(true);
     expect(get.stderr).not.toMatch(/NodeVersionSupportWarning/);
   });
+
+  test('a fresh clone of a repo whose model was trained elsewhere (s3 store): gitml pull, then gitml serve iris#production', async () => {
+    const files = {
+      'gitml.yaml': ['kind: Workspace', 'name: demo', 'defaults:', '  compute: local', '  environment: py', 'artifacts:', '  inlineMaxBytes: 1024', '  store:', '    type: s3', `    bucket: ${BUCKET}`, '    prefix: e2e/', `    endpoint: ${moto.endpoint}`, '    forcePathStyle: true', ''].join('\n'),
+      'gitml/compute/local.yaml': 'kind: ComputeTarget\ntype: local\n',
+      'gitml/environments/py.yaml': 'kind: Environment\nimage: gitml/python:bookworm\n',
+      'gitml/experiments/train.yaml': ['kind: Experiment', 'command: [python3, train.py]', 'outputs:', '  model: model.json', '  sample: sample.json', 'compute: local', 'environment: py', ''].join('\n'),
+      'gitml/models/iris.yaml': 'kind: Model\nexperiment: train\nartifact: model\nflavor: python\nscoring: src/score.py\nsample: sample\n',
+      'src/score.py': 'def init():\n    pass\n\n\ndef run(data):\n    return [r["n"] * 2 for r in data]\n',
+    };
+    const a = makeRepo(files);
+    dirs.push(a);
+    const r = record({ source: { commit: git(a, 'rev-parse', 'HEAD'), tree: git(a, 'rev-parse', 'HEAD^{tree}'), branch: 'main' } });
+    const sample = JSON.stringify(Array.from({ length: 60 }, (_, i) => ({ n: i, note: `row ${i}` })));
+    await addRun(a, r, { 'model.json': JSON.stringify({ w: 2, pad: 'q'.repeat(5000) }), 'sample.json': sample });
+    await registerModel({ dir: a, name: 'iris', runId: r.id, version: 'v0.1.0' });
+    await promoteModel({ dir: a, name: 'iris', version: 'v0.1.0', stage: 'production' });
+    const root = tmpDir('gitml-s3-remote-');
+    dirs.push(root);
+    const bare = path.join(root, 'r.git');
+    spawnSync('git', ['init', '-q', '--bare', '--initial-branch=main', bare]);
+    git(a, 'push', '-q', bare, 'HEAD:refs/heads/main');
+    const push = gitml(a, ['push', bare, '--json'], { env: S3_ENV });
+    expect(push.code, push.stderr).toBe(0);
+    // The bytes are in the bucket, not on the git remote.
+    expect(JSON.parse(push.stdout).artifacts).toMatchObject({ store: 's3', moved: 0 });
+    expect(git(bare, 'for-each-ref', 'refs/gitml/artifacts/')).toBe('');
+
+    git(root, 'clone', '-q', bare, 'b');
+    const b = path.join(root, 'b');
+    const pull = gitml(b, ['pull', '--json'], { env: S3_ENV });
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(JSON.parse(pull.stdout).artifacts).toMatchObject({ store: 's3', moved: 2, mode: 'registered' });
+    const s = await serveJson(b, ['iris#production', '--port', '0'], S3_ENV);
+    try {
+      const res = await fetch(`${s.info.url}/score`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ data: [{ n: 21, note: 'from s3' }] }) });
+      const text = await res.text();
+      expect(res.status, text).toBe(200);
+      expect(text).toContain('42');
+    } finally {
+      s.proc.kill('SIGTERM');
+      await s.exited;
+    }
+    for (const out of [push.stdout, push.stderr, pull.stdout, pull.stderr, s.stderr()]) expect(out).not.toContain(S3_ENV.AWS_SECRET_ACCESS_KEY);
+  }, 120_000);
 
   test('refused credentials: exit 3, one error line, no secret printed', () => {
     const dir = s3Repo(authMoto.endpoint);
