@@ -110,7 +110,7 @@ test('planGc: a registered version keeps its artifact even when no run reference
 });
 
 describe('gitml artifacts ls | get | gc (git store)', () => {
-  test('gc removes what no run references and keeps the registered version's; --dry-run removes nothing; ls and get', async () => {
+  test("gc removes what no run references and keeps the registered version's; --dry-run removes nothing; ls and get", async () => {
     const dir = makeRegistryRepo({ 'gitml.yaml': 'kind: Workspace\nname: demo\nartifacts:\n  inlineMaxBytes: 16\n' });
     dirs.push(dir);
     const r1 = record();
