@@ -1,5 +1,6 @@
 /**
- * Artifact store benchmark: `npx tsx bench/artifacts.ts [--mb 1024] [--s3-mb 256] [--runs 100] [--keep]`
+ * Artifact store benchmark: `npx tsx bench/artifacts.ts [--mb 1024] [--s3-mb 256] [--runs 100]
+ * [--only throughput|s3|negotiation|push] [--keep]`
  * (run `npx tsc -p tsconfig.json` first: the measured stores run from dist/ in child processes,
  * as the CLI runs them, so their peak RSS is gitml's own and not the benchmark's).
  *
@@ -231,7 +232,8 @@ async function pushRuns(): Promise<void> {
   const already = refs.slice(0, Math.floor(refs.length * 0.9));
   const r1 = newRepo('push-r1.git', true);
   const r2 = newRepo('push-r2.git', true);
-  for (const r of [r1, r2]) {
+  const r3 = newRepo('push-r3.git', true);
+  for (const r of [r1, r2, r3]) {
     for (let i = 0; i < already.length; i += 300) git(a, 'push', '-q', r, ...already.slice(i, i + 300).map((x) => `${x}:${x}`));
   }
   const runsOnly = timed(() => git(a, 'push', '-q', r2, 'refs/heads/runs:refs/heads/runs'));
@@ -241,15 +243,19 @@ async function pushRuns(): Promise<void> {
   if (g.status !== 0) throw new Error(g.stderr);
   const moved = JSON.parse(g.stdout).artifacts.moved;
   say(`   gitml push (${moved} artifacts + runs + tags + status) ${gm.toFixed(0)} ms vs git push of the runs branch alone ${runsOnly.toFixed(0)} ms: ${(gm / runsOnly).toFixed(2)}x`);
+  const rest = refs.slice(already.length);
+  const rawArtifacts = timed(() => git(a, 'push', '-q', r3, ...rest.map((x) => `${x}:${x}`), 'refs/heads/runs:refs/heads/runs'));
+  say(`   for scale: git push of the same ${rest.length} artifact refs + runs branch by hand ${rawArtifacts.toFixed(0)} ms (gitml push ${(gm / rawArtifacts).toFixed(2)}x of it)`);
   const noop = timed(() => spawnSync(process.execPath, [path.join(ROOT, 'bin/gitml.js'), 'push', r1], { cwd: a, env: ENV }));
   say(`   gitml push again (nothing new) ${noop.toFixed(0)} ms`);
 }
 
+const only = arg('only', 'all');
 try {
-  await throughput();
-  await s3();
-  await negotiation();
-  await pushRuns();
+  if (only === 'all' || only === 'throughput') await throughput();
+  if (only === 'all' || only === 's3') await s3();
+  if (only === 'all' || only === 'negotiation') await negotiation();
+  if (only === 'all' || only === 'push') await pushRuns();
   console.log(`\nsummary\n${lines.join('\n')}`);
 } finally {
   if (!KEEP) rmSync(work, { recursive: true, force: true });
