@@ -41,6 +41,9 @@ export type ErrorCode =
   | 'CANCELED'
   | 'MONITOR'
   | 'DEPLOY'
+  | 'ARTIFACT_MISSING'
+  | 'ARTIFACT_CORRUPT'
+  | 'ARTIFACT_STORE'
   | 'INTERNAL';
 
 export class GitmlError extends Error {
@@ -114,6 +117,9 @@ export function exitCodeFor(e: unknown): number {
     case 'LOCK_HELD':
     case 'IO':
     case 'DISK_FULL':
+    case 'ARTIFACT_MISSING':
+    case 'ARTIFACT_CORRUPT':
+    case 'ARTIFACT_STORE':
       return EXIT.ENVIRONMENT;
     case 'CANCELED':
       return EXIT.INTERRUPTED;

@@ -52,17 +52,41 @@ export interface Workspace {
      */
     inlineMaxBytes?: number;
     /**
-     * Content-addressed store for large artifacts.
+     * Content-addressed store (sha256) for large artifacts. `git` (default): git blobs under refs/gitml/artifacts/*, carried by `gitml push` / `gitml pull`. `local`: a folder. `s3`: an S3-compatible bucket; credentials come from the AWS environment variables or profiles, never from this file.
      */
     store?: {
       /**
-       * Store kind. `local`: a folder on this machine.
+       * Store kind. `git`: blobs in this repository, pushed and pulled with the runs. `local`: a folder on this machine or a shared mount. `s3`: an S3-compatible object store.
        */
-      type: 'local';
+      type: 'git' | 'local' | 's3';
       /**
        * Folder for the `local` store; relative paths are relative to the repository's .git folder. Default: .git/gitml/artifacts.
        */
       path?: string;
+      /**
+       * `git` store: the remote a missing artifact is fetched from on first use. Default: origin.
+       */
+      remote?: string;
+      /**
+       * `s3` store: the bucket.
+       */
+      bucket?: string;
+      /**
+       * `s3` store: key prefix, e.g. `team/project/` (objects are `<prefix>sha256/<ab>/<rest>`).
+       */
+      prefix?: string;
+      /**
+       * `s3` store: the region (default: AWS_REGION, else us-east-1).
+       */
+      region?: string;
+      /**
+       * `s3` store: endpoint URL of an S3-compatible service (MinIO, Ceph, R2, GCS interoperability); omit for AWS.
+       */
+      endpoint?: string;
+      /**
+       * `s3` store: address the bucket in the path (`endpoint/bucket/key`), as most S3-compatible services need.
+       */
+      forcePathStyle?: boolean;
     };
   };
   /**

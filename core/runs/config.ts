@@ -1,13 +1,14 @@
 /**
  * The runs store's settings, from the Workspace (gitml.yaml `branches.runs` and `artifacts`)
- * with defaults: branch `runs`, files up to 1 MiB inline on the branch, larger ones in
- * `.git/gitml/artifacts`.
+ * with defaults: branch `runs`, files up to 1 MiB inline on the branch, larger ones in the
+ * `git` artifact store (refs/gitml/artifacts/*, pushed and pulled with the runs).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GitmlError } from '../errors.js';
 import type { Workspace } from '../entities/types.js';
 import { repoPaths } from './git/repo.js';
+import type { ArtifactStoreConfig } from '../artifacts/types.js';
 
 export interface RunStoreConfig {
   /** Branch name, e.g. `runs`. */
@@ -16,7 +17,7 @@ export interface RunStoreConfig {
   ref: string;
   /** Largest artifact (bytes) kept on the branch; larger ones go to the artifact store. */
   inlineMaxBytes: number;
-  artifactStore: { type: 'local'; path: string };
+  artifactStore: ArtifactStoreConfig;
   /** A lock older than this whose owner is dead is cleared (ms). */
   staleLockMs?: number;
   /** How long to wait for a lock held by a live process (ms). */
@@ -35,15 +36,32 @@ export function runStoreConfig(workspace: Workspace | undefined, dir: string): R
   const im = workspace?.artifacts?.inlineMaxBytes;
   const inline = typeof im === 'number' && Number.isFinite(im) && im >= 0 ? im : DEFAULT_INLINE_MAX_BYTES;
   let commondir: string;
+  let root: string;
   try {
-    commondir = repoPaths(dir).commondir;
+    const p = repoPaths(dir);
+    commondir = p.commondir;
+    root = p.dir;
   } catch {
     commondir = path.join(path.resolve(dir), '.git');
+    root = path.resolve(dir);
   }
-  const sp = workspace?.artifacts?.store?.path;
-  const rel = typeof sp === 'string' && sp ? sp : 'gitml/artifacts';
-  const storePath = path.resolve(commondir, rel);
-  return { branch, ref: `refs/heads/${branch}`, inlineMaxBytes: inline, artifactStore: { type: 'local', path: storePath } };
+  return { branch, ref: `refs/heads/${branch}`, inlineMaxBytes: inline, artifactStore: storeConfig(workspace?.artifacts?.store, root, commondir) };
+}
+
+/** The artifact store's settings; credentials are never among them (the AWS chain has those). */
+function storeConfig(spec: NonNullable<Workspace['artifacts']>['store'] | undefined, root: string, commondir: string): ArtifactStoreConfig {
+  const cache = path.join(commondir, 'gitml', 'cache', 'artifacts');
+  const type = spec?.type ?? 'git';
+  if (type === 'local') {
+    const sp = spec?.path;
+    return { type: 'local', path: path.resolve(commondir, typeof sp === 'string' && sp ? sp : 'gitml/artifacts') };
+  }
+  if (type === 's3') {
+    if (!spec?.bucket) throw new GitmlError('INVALID_ENTITIES', 'gitml.yaml artifacts.store: type s3 needs a bucket', {});
+    return { type: 's3', bucket: spec.bucket, prefix: spec.prefix ?? '', region: spec.region, endpoint: spec.endpoint, forcePathStyle: spec.forcePathStyle, cache };
+  }
+  if (type !== 'git') throw new GitmlError('INVALID_ENTITIES', `gitml.yaml artifacts.store.type ${JSON.stringify(type)} is not one of git, local, s3`, { type });
+  return { type: 'git', dir: root, remote: spec?.remote, cache };
 }
 
 /**

@@ -139,12 +139,12 @@ describe('buildManifest', () => {
     await registeredRun(dir, 'scored', { 'model.json': '{"w": 3}', 'sample.json': SAMPLE }, 'v0.2.0', 'scored');
     expect(await codeOf(buildManifest({ dir, ref: 'scored@v0.2.0' }))).toBe('MANIFEST');
 
-    // an artifact kept in the artifact store whose file is gone from this machine
+    // an artifact kept in the (git) artifact store that is gone from this clone, which has no remote to fetch it from
     const big = 'x'.repeat(2 * 1024 * 1024);
     await registeredRun(dir, 'iris', { 'model.pkl': big, 'sample.json': SAMPLE }, 'v2.0.0');
-    const store = path.join(dir, '.git', 'gitml', 'artifacts', 'sha256');
-    for (const d of readdirSync(store)) rmSync(path.join(store, d), { recursive: true, force: true });
-    expect(await codeOf(buildManifest({ dir, ref: 'iris@v2.0.0' }))).toBe('IO');
+    for (const ref of git(dir, 'for-each-ref', '--format=%(refname)', 'refs/gitml/artifacts/').split('\n').filter(Boolean)) git(dir, 'update-ref', '-d', ref);
+    rmSync(path.join(dir, '.git', 'gitml', 'cache', 'artifacts'), { recursive: true, force: true });
+    expect(await codeOf(buildManifest({ dir, ref: 'iris@v2.0.0' }))).toBe('ARTIFACT_MISSING');
   });
 });
 
