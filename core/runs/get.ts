@@ -7,7 +7,7 @@ import { GitmlError } from '../errors.js';
 import type { RunRecord } from './types.js';
 import { openRuns, type RunsRepo } from './backend.js';
 import { loadRunStoreConfig, type RunStoreConfig } from './config.js';
-import { loadCatalog, recordProblem } from './catalog.js';
+import { catalogProblems, loadCatalog, recordProblem, runsWithIdPrefix } from './catalog.js';
 import { isRunId } from './id.js';
 import { isTreeMode, type TreeEntry } from './git/objects.js';
 import { RUN_FILE, runFolderSegments } from './layout.js';
@@ -61,17 +61,18 @@ export async function locateRun(repo: RunsRepo, idOrPrefix: string): Promise<Loc
   if (!entries) {
     // A prefix, or a run stored outside the standard layout: ask the catalog.
     const cat = await loadCatalog(repo);
-    const hits = [...cat.runs.values()].filter((r) => r.record.id.startsWith(id));
-    const bad = [...cat.problems.values()].filter((p) => p.path.slice(p.path.lastIndexOf('/') + 1).startsWith(id));
+    const hits = runsWithIdPrefix(cat, id);
+    const bad = catalogProblems(cat).filter((p) => p.path.slice(p.path.lastIndexOf('/') + 1).startsWith(id));
     if (hits.length > 1) {
-      throw new GitmlError('USAGE', `run id prefix ${JSON.stringify(id)} is ambiguous: ${hits.slice(0, 5).map((h) => h.record.id).join(', ')}${hits.length > 5 ? ', ...' : ''}`, { id, matches: hits.map((h) => h.record.id) });
+      throw new GitmlError('USAGE', `run id prefix ${JSON.stringify(id)} is ambiguous: ${hits.slice(0, 5).map((h) => h.id).join(', ')}${hits.length > 5 ? ', ...' : ''}`, { id, matches: hits.map((h) => h.id) });
     }
     if (hits.length === 0) {
       if (bad.length) throw new GitmlError('RUNS_BRANCH_CORRUPT', `run ${bad[0].path}: ${bad[0].message}`, { path: bad[0].path });
       throw notFound(idOrPrefix);
     }
-    path = hits[0].path;
-    entries = await folderEntries(repo, root, path.split('/'));
+    const found = hits[0].path;
+    path = found;
+    entries = await folderEntries(repo, root, found.split('/'));
     if (!entries) throw notFound(idOrPrefix);
   }
   const rj = entries.find((e) => e.name === RUN_FILE);
