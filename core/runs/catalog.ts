@@ -122,7 +122,7 @@ function loadFiles(repo: RunsRepo): Catalog {
   try {
     base = IndexFile.open(cacheFile(repo));
   } catch (e) {
-    if (e instanceof IndexFileError) notices.push(e.reason === 'version' ? `the runs index was ${e.message}; rebuilt from the branch` : `the runs index was damaged (${e.message}); rebuilt from the branch`);
+    if (e instanceof IndexFileError) notices.push(e.reason === 'version' ? `the runs index was ${e.message}; rebuilt from the branch` : damageNotice(e));
     return emptyCatalog(notices);
   }
   const h = base.header;
@@ -479,6 +479,26 @@ export function clearCatalogMemo(): void {
   for (const c of memo.values()) c.base?.close();
   memo.clear();
 }
+
+/**
+ * Drop the index of `repo` (files and memory) after damage was found while reading it; the next
+ * loadCatalog rebuilds it from the branch.
+ */
+export function discardIndex(repo: RunsRepo): void {
+  const key = cacheFile(repo);
+  memo.get(key)?.base?.close();
+  memo.delete(key);
+  for (const f of [key, journalFile(repo)]) {
+    try {
+      unlinkSync(f);
+    } catch {
+      /* gone already */
+    }
+  }
+}
+
+/** A notice for damage found in the index while a query read it. */
+export const damageNotice = (e: IndexFileError) => `the runs index was damaged (${e.message}); rebuilt from the branch`;
 
 /** The catalog for the branch's current tip (from memory or the index files when fresh). */
 export async function loadCatalog(repo: RunsRepo, opts: { useCache?: boolean } = {}): Promise<Catalog> {

@@ -6,9 +6,9 @@ import { resolveCommit } from '../git.js';
 import { RUN_STATUSES, type RunRecord } from './types.js';
 import { openRuns, type RunsRepo } from './backend.js';
 import { loadRunStoreConfig, type RunStoreConfig } from './config.js';
-import { catalogProblems, loadCatalog, overRuns, runCount, shadowed } from './catalog.js';
-import { closest, compareValues, compileCondition, fieldOf, mapRef, matches, parseWhere, sortKey } from './query.js';
-import { isColumnKey, type IndexFile } from './runs-index.js';
+import { catalogProblems, damageNotice, discardIndex, loadCatalog, overRuns, runCount, shadowed } from './catalog.js';
+import { closest, compareValues, compileCondition, fieldOf, mapRef, matches, parseWhere, sortKey, type Condition } from './query.js';
+import { IndexFileError, isColumnKey, type IndexFile } from './runs-index.js';
 
 const STATUSES: readonly string[] = RUN_STATUSES;
 
@@ -63,8 +63,27 @@ export async function listRuns(opts: ListRunsOptions): Promise<ListRunsResult> {
   const config = opts.config ?? (await loadRunStoreConfig(opts.dir));
   const repo = openRuns(opts.dir, config);
   const commit = opts.commit !== undefined ? await resolveSourceCommit(repo, opts.commit) : undefined;
+  try {
+    return await query(repo, opts, conds, sort, statuses, commit, []);
+  } catch (e) {
+    // Damage found in a row or column while reading: the index is never the truth, rebuild it.
+    if (!(e instanceof IndexFileError)) throw e;
+    discardIndex(repo);
+    return query(repo, opts, conds, sort, statuses, commit, [damageNotice(e)]);
+  }
+}
+
+async function query(
+  repo: RunsRepo,
+  opts: ListRunsOptions,
+  conds: Condition[],
+  sort: { key: string; desc: boolean } | undefined,
+  statuses: Set<string> | undefined,
+  commit: string | undefined,
+  said: string[],
+): Promise<ListRunsResult> {
   const cat = await loadCatalog(repo);
-  const notices = cat.notices.splice(0);
+  const notices = [...said, ...cat.notices.splice(0)];
   const base = cat.base && cat.base.n ? cat.base : null;
   const sh = shadowed(cat);
   const extra = overRuns(cat).map((e) => e.record);
