@@ -59,7 +59,8 @@ type ListOpts = Omit<ListRunsOptions, 'dir' | 'config'> & { json?: boolean };
 async function listAction(opts: ListOpts, cmd: Command): Promise<void> {
   const dir = repoDir(cmd.optsWithGlobals());
   const json = wantJson(cmd);
-  const { listRuns } = await store();
+  // list.js alone, not the whole store: a listing loads none of the recording, sync or artifact code.
+  const { listRuns } = await import('../../core/runs/list.js');
   await settleLost(dir);
   const limit = opts.limit ?? (json ? undefined : DEFAULT_HUMAN_LIMIT);
   // The index reads only the rows shown: the limit goes to the query, `total` says how many matched.
