@@ -259,14 +259,14 @@ function saveFile(repo: RunsRepo, c: Catalog): void {
     entries.push(...overRuns(c));
     const problems = catalogProblems(c).map((p): [string, string, string] => [p.path, p.blob, p.message]);
     const file = cacheFile(repo);
-    writeIndexFile(file, { ref: repo.config.ref, tip: c.tip, tree: c.tree, problems }, entries);
+    const written = writeIndexFile(file, { ref: repo.config.ref, tip: c.tip, tree: c.tree, problems }, entries);
     try {
       unlinkSync(journalFile(repo));
     } catch {
       /* none */
     }
     c.base?.close();
-    c.base = IndexFile.open(file);
+    c.base = written;
     c.baseProblems = new Map(c.base.header.problems.map(([p, blob, message]) => [p, { path: p, blob, message }]));
     c.over = new Map();
     c.shadowCache = undefined;

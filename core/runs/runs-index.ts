@@ -177,9 +177,11 @@ function sweepTemps(file: string): void {
 
 /**
  * Write the index for `entries` to `file` (temp file + rename: readers see the old file or the
- * new one, never a part). Rows are stored newest first.
+ * new one, never a part) and return it opened. It is opened before the rename, so the caller
+ * holds what it wrote even when another process renames its own file over it a moment later.
+ * Rows are stored newest first.
  */
-export function writeIndexFile(file: string, meta: { ref: string; tip: string | null; tree: string | null; problems: Array<[string, string, string]> }, entries: IndexEntry[]): IndexHeader {
+export function writeIndexFile(file: string, meta: { ref: string; tip: string | null; tree: string | null; problems: Array<[string, string, string]> }, entries: IndexEntry[]): IndexFile {
   const rows = [...entries].sort((a, b) => (a.record.id < b.record.id ? 1 : a.record.id > b.record.id ? -1 : a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const n = rows.length;
   const keys = new Set<string>(SCALAR_KEYS);
@@ -294,8 +296,14 @@ export function writeIndexFile(file: string, meta: { ref: string; tip: string | 
   } finally {
     closeSync(fd);
   }
-  renameSync(tmp, file);
-  return header;
+  const opened = IndexFile.open(tmp);
+  try {
+    renameSync(tmp, file);
+  } catch (e) {
+    opened.close();
+    throw e;
+  }
+  return opened;
 }
 
 /** An index file opened for reading; sections are read (and checked) when first asked for. */
