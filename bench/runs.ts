@@ -262,8 +262,8 @@ async function measure(big: string, small: string, n: number, nSmall: number): P
     sh('git', ['gc', '--quiet', '--prune=now'], copy);
     const gcSize = du(path.join(copy, '.git'));
     rmSync(copy, { recursive: true, force: true });
-    const idx = du(path.join(big, '.git/gitml'));
-    console.log(`  .git after recording: ${(size / 2 ** 20).toFixed(1)} MiB (of which the runs index ${(idx / 2 ** 20).toFixed(1)} MiB); after git gc (index removed): ${(gcSize / 2 ** 20).toFixed(1)} MiB -> ${ratio(size - idx, gcSize)} without the index [goal <= 2x]`);
+    const idx = du(path.join(work, '.git/gitml'));
+    console.log(`  .git after recording: ${(size / 2 ** 20).toFixed(1)} MiB; after git gc: ${(gcSize / 2 ** 20).toFixed(1)} MiB -> ${ratio(size, gcSize)} [goal <= 2x]; the runs index adds ${(idx / 2 ** 20).toFixed(1)} MiB`);
   }
   console.log(`  loose objects: ${loose.toLocaleString('en')} [goal < 10,000]; gc.log: ${gcLog ? 'present' : 'none'}`);
   closeRunStore();
