@@ -1,36 +1,41 @@
 /**
- * Runs store benchmark: `npx tsx bench/runs.ts [--sizes 10000,100000] [--records 40] [--metric-points 1000000]
- * [--no-concurrent] [--keep]`.
+ * Runs store benchmark on repositories built through the real recording path:
  *
- * For each size it builds a repository holding that many synthetic runs (10 params, 10 metrics
- * with series, logs; written with `git fast-import`, not through recordRun) and measures:
- *   - recording one run (median / p90 over --records calls, in-process);
- *   - listing every run with params and final metrics, cold (no cache, fresh object caches)
- *     and warm (cache fresh), against the baseline of `git cat-file --batch` reading the same
- *     run.json records by path;
- *   - 8 processes x 125 runs recording concurrently: all 1,000 present, throughput;
- *   - recording one run with a 1,000,000-point JSON-lines metrics file (vs git hash-object -w).
- * Figures are printed as ratios to the baseline measured in the same run.
+ *   npx tsx bench/runs.ts [--runs 100000] [--small 10000] [--writers 4] [--rounds 7] [--no-gc]
+ *
+ * Each repository is built once by --writers processes calling recordRun (10 params, 10 metrics
+ * with a 3-point series each, logs; compare-and-swap on the ref, packing on, as a daemon records)
+ * and cached under bench/out/runs-N/; measurements run on a copy. Every figure of issue 13's
+ * table is printed next to its baseline, measured in the same run:
+ *   - filtered + sorted top 10 in a new process, against `gitml -V` (and node -e 0);
+ *   - the same in process (the UI's path), against spawning `git rev-parse`;
+ *   - listing all runs as JSON in a new process, against `git cat-file --batch` reading every run.json;
+ *   - that listing warm (index fresh) against cold (index deleted);
+ *   - the index update after 100 new runs, against `git cat-file --batch` reading those 100 records;
+ *   - recording one run at 100k against the same at 10k;
+ *   - .git size against the same repository after `git gc`, loose objects, gc.log;
+ *   - `gitml -V` against `node -e 0`.
+ * Build progress is printed on stderr. A build of 100,000 runs takes a while (recordRun at
+ * about 100-200 runs/s on 2 cores): it is cached.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { recordRun, listRuns, getRun, runStoreConfig, closeRunStore, newRunId, type RunStoreConfig } from '../core/runs/store.js';
+import { recordRun, listRuns, runStoreConfig, closeRunStore, newRunId, type RunStoreConfig } from '../core/runs/store.js';
 import type { RunRecord } from '../core/runs/types.js';
-import { clearObjectCaches, openRuns } from '../core/runs/backend.js';
-import { cacheFile, clearCatalogMemo } from '../core/runs/catalog.js';
-import { RUN_ID_ALPHABET as RUN_ALPHABET_FOR_BENCH } from '../core/runs/id.js';
-import { runFolder as runFolderFor } from '../core/runs/layout.js';
+import { clearObjectCaches } from '../core/runs/backend.js';
+import { clearCatalogMemo } from '../core/runs/catalog.js';
 
 const here = fileURLToPath(import.meta.url);
-// Timings without a background `git gc --auto` (writer children inherit this).
-process.env.GITML_AUTO_GC = '0';
+const root = path.resolve(path.dirname(here), '..');
+const bin = path.join(root, 'bin/gitml.js');
+const outDir = path.join(root, 'bench/out');
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : dflt;
 };
+const ROUNDS = Number(arg('rounds', '7'));
 
 const EXPERIMENTS = ['train', 'tune', 'evaluate', 'baseline', 'ablation'];
 const METRICS = ['accuracy', 'loss', 'f1', 'precision', 'recall', 'auc', 'val_loss', 'val_accuracy', 'rmse', 'mae'];
@@ -60,264 +65,221 @@ function syntheticRecord(id: string, experiment: string, i: number, startedAt: n
   };
 }
 
-/** An id for a given time without going through newRunId's monotonic state. */
-function idAt(ms: number, i: number): string {
-  let t = '';
-  let x = ms;
-  for (let k = 0; k < 10; k++) {
-    t = RUN_ALPHABET_FOR_BENCH[x % 32] + t;
-    x = Math.floor(x / 32);
-  }
-  let r = '';
-  let y = (i * 2654435761) >>> 0;
-  for (let k = 0; k < 16; k++) {
-    r += RUN_ALPHABET_FOR_BENCH[(y + k * 7) % 32];
-    y = (y * 1103515245 + 12345) >>> 0;
-  }
-  return t + r;
+function metricsOf(rec: RunRecord) {
+  const now = Date.now();
+  return METRICS.flatMap((m) => [0, 1, 2].map((s) => ({ name: m, value: (rec.metrics[m] * (s + 1)) / 3, step: s, timestamp: now + s })));
 }
 
-interface Generated {
-  dir: string;
-  paths: string[];
-  seconds: number;
-}
-
-async function generate(n: number): Promise<Generated> {
-  const dir = mkdtempSync(path.join(tmpdir(), `gitml-bench-${n}-`));
-  spawnSync('git', ['init', '-q', '-b', 'main', dir]);
-  const t0 = performance.now();
-  const fi = spawn('git', ['fast-import', '--quiet'], { cwd: dir, stdio: ['pipe', 'inherit', 'inherit'] });
-  const done = new Promise<void>((res, rej) => fi.on('exit', (c) => (c === 0 ? res() : rej(new Error(`fast-import exit ${c}`)))));
-  const paths: string[] = [];
-  const start = Date.now() - 60 * 24 * 3600 * 1000;
-  const span = 59 * 24 * 3600 * 1000;
-  const batch = 1000;
-  let chunk: string[] = [];
-  const flush = async () => {
-    const s = chunk.join('');
-    chunk = [];
-    if (!fi.stdin.write(s)) await new Promise((r) => fi.stdin.once('drain', r));
-  };
-  const data = (s: string) => `data ${Buffer.byteLength(s)}\n${s}\n`;
-  for (let b = 0; b < n; b += batch) {
-    const ids: string[] = [];
-    const files: string[] = [];
-    for (let i = b; i < Math.min(n, b + batch); i++) {
-      const ms = start + Math.floor((i / n) * span);
-      const id = idAt(ms, i);
-      const exp = EXPERIMENTS[i % EXPERIMENTS.length];
-      const rec = syntheticRecord(id, exp, i, ms);
-      const folder = runFolderFor(exp, id);
-      paths.push(folder);
-      ids.push(id);
-      files.push(`M 100644 inline ${folder}/run.json\n${data(JSON.stringify(rec, null, 2) + '\n')}`);
-      const tsv = METRICS.map((m) => `${m}\t0\t${ms}\t${rec.metrics[m] / 2}\n${m}\t1\t${ms + 1000}\t${rec.metrics[m]}\n`).join('');
-      files.push(`M 100644 inline ${folder}/metrics.tsv\n${data(`name\tstep\ttimestamp\tvalue\n${tsv}`)}`);
-      files.push(`M 100644 inline ${folder}/logs.txt\n${data(`run ${id}\nepoch 1 done\n`)}`);
-    }
-    const msg = `record ${ids.length} synthetic runs\n\n${ids.map((id) => `Gitml-Run: ${id}`).join('\n')}\n`;
-    chunk.push(`commit refs/heads/runs\ncommitter gitml <gitml@localhost> ${Math.floor(Date.now() / 1000)} +0000\n${data(msg)}`, ...files, '\n');
-    await flush();
-  }
-  fi.stdin.end();
-  await done;
-  return { dir, paths, seconds: (performance.now() - t0) / 1000 };
-}
-
-/** Baseline: `git cat-file --batch` reading every run.json, by blob id (ids from ls-tree, untimed) or by `runs:<path>`. */
-async function baselineCatFile(dir: string, specs: string[]): Promise<number> {
-  const t0 = performance.now();
-  const p = spawn('git', ['cat-file', '--batch'], { cwd: dir, stdio: ['pipe', 'pipe', 'inherit'] });
-  let bytes = 0;
-  p.stdout.on('data', (c: Buffer) => (bytes += c.length));
-  const done = new Promise<void>((r) => p.on('exit', () => r()));
-  p.stdin.end(specs.join('\n') + '\n');
-  await done;
-  if (bytes < specs.length * 100) throw new Error('baseline read too little');
-  return performance.now() - t0;
-}
-
-function runJsonOids(dir: string): string[] {
-  const out = spawnSync('git', ['ls-tree', '-r', 'runs'], { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 30 }).stdout;
-  return out.split('\n').filter((l) => l.endsWith('/run.json')).map((l) => l.split(/\s+/)[2]);
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
-const ms = (x: number) => `${x.toFixed(1)} ms`;
-
-async function coldList(dir: string, config: RunStoreConfig): Promise<{ t: number; n: number }> {
-  try {
-    unlinkSync(cacheFile(openRuns(dir, config)));
-  } catch {
-    /* none yet */
-  }
-  closeRunStore();
-  clearObjectCaches();
-  clearCatalogMemo();
-  const t0 = performance.now();
-  const r = await listRuns({ dir, config });
-  return { t: performance.now() - t0, n: r.runs.length };
-}
-
-async function recordOnce(dir: string, config: RunStoreConfig, i: number): Promise<number> {
+async function recordOne(dir: string, config: RunStoreConfig, i: number): Promise<string> {
   const id = newRunId();
   const rec = syntheticRecord(id, EXPERIMENTS[i % EXPERIMENTS.length], i, Date.now());
-  const t0 = performance.now();
-  await recordRun({
-    dir,
-    config,
-    record: rec,
-    metrics: METRICS.flatMap((m) => [0, 1, 2].map((s) => ({ name: m, value: rec.metrics[m] * (s + 1) / 3, step: s, timestamp: Date.now() }))),
-    logs: `bench run ${id}\n`,
-  });
-  return performance.now() - t0;
+  await recordRun({ dir, config, record: rec, metrics: metricsOf(rec), logs: `run ${id}\nepoch 1 done\n` });
+  return id;
 }
 
-async function concurrent(dir: string, config: RunStoreConfig, writers: number, each: number): Promise<void> {
-  const before = (await listRuns({ dir, config })).runs.length;
-  const startAt = Date.now() + 4000;
-  const kids = Array.from({ length: writers }, (_, w) =>
-    spawn(process.execPath, ['--import', 'tsx', here, '--writer', dir, String(each), String(startAt), String(w)], { stdio: ['ignore', 'pipe', 'inherit'] }),
-  );
-  const outs = await Promise.all(
-    kids.map(
-      (k) =>
-        new Promise<{ ids: string[]; start: number; end: number }>((res, rej) => {
-          let s = '';
-          k.stdout.on('data', (c) => (s += c));
-          k.on('exit', (code) => (code === 0 ? res(JSON.parse(s)) : rej(new Error(`writer exit ${code}`))));
-        }),
-    ),
-  );
-  const start = Math.min(...outs.map((o) => o.start));
-  const end = Math.max(...outs.map((o) => o.end));
-  const ids = outs.flatMap((o) => o.ids);
-  const after = await listRuns({ dir, config });
-  const have = new Set(after.runs.map((r) => r.id));
-  const missing = ids.filter((id) => !have.has(id)).length;
-  const fsck = spawnSync('git', ['fsck', '--no-dangling', '--connectivity-only'], { cwd: dir, encoding: 'utf8' });
-  console.log(
-    `  concurrent: ${writers} writers x ${each} runs = ${ids.length} recorded in ${((end - start) / 1000).toFixed(2)} s, ` +
-      `${(ids.length / ((end - start) / 1000)).toFixed(0)} runs/s; present ${ids.length - missing}/${ids.length} ` +
-      `(total ${before} -> ${after.runs.length}); git fsck ${fsck.status === 0 ? 'clean' : 'FAILED: ' + fsck.stderr.slice(0, 200)}`,
-  );
-}
-
-async function writer(dir: string, each: number, startAt: number, w: number): Promise<void> {
+/** A writer process: `count` runs through recordRun, progress lines on stdout. */
+async function writer(dir: string, count: number, seed: number): Promise<void> {
   const config = runStoreConfig(undefined, dir);
-  // warm up the module and the cat-file child outside the timed window
-  openRuns(dir, config).tip();
-  await new Promise((r) => setTimeout(r, Math.max(0, startAt - Date.now())));
-  const ids: string[] = [];
-  const start = Date.now();
-  for (let i = 0; i < each; i++) {
-    const id = newRunId();
-    const rec = syntheticRecord(id, EXPERIMENTS[(i + w) % EXPERIMENTS.length], i, Date.now());
-    await recordRun({ dir, config, record: rec, logs: `writer ${w} run ${i}\n` });
-    ids.push(id);
+  for (let i = 0; i < count; i++) {
+    await recordOne(dir, config, seed + i);
+    if ((i + 1) % 200 === 0) process.stdout.write('200\n');
   }
-  const end = Date.now();
+  process.stdout.write(`${count % 200}\n`);
   closeRunStore();
-  process.stdout.write(JSON.stringify({ ids, start, end }));
 }
 
-async function benchSize(n: number, records: number): Promise<void> {
-  console.log(`\n== ${n.toLocaleString('en')} runs ==`);
-  const g = await generate(n);
-  console.log(`  generated with git fast-import in ${g.seconds.toFixed(1)} s (${g.dir})`);
-  const config = runStoreConfig(undefined, g.dir);
+const sh = (cmd: string, args: string[], cwd: string) => execFileSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 1 << 30 }).trim();
 
-  const oids = runJsonOids(g.dir);
-  const base: number[] = [];
-  const byPath: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    base.push(await baselineCatFile(g.dir, oids));
-    byPath.push(await baselineCatFile(g.dir, g.paths.map((f) => `runs:${f}/run.json`)));
-  }
-  const baseline = median(base);
-  console.log(`  baseline git cat-file --batch reading the ${n} run.json: by blob id ${ms(baseline)}, by runs:<path> ${ms(median(byPath))}`);
-  const colds: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const c = await coldList(g.dir, config);
-    if (c.n !== n) throw new Error(`listed ${c.n} runs, expected ${n}`);
-    colds.push(c.t);
-  }
-  const cold = median(colds);
-  const warms: number[] = [];
-  for (let i = 0; i < 7; i++) {
-    clearCatalogMemo(); // measure the cache file, as a new CLI process would
-    const t0 = performance.now();
-    const r = await listRuns({ dir: g.dir, config });
-    warms.push(performance.now() - t0);
-    if (r.runs.length !== n) throw new Error('warm list count');
-  }
-  const warm = median(warms);
-  const memoT0 = performance.now();
-  await listRuns({ dir: g.dir, config });
-  const memoT = performance.now() - memoT0;
-  console.log(`  list all (params + final metrics): cold ${ms(cold)} (${(cold / baseline).toFixed(2)}x baseline), warm from the cache file ${ms(warm)} (${(warm / baseline).toFixed(2)}x baseline), again in the same process ${ms(memoT)}`);
-
+/** bench/out/runs-N: N runs recorded through recordRun by `writers` processes (built once). */
+async function ensureRepo(n: number, writers: number): Promise<string> {
+  const dir = path.join(outDir, `runs-${n}`);
+  if (existsSync(path.join(dir, '.git', 'gitml-bench-built'))) return dir;
+  const tmp = `${dir}.building`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  sh('git', ['init', '-q', '-b', 'main'], tmp);
+  sh('git', ['config', 'user.name', 'gitml bench'], tmp);
+  sh('git', ['config', 'user.email', 'bench@gitml.invalid'], tmp);
   const t0 = performance.now();
-  const q = await listRuns({ dir: g.dir, config, experiment: 'train', where: ['metrics.accuracy>0.5', 'params.C>=1'], sort: '-metrics.accuracy', limit: 10 });
-  console.log(`  filtered+sorted query (warm): ${ms(performance.now() - t0)}, ${q.runs.length} rows`);
-
-  const g0 = performance.now();
-  await getRun({ dir: g.dir, config, id: q.runs[0]?.id ?? '' });
-  console.log(`  getRun by full id (with its recording commit): ${ms(performance.now() - g0)}`);
-
-  await recordOnce(g.dir, config, 0); // warm-up: identity, cat-file child
-  const rec: number[] = [];
-  for (let i = 1; i <= records; i++) rec.push(await recordOnce(g.dir, config, i));
-  console.log(`  record one run (10 params, 10 metric series, logs): median ${ms(median(rec))}, p90 ${ms(pct(rec, 0.9))} over ${records}`);
-
-  const i0 = performance.now();
-  const after = await listRuns({ dir: g.dir, config });
-  console.log(`  list after ${records + 1} new runs (incremental cache update): ${ms(performance.now() - i0)}, ${after.runs.length} runs`);
-
-  if (!process.argv.includes('--no-concurrent')) await concurrent(g.dir, config, 8, 125);
-  closeRunStore();
-  if (!process.argv.includes('--keep')) rmSync(g.dir, { recursive: true, force: true });
-}
-
-/** recordRun with a JSON-lines metrics file of `points` points, against `git hash-object -w` of that file. */
-async function metricsFileBench(points: number): Promise<void> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'gitml-bench-metrics-'));
-  spawnSync('git', ['init', '-q', '-b', 'main', dir]);
-  const file = path.join(dir, '..', `${path.basename(dir)}.jsonl`);
-  const out = createWriteStream(file);
-  const names = ['loss', 'accuracy', 'learning_rate', 'grad_norm'];
-  let buf: string[] = [];
-  for (let i = 0; i < points; i++) {
-    buf.push(JSON.stringify({ name: names[i % 4], value: Math.sin(i / 1000) + i / points, step: i >> 2, timestamp: 1_700_000_000_000 + i }));
-    if (buf.length === 10_000) {
-      if (!out.write(buf.join('\n') + '\n')) await new Promise((r) => out.once('drain', r));
-      buf = [];
-    }
-  }
-  out.end(buf.length ? buf.join('\n') + '\n' : '');
-  await new Promise((r) => out.on('finish', r));
-  const config = runStoreConfig(undefined, dir);
-  const h0 = performance.now();
-  spawnSync('git', ['hash-object', '-w', file], { cwd: dir });
-  const base = performance.now() - h0;
-  const t0 = performance.now();
-  const r = await recordRun({ dir, config, metricsFile: file, record: syntheticRecord(newRunId(), 'train', 1, Date.now()) });
-  const t = performance.now() - t0;
-  console.log(`\n== metrics file ==\n  recordRun with a ${points.toLocaleString('en')}-point JSON-lines metrics file: ${ms(t)} (git hash-object -w of the same file: ${ms(base)}, ${(t / base).toFixed(2)}x); final loss ${r.record.metrics.loss?.toFixed(3)}`);
-  closeRunStore();
+  let done = 0;
+  let last = 0;
+  const per = Math.ceil(n / writers);
+  await Promise.all(
+    Array.from({ length: writers }, (_, w) => {
+      const count = Math.min(per, n - w * per);
+      const kid = spawn(process.execPath, ['--import', 'tsx', here, '--writer', tmp, String(count), String(w * per)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      kid.stdout.on('data', (b: Buffer) => {
+        for (const l of b.toString().split('\n')) if (l) done += Number(l);
+        const now = performance.now();
+        if (now - last > 5000) {
+          last = now;
+          process.stderr.write(`  building ${n.toLocaleString('en')} runs: ${done.toLocaleString('en')} recorded, ${(done / ((now - t0) / 1000)).toFixed(0)} runs/s\n`);
+        }
+      });
+      return new Promise<void>((res, rej) => kid.on('exit', (c) => (c === 0 ? res() : rej(new Error(`writer exited ${c}`)))));
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  await maintenanceDone(tmp);
+  const count = Number(sh('git', ['rev-list', '--count', 'runs'], tmp));
+  if (count !== n) throw new Error(`built ${count} commits, expected ${n}`);
+  writeFileSync(path.join(tmp, '.git', 'gitml-bench-built'), JSON.stringify({ n, writers, seconds }));
   rmSync(dir, { recursive: true, force: true });
-  rmSync(file, { force: true });
+  renameSync(tmp, dir);
+  return dir;
+}
+
+async function maintenanceDone(dir: string): Promise<void> {
+  for (let w = 0; w < 600 && existsSync(path.join(dir, '.git/objects/maintenance.lock')); w++) await new Promise((r) => setTimeout(r, 100));
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const fmt = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(1)} ms`);
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+
+function timeProc(args: string[], cwd: string, opts: { bin?: string; input?: string } = {}): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(opts.bin ?? process.execPath, args, { cwd, input: opts.input, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'], maxBuffer: 1 << 30 });
+  const t = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${args.join(' ')}: exit ${r.status} ${r.stderr}`);
+  return t;
+}
+
+/** Medians of several commands measured interleaved (load on the machine hits them alike). */
+function interleaved(cmds: Array<() => number>, rounds = ROUNDS): number[] {
+  const ts = cmds.map(() => [] as number[]);
+  for (const c of cmds) c(); // warm caches
+  for (let r = 0; r < rounds; r++) cmds.forEach((c, k) => ts[k].push(c()));
+  return ts.map(median);
+}
+
+const TOP10 = ['runs', '--experiment', 'train', '--where', 'metrics.accuracy>0.5', '--where', 'params.C>=1', '--sort', '-metrics.accuracy', '--limit', '10', '--json'];
+const TOP10_OPTS = { experiment: 'train', where: ['metrics.accuracy>0.5', 'params.C>=1'], sort: '-metrics.accuracy', limit: 10 };
+
+function indexFiles(dir: string): string[] {
+  return [path.join(dir, '.git/gitml/cache/runs-index-refs_heads_runs.idx'), path.join(dir, '.git/gitml/cache/runs-index-refs_heads_runs.idx.journal')];
+}
+
+function du(dir: string): number {
+  return Number(sh('du', ['-sb', dir], root).split('\t')[0]);
+}
+
+async function recordTimes(dir: string, config: RunStoreConfig, k: number): Promise<number[]> {
+  await recordOne(dir, config, 0); // warm-up: identity, cat-file child
+  const ts: number[] = [];
+  for (let i = 1; i <= k; i++) {
+    const t0 = performance.now();
+    await recordOne(dir, config, i);
+    ts.push(performance.now() - t0);
+  }
+  return ts;
+}
+
+async function measure(big: string, small: string, n: number, nSmall: number): Promise<void> {
+  const work = path.join(outDir, `work-${n}`);
+  rmSync(work, { recursive: true, force: true });
+  cpSync(big, work, { recursive: true });
+  const config = runStoreConfig(undefined, work);
+  console.log(`\n== ${n.toLocaleString('en')} runs recorded through recordRun (${readFileSync(path.join(big, '.git/gitml-bench-built'), 'utf8')}) ==`);
+
+  // Build the index once (cold, in a new process), then everything below is warm unless said.
+  const coldBuild = timeProc([bin, '-C', work, 'runs', '--json', '--limit', '1'], work);
+  console.log(`  index built from the branch by a new process (--limit 1): ${fmt(coldBuild)}`);
+
+  const [nodeT, vT, topT] = interleaved([() => timeProc(['-e', '0'], work), () => timeProc([bin, '-V'], work), () => timeProc([bin, '-C', work, ...TOP10], work)]);
+  console.log(`  gitml -V: ${fmt(vT)} = ${ratio(vT, nodeT)} node -e 0 (${fmt(nodeT)}) [goal <= 1.25x]`);
+  console.log(`  filtered + sorted top 10, new process: ${fmt(topT)} = ${ratio(topT, vT)} gitml -V [goal < 300 ms and <= 1.5x]`);
+
+  // In process: the UI holds the index in memory; the first query of a process reads the files.
+  clearCatalogMemo();
+  clearObjectCaches();
+  const f0 = performance.now();
+  const first = await listRuns({ dir: work, config, ...TOP10_OPTS });
+  const firstT = performance.now() - f0;
+  const inproc: number[] = [];
+  for (let r = 0; r < 21; r++) {
+    const t0 = performance.now();
+    await listRuns({ dir: work, config, ...TOP10_OPTS });
+    inproc.push(performance.now() - t0);
+  }
+  const [revParse] = interleaved([() => timeProc(['rev-parse', 'refs/heads/runs'], work, { bin: 'git' })]);
+  const inT = median(inproc);
+  console.log(`  same, in process: ${fmt(inT)} (first query of a process, reading the index files: ${fmt(firstT)}); ${first.runs.length} rows of ${first.total}; = ${ratio(inT, revParse)} spawning git rev-parse (${fmt(revParse)}) [goal < 20 ms]`);
+
+  // List all as JSON.
+  const blobs = sh('git', ['ls-tree', '-r', 'runs'], work).split('\n').filter((l) => l.endsWith('/run.json')).map((l) => l.split(/\s+/)[2]);
+  const [catT, allT] = interleaved([() => timeProc(['cat-file', '--batch'], work, { bin: 'git', input: blobs.join('\n') + '\n' }), () => timeProc([bin, '-C', work, 'runs', '--json'], work)], Math.max(3, ROUNDS >> 1));
+  console.log(`  list all ${blobs.length.toLocaleString('en')} as JSON, new process: ${fmt(allT)} = ${ratio(allT, catT)} git cat-file --batch reading every run.json (${fmt(catT)}) [goal < 1.5 s]`);
+  const colds: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    for (const f of indexFiles(work)) rmSync(f, { force: true });
+    colds.push(timeProc([bin, '-C', work, 'runs', '--json'], work));
+  }
+  const coldT = median(colds);
+  console.log(`  the same listing cold (index deleted): ${fmt(coldT)}; warm is ${ratio(coldT, allT)} faster [goal >= 3x]`);
+
+  // Index update after 100 new runs (a new process's view: files, not memory).
+  await listRuns({ dir: work, config });
+  const before = new Set((await listRuns({ dir: work, config })).runs.map((r) => r.id));
+  const added: string[] = [];
+  for (let i = 0; i < 100; i++) added.push(await recordOne(work, config, n + i));
+  clearCatalogMemo();
+  clearObjectCaches();
+  closeRunStore();
+  const u0 = performance.now();
+  const after = await listRuns({ dir: work, config, limit: 1 });
+  const updT = performance.now() - u0;
+  const newBlobs = sh('git', ['ls-tree', '-r', 'runs'], work).split('\n').filter((l) => l.endsWith('/run.json') && added.some((id) => l.includes(id))).map((l) => l.split(/\s+/)[2]);
+  const [cat100] = interleaved([() => timeProc(['cat-file', '--batch'], work, { bin: 'git', input: newBlobs.join('\n') + '\n' })]);
+  if (after.recorded !== before.size + 100) throw new Error(`after update: ${after.recorded} runs, expected ${before.size + 100}`);
+  console.log(`  index update after 100 new runs (first query of a process): ${fmt(updT)} = ${ratio(updT, cat100)} git cat-file --batch of those 100 records (${fmt(cat100)}) [goal < 100 ms]`);
+
+  // Record one run at 100k vs 10k.
+  const smallWork = path.join(outDir, `work-${nSmall}`);
+  rmSync(smallWork, { recursive: true, force: true });
+  cpSync(small, smallWork, { recursive: true });
+  const smallConfig = runStoreConfig(undefined, smallWork);
+  const recBig: number[] = [];
+  const recSmall: number[] = [];
+  for (let r = 0; r < 4; r++) {
+    recSmall.push(...(await recordTimes(smallWork, smallConfig, 10)));
+    recBig.push(...(await recordTimes(work, config, 10)));
+  }
+  const rb = median(recBig);
+  const rs = median(recSmall);
+  console.log(`  record one run: ${fmt(rb)} at ${n.toLocaleString('en')}, ${fmt(rs)} at ${nSmall.toLocaleString('en')} = ${ratio(rb, rs)} [goal < 15 ms, flat]`);
+
+  // .git after recording against git gc of the same repository.
+  await maintenanceDone(work);
+  const loose = Number(/count: (\d+)/.exec(sh('git', ['count-objects', '-v'], work))![1]);
+  const gcLog = existsSync(path.join(work, '.git/gc.log'));
+  if (!process.argv.includes('--no-gc')) {
+    const size = du(path.join(big, '.git'));
+    const copy = path.join(outDir, `gc-${n}`);
+    rmSync(copy, { recursive: true, force: true });
+    cpSync(path.join(big, '.git'), path.join(copy, '.git'), { recursive: true });
+    rmSync(path.join(copy, '.git/gitml'), { recursive: true, force: true });
+    sh('git', ['gc', '--quiet', '--prune=now'], copy);
+    const gcSize = du(path.join(copy, '.git'));
+    rmSync(copy, { recursive: true, force: true });
+    const idx = du(path.join(work, '.git/gitml'));
+    console.log(`  .git after recording: ${(size / 2 ** 20).toFixed(1)} MiB; after git gc: ${(gcSize / 2 ** 20).toFixed(1)} MiB -> ${ratio(size, gcSize)} [goal <= 2x]; the runs index adds ${(idx / 2 ** 20).toFixed(1)} MiB`);
+  }
+  console.log(`  loose objects: ${loose.toLocaleString('en')} [goal < 10,000]; gc.log: ${gcLog ? 'present' : 'none'}`);
+  closeRunStore();
+  rmSync(work, { recursive: true, force: true });
+  rmSync(smallWork, { recursive: true, force: true });
 }
 
 if (process.argv[2] === '--writer') {
-  await writer(process.argv[3], Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]));
+  await writer(process.argv[3], Number(process.argv[4]), Number(process.argv[5]));
 } else {
-  const sizes = arg('sizes', '10000,100000').split(',').map(Number);
-  const records = Number(arg('records', '40'));
-  console.log(`gitml runs store benchmark (node ${process.version}, ${new Date().toISOString()})`);
-  for (const n of sizes) await benchSize(n, records);
-  const points = Number(arg('metric-points', '1000000'));
-  if (points > 0) await metricsFileBench(points);
+  const n = Number(arg('runs', '100000'));
+  const nSmall = Number(arg('small', '10000'));
+  const writers = Number(arg('writers', '4'));
+  console.log(`gitml runs benchmark (node ${process.version}, ${new Date().toISOString()})`);
+  if (!existsSync(path.join(root, 'dist/cli/main.js'))) throw new Error('build first: npx tsc -p tsconfig.json');
+  const small = await ensureRepo(nSmall, writers);
+  const big = await ensureRepo(n, writers);
+  if (!process.argv.includes('--build-only')) await measure(big, small, n, nSmall);
 }

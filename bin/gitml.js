@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 // Entry point: runs the compiled CLI from dist/ (npm run build).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+// `gitml -V` / `--version` answered before any other module loads (start-up is its whole cost).
+if (process.argv.length === 3 && (process.argv[2] === '-V' || process.argv[2] === '--version')) {
+  process.stdout.write(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version + '\n');
+  process.exit(0);
+}
 const entry = new URL('../dist/cli/main.js', import.meta.url);
 if (!existsSync(entry)) {
   process.stderr.write('gitml: not built yet; run `npm run build` in the gitml folder first\n');

@@ -1,33 +1,13 @@
 /**
  * The gitml command line. Each command lives in cli/commands/<name>.ts and exports
- * `register(program)`; command modules import heavy engine code lazily inside their actions so
- * that `gitml --help` and quick commands start fast. Only this file turns errors into exit
+ * `register(program)`; cli/program.ts loads only the module of the command being run, and command
+ * modules import heavy engine code lazily inside their actions, so that a command pays only for
+ * what it uses. `gitml -V` and `--version` are answered here before commander is even loaded. Only this file turns errors into exit
  * codes and messages.
  */
-import { Command, CommanderError } from 'commander';
 import { GitmlError, exitCodeFor, EXIT, fromSystemError } from '../core/errors.js';
 import { packageVersion } from '../core/paths.js';
 import { c, termSafe } from './output.js';
-import { commands } from './commands/index.js';
-
-export function buildProgram(): Command {
-  const program = new Command('gitml')
-    .description('Turn a git repository into a machine-learning workbench.')
-    // Only -V is a root option: commander consumes root options anywhere on the line, and
-    // `gitml model register --version v1.2.0` needs its own --version. `gitml --version` is
-    // answered in main() below.
-    .version(packageVersion(), '-V', 'print the gitml version (also --version)')
-    .option('-C, --repo <dir>', 'work on the repository in DIR instead of the current folder')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureHelp({ sortSubcommands: false })
-    .exitOverride();
-  for (const register of commands) register(program);
-  program.commands.forEach(function override(cmd: Command) {
-    cmd.exitOverride();
-    cmd.commands.forEach(override);
-  });
-  return program;
-}
 
 export function formatError(e: unknown): string {
   e = fromSystemError(e);
@@ -55,12 +35,14 @@ function quietOnClosedPipe(): void {
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   quietOnClosedPipe();
-  if (argv[2] === '--version' && argv.length === 3) {
+  if ((argv[2] === '--version' || argv[2] === '-V') && argv.length === 3) {
     process.stdout.write(packageVersion() + '\n');
     return EXIT.OK;
   }
-  const program = buildProgram();
+  const { CommanderError } = await import('commander');
   try {
+    const { buildProgram } = await import('./program.js');
+    const program = await buildProgram(argv);
     await program.parseAsync(argv);
     return Number(process.exitCode ?? EXIT.OK);
   } catch (e) {

@@ -1,18 +1,25 @@
 import type { Command } from 'commander';
-import { register as init } from './init.js';
-import { register as validate } from './validate.js';
-import { register as run } from './run.js';
-import { register as model } from './model.js';
-import { register as models } from './models.js';
-import { register as runs } from './runs.js';
-import { register as sync } from './sync.js';
-import { register as manifest } from './manifest.js';
-import { register as image } from './image.js';
-import { register as serve } from './serve.js';
-import { register as env } from './env.js';
-import { register as monitor } from './monitor.js';
-import { register as deploy } from './deploy.js';
-import { register as artifacts } from './artifacts.js';
 
-/** Every top-level command, in the order `gitml --help` lists them. */
-export const commands: Array<(program: Command) => void> = [init, validate, run, model, models, runs, sync, manifest, image, serve, deploy, env, monitor, artifacts];
+type Register = (program: Command) => void;
+
+/**
+ * Every top-level command, in the order `gitml --help` lists them, with the module that defines
+ * it. Modules are imported only when needed (cli/program.ts): a command loads itself alone, help
+ * and unknown commands load them all.
+ */
+export const commands: Array<{ names: string[]; load: () => Promise<{ register: Register }> }> = [
+  { names: ['init'], load: () => import('./init.js') },
+  { names: ['validate'], load: () => import('./validate.js') },
+  { names: ['run'], load: () => import('./run.js') },
+  { names: ['model'], load: () => import('./model.js') },
+  { names: ['models'], load: () => import('./models.js') },
+  { names: ['runs'], load: () => import('./runs.js') },
+  { names: ['push', 'pull'], load: () => import('./sync.js') },
+  { names: ['manifest'], load: () => import('./manifest.js') },
+  { names: ['image'], load: () => import('./image.js') },
+  { names: ['serve'], load: () => import('./serve.js') },
+  { names: ['deploy', 'services', 'service', 'rollback'], load: () => import('./deploy.js') },
+  { names: ['env'], load: () => import('./env.js') },
+  { names: ['monitor'], load: () => import('./monitor.js') },
+  { names: ['artifacts'], load: () => import('./artifacts.js') },
+];

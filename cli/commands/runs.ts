@@ -59,24 +59,27 @@ type ListOpts = Omit<ListRunsOptions, 'dir' | 'config'> & { json?: boolean };
 async function listAction(opts: ListOpts, cmd: Command): Promise<void> {
   const dir = repoDir(cmd.optsWithGlobals());
   const json = wantJson(cmd);
-  const { listRuns } = await store();
+  // list.js alone, not the whole store: a listing loads none of the recording, sync or artifact code.
+  const { listRuns } = await import('../../core/runs/list.js');
   await settleLost(dir);
   const limit = opts.limit ?? (json ? undefined : DEFAULT_HUMAN_LIMIT);
-  const all = await listRuns({ dir, experiment: opts.experiment, status: opts.status, branch: opts.branch, commit: opts.commit, where: opts.where, sort: opts.sort });
-  const runs = limit === undefined ? all.runs : all.runs.slice(0, limit);
+  // The index reads only the rows shown: the limit goes to the query, `total` says how many matched.
+  const all = await listRuns({ dir, experiment: opts.experiment, status: opts.status, branch: opts.branch, commit: opts.commit, where: opts.where, sort: opts.sort, limit });
+  for (const n of all.notices ?? []) process.stderr.write(`${c.dim('note', process.stderr)}: ${n}\n`);
+  const runs = all.runs;
   if (json) {
-    printJson({ runs, problems: all.problems, total: all.runs.length });
+    printJson({ runs, problems: all.problems, total: all.total });
     return;
   }
   warnProblems(all.problems);
-  if (all.runs.length === 0) {
+  if (all.total === 0) {
     process.stdout.write(
       all.recorded === 0 ? 'no runs recorded yet (run an experiment with `gitml run`)\n' : `no runs match (${all.recorded} recorded; \`gitml runs\` without filters lists them)\n`,
     );
     return;
   }
   if (runs.length === 0) {
-    process.stdout.write(c.dim(`(0 of ${all.runs.length} runs; use --limit N or --json for more)`) + '\n');
+    process.stdout.write(c.dim(`(0 of ${all.total} runs; use --limit N or --json for more)`) + '\n');
     return;
   }
   // Metric columns: the sort key first, then the most common metrics, at most four.
@@ -97,7 +100,7 @@ async function listAction(opts: ListOpts, cmd: Command): Promise<void> {
     paramText(r.params),
   ]);
   process.stdout.write(table(headers, rows) + '\n');
-  if (runs.length < all.runs.length) process.stdout.write(c.dim(`(${runs.length} of ${all.runs.length} runs; use --limit N or --json for more)`) + '\n');
+  if (runs.length < all.total) process.stdout.write(c.dim(`(${runs.length} of ${all.total} runs; use --limit N or --json for more)`) + '\n');
 }
 
 export interface ShowOpts {

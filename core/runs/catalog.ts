@@ -1,22 +1,28 @@
 /**
- * The derived index of every run on the branch, cached in `.git/gitml/cache/` and keyed by the
- * branch tip. The branch is the truth: on a new tip the cache is brought up to date by diffing
- * the cached tip's tree against the new one (only changed subtrees are read, so the cost follows
- * what changed, not how many runs exist), and rebuilt from scratch when the old tree is gone
- * (a rewritten and garbage-collected branch) or the cache is missing or unreadable.
+ * The derived index of every run on the branch, kept in `.git/gitml/cache/` and keyed by the
+ * branch tip. The branch is the truth; the index only saves reading it.
+ *
+ * On disk it is two files: a columnar snapshot of every run at some tip (runs-index.ts: a query
+ * reads only the columns it filters and sorts on, then the rows it returns), and a small journal
+ * of the runs changed since that snapshot. On a new tip the journal is brought up to date by
+ * diffing the known tree against the new one (only changed subtrees are read, so the cost follows
+ * what changed, not how many runs exist); past JOURNAL_MAX changed folders the snapshot is
+ * rewritten. Both files are written to a temp file and renamed, so a reader sees a whole old file
+ * or a whole new one; a journal applies only to the snapshot it was written against (its id).
+ * Anything unreadable (another format version, a bad checksum, a truncated file) is rebuilt from
+ * the branch, said once in `notices`; so is a rewritten branch whose old tree is gone.
  */
-import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
+import { crc32 } from 'node:zlib';
 import { GitmlError } from '../errors.js';
 import type { RunRecord } from './types.js';
 import type { RunsRepo } from './backend.js';
 import { isTreeMode, type TreeEntry } from './git/objects.js';
 import { RUN_DEPTH, RUN_FILE } from './layout.js';
-
-// 3: records are checked field by field (recordProblem); older caches may hold records that no longer pass.
-const VERSION = 3;
+import { INDEX_VERSION, IndexFile, IndexFileError, writeIndexFile, type IndexEntry } from './runs-index.js';
 
 export interface CatalogRun {
   /** Folder of the run on the branch. */
@@ -32,24 +38,32 @@ export interface CatalogProblem {
   message: string;
 }
 
+type Entry = CatalogRun | CatalogProblem;
+const isRun = (e: Entry): e is CatalogRun => (e as CatalogRun).record !== undefined;
+
 export interface Catalog {
   tip: string | null;
   tree: string | null;
-  runs: Map<string, CatalogRun>;
-  problems: Map<string, CatalogProblem>;
-  /** Tip of the full cache file this catalog was loaded from (null: not from one). */
-  base: string | null;
-  /** Folders changed since `base`: saved as a small journal instead of the whole cache. */
-  dirty: Set<string>;
+  /** The snapshot on disk (null: none usable). */
+  base: IndexFile | null;
+  /** Problems of the snapshot, by folder. */
+  baseProblems: Map<string, CatalogProblem>;
+  /** Folders changed since the snapshot: their entry, or null when removed. */
+  over: Map<string, Entry | null>;
+  /** Rows of the snapshot that `over` replaces or removes (computed when first needed). */
+  shadowCache?: Set<number>;
+  /** What the last load had to say (an index rebuilt, and why); taken by the first reader. */
+  notices: string[];
 }
 
-/** Past this many changed folders the whole cache file is rewritten and the journal dropped. */
+/** Past this many changed folders the snapshot is rewritten and the journal dropped. */
 const JOURNAL_MAX = 5000;
 
 interface JournalFile {
   version: number;
   ref: string;
-  base: string | null;
+  /** Id of the snapshot this journal sits on. */
+  base: string;
   tip: string | null;
   tree: string | null;
   runs: Array<[string, string, RunRecord]>;
@@ -57,63 +71,161 @@ interface JournalFile {
   removed: string[];
 }
 
-interface CatalogFile {
-  version: number;
-  ref: string;
-  tip: string | null;
-  tree: string | null;
-  runs: Array<[string, string, RunRecord]>;
-  problems: Array<[string, string, string]>;
-}
+const fileStem = (repo: RunsRepo) => path.join(repo.paths.commondir, 'gitml', 'cache', `runs-index-${repo.config.ref.replace(/[^A-Za-z0-9._-]/g, '_')}`);
 
+/** The snapshot file of the runs index (the journal sits next to it). */
 export function cacheFile(repo: RunsRepo): string {
-  return path.join(repo.paths.commondir, 'gitml', 'cache', `runs-index-${repo.config.ref.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
+  return `${fileStem(repo)}.idx`;
 }
 
-const journalFile = (repo: RunsRepo) => cacheFile(repo).replace(/\.json$/, '.journal.json');
+export const journalFile = (repo: RunsRepo) => `${cacheFile(repo)}.journal`;
 
-function loadFile(repo: RunsRepo): Catalog | null {
-  let c: Catalog;
+/** Files of the JSON cache earlier gitml versions kept. */
+const legacyFiles = (repo: RunsRepo) => [`${fileStem(repo)}.json`, `${fileStem(repo)}.journal.json`];
+
+const emptyCatalog = (notices: string[] = []): Catalog => ({ tip: null, tree: null, base: null, baseProblems: new Map(), over: new Map(), notices });
+
+function readJournal(repo: RunsRepo, baseId: string): JournalFile | null {
+  let text: string;
   try {
-    const f = JSON.parse(readFileSync(cacheFile(repo), 'utf8')) as CatalogFile;
-    if (f.version !== VERSION || f.ref !== repo.config.ref) return null;
-    c = {
-      tip: f.tip,
-      tree: f.tree,
-      runs: new Map(f.runs.map(([p, blob, record]) => [p, { path: p, blob, record }])),
-      problems: new Map(f.problems.map(([p, blob, message]) => [p, { path: p, blob, message }])),
-      base: f.tip,
-      dirty: new Set(),
-    };
+    text = readFileSync(journalFile(repo), 'utf8');
   } catch {
     return null;
   }
-  // The journal applies only on top of the exact cache file it was written against.
+  // "<crc32 of the JSON>\n<JSON>": a torn or bit-flipped journal is noticed, not trusted.
+  const nl = text.indexOf('\n');
+  const body = text.slice(nl + 1);
+  if (nl < 0 || Number(text.slice(0, nl)) !== crc32(body)) return null;
   try {
-    const j = JSON.parse(readFileSync(journalFile(repo), 'utf8')) as JournalFile;
-    if (j.version === VERSION && j.ref === repo.config.ref && j.base === c.base) {
-      for (const p of j.removed) {
-        c.runs.delete(p);
-        c.problems.delete(p);
-        c.dirty.add(p);
-      }
-      for (const [p, blob, record] of j.runs) {
-        c.problems.delete(p);
-        c.runs.set(p, { path: p, blob, record });
-        c.dirty.add(p);
-      }
-      for (const [p, blob, message] of j.problems) {
-        c.runs.delete(p);
-        c.problems.set(p, { path: p, blob, message });
-        c.dirty.add(p);
-      }
-      c.tip = j.tip;
-      c.tree = j.tree;
-    }
+    const j = JSON.parse(body) as JournalFile;
+    return j.version === INDEX_VERSION && j.ref === repo.config.ref && j.base === baseId ? j : null;
   } catch {
-    /* no journal */
+    return null;
+  }
+}
+
+/** The catalog as the files on disk describe it (an empty one when there are none or they are unusable). */
+function loadFiles(repo: RunsRepo): Catalog {
+  const notices: string[] = [];
+  const legacy = legacyFiles(repo).filter((f) => existsSync(f));
+  if (legacy.length) {
+    for (const f of legacy) {
+      try {
+        unlinkSync(f);
+      } catch {
+        /* another process removed it */
+      }
+    }
+    notices.push('the runs cache of an older gitml was replaced by the runs index (built once from the branch)');
+  }
+  let base: IndexFile;
+  try {
+    base = IndexFile.open(cacheFile(repo));
+  } catch (e) {
+    if (e instanceof IndexFileError) notices.push(e.reason === 'version' ? `the runs index was ${e.message}; rebuilt from the branch` : damageNotice(e));
+    return emptyCatalog(notices);
+  }
+  const h = base.header;
+  if (h.ref !== repo.config.ref) {
+    base.close();
+    return emptyCatalog(notices);
+  }
+  const c: Catalog = { tip: h.tip, tree: h.tree, base, baseProblems: new Map(h.problems.map(([p, blob, message]) => [p, { path: p, blob, message }])), over: new Map(), notices };
+  const j = readJournal(repo, h.id);
+  if (j) {
+    for (const p of j.removed) c.over.set(p, null);
+    for (const [p, blob, record] of j.runs) c.over.set(p, { path: p, blob, record });
+    for (const [p, blob, message] of j.problems) c.over.set(p, { path: p, blob, message });
+    c.tip = j.tip;
+    c.tree = j.tree;
   }
   return c;
+}
+
+/** The snapshot row holding folder `p`, or -1 (rows are sorted by id, newest first). */
+export function baseRow(c: Catalog, p: string): number {
+  const b = c.base;
+  if (!b || b.n === 0) return -1;
+  const id = p.slice(p.lastIndexOf('/') + 1);
+  const ids = b.ids();
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ids[mid] > id) lo = mid + 1;
+    else hi = mid;
+  }
+  const paths = b.paths();
+  for (let i = lo; i < ids.length && ids[i] === id; i++) if (paths[i] === p) return i;
+  return -1;
+}
+
+/** Snapshot rows replaced or removed by the journal. */
+export function shadowed(c: Catalog): Set<number> {
+  if (!c.shadowCache) {
+    c.shadowCache = new Set();
+    for (const p of c.over.keys()) {
+      const i = baseRow(c, p);
+      if (i >= 0) c.shadowCache.add(i);
+    }
+  }
+  return c.shadowCache;
+}
+
+function blobOf(c: Catalog, p: string): string | undefined {
+  if (c.over.has(p)) return c.over.get(p)?.blob;
+  const pr = c.baseProblems.get(p);
+  if (pr) return pr.blob;
+  const i = baseRow(c, p);
+  return i >= 0 ? c.base!.blob(i) : undefined;
+}
+
+function setEntry(c: Catalog, p: string, e: Entry | null): void {
+  c.over.set(p, e);
+  c.shadowCache = undefined;
+}
+
+function removeUnder(c: Catalog, prefix: string): void {
+  const under = (k: string) => k === prefix || k.startsWith(prefix + '/');
+  const gone = new Set<string>();
+  for (const k of c.over.keys()) if (under(k)) gone.add(k);
+  for (const k of c.baseProblems.keys()) if (under(k)) gone.add(k);
+  if (c.base) for (const k of c.base.paths()) if (under(k)) gone.add(k);
+  for (const k of gone) setEntry(c, k, null);
+}
+
+/** Every run of the catalog: `base` rows (by index) not shadowed, and the journal's runs. */
+export function overRuns(c: Catalog): CatalogRun[] {
+  const out: CatalogRun[] = [];
+  for (const e of c.over.values()) if (e && isRun(e)) out.push(e);
+  return out;
+}
+
+export function catalogProblems(c: Catalog): CatalogProblem[] {
+  const out: CatalogProblem[] = [];
+  for (const [p, pr] of c.baseProblems) if (!c.over.has(p)) out.push(pr);
+  for (const e of c.over.values()) if (e && !isRun(e)) out.push(e);
+  return out;
+}
+
+/** Number of runs (not problems) the catalog holds. */
+export function runCount(c: Catalog): number {
+  return (c.base?.n ?? 0) - shadowed(c).size + overRuns(c).length;
+}
+
+/** Runs whose id starts with `prefix`: their folder and id. */
+export function runsWithIdPrefix(c: Catalog, prefix: string): Array<{ path: string; id: string }> {
+  const out: Array<{ path: string; id: string }> = [];
+  if (c.base && c.base.n) {
+    const ids = c.base.ids();
+    const paths = c.base.paths();
+    const sh = shadowed(c);
+    ids.forEach((id, i) => {
+      if (id.startsWith(prefix) && !sh.has(i)) out.push({ path: paths[i], id });
+    });
+  }
+  for (const r of overRuns(c)) if (r.record.id.startsWith(prefix)) out.push({ path: r.path, id: r.record.id });
+  return out;
 }
 
 function writeAtomic(file: string, text: string): void {
@@ -125,37 +237,43 @@ function writeAtomic(file: string, text: string): void {
 
 function saveFile(repo: RunsRepo, c: Catalog): void {
   try {
-    if (c.base !== null && c.dirty.size <= JOURNAL_MAX) {
-      // Small change on top of a full cache file: write only what changed.
-      const j: JournalFile = { version: VERSION, ref: repo.config.ref, base: c.base, tip: c.tip, tree: c.tree, runs: [], problems: [], removed: [] };
-      for (const p of c.dirty) {
-        const r = c.runs.get(p);
-        const pr = c.problems.get(p);
-        if (r) j.runs.push([r.path, r.blob, r.record]);
-        else if (pr) j.problems.push([pr.path, pr.blob, pr.message]);
-        else j.removed.push(p);
+    if (c.base && c.over.size <= JOURNAL_MAX) {
+      const j: JournalFile = { version: INDEX_VERSION, ref: repo.config.ref, base: c.base.header.id, tip: c.tip, tree: c.tree, runs: [], problems: [], removed: [] };
+      for (const [p, e] of c.over) {
+        if (!e) j.removed.push(p);
+        else if (isRun(e)) j.runs.push([e.path, e.blob, e.record]);
+        else j.problems.push([e.path, e.blob, e.message]);
       }
-      writeAtomic(journalFile(repo), JSON.stringify(j));
+      const body = JSON.stringify(j);
+      writeAtomic(journalFile(repo), `${crc32(body)}\n${body}`);
       return;
     }
-    const data: CatalogFile = {
-      version: VERSION,
-      ref: repo.config.ref,
-      tip: c.tip,
-      tree: c.tree,
-      runs: [...c.runs.values()].map((r) => [r.path, r.blob, r.record]),
-      problems: [...c.problems.values()].map((p) => [p.path, p.blob, p.message]),
-    };
-    writeAtomic(cacheFile(repo), JSON.stringify(data));
-    c.base = c.tip;
-    c.dirty.clear();
+    // A new snapshot: every run not replaced, plus the journal's.
+    const entries: IndexEntry[] = [];
+    if (c.base && c.base.n) {
+      const sh = shadowed(c);
+      const recs = c.base.allRecords();
+      const paths = c.base.paths();
+      for (let i = 0; i < c.base.n; i++) if (!sh.has(i)) entries.push({ path: paths[i], blob: c.base.blob(i), record: recs[i] });
+    }
+    entries.push(...overRuns(c));
+    const problems = catalogProblems(c).map((p): [string, string, string] => [p.path, p.blob, p.message]);
+    const file = cacheFile(repo);
+    const written = writeIndexFile(file, { ref: repo.config.ref, tip: c.tip, tree: c.tree, problems }, entries);
     try {
       unlinkSync(journalFile(repo));
     } catch {
       /* none */
     }
-  } catch {
-    /* a cache we cannot write is only slower next time */
+    c.base?.close();
+    c.base = written;
+    c.baseProblems = new Map(c.base.header.problems.map(([p, blob, message]) => [p, { path: p, blob, message }]));
+    c.over = new Map();
+    c.shadowCache = undefined;
+  } catch (e) {
+    // An index we cannot write (or that another process replaced under us) is only slower next time.
+    if (e instanceof IndexFileError || (e as NodeJS.ErrnoException)?.code) return;
+    throw e;
   }
 }
 
@@ -229,17 +347,6 @@ interface Pair {
 
 const join = (a: string, b: string) => (a ? `${a}/${b}` : b);
 
-function removeUnder(c: Catalog, prefix: string): void {
-  for (const m of [c.runs, c.problems] as Map<string, unknown>[]) {
-    for (const k of m.keys()) {
-      if (k === prefix || k.startsWith(prefix + '/')) {
-        m.delete(k);
-        c.dirty.add(k);
-      }
-    }
-  }
-}
-
 /** Bring `c` (describing tree `c.tree`) to describe `newTree`. */
 async function applyDiff(repo: RunsRepo, c: Catalog, newTree: string): Promise<void> {
   let toRead = new Map<string, string>(); // folder → run.json blob
@@ -272,15 +379,11 @@ async function applyDiff(repo: RunsRepo, c: Catalog, newTree: string): Promise<v
       const runOld = oldT?.find((e) => e.name === RUN_FILE && !isTreeMode(e.mode));
       if (runNew) {
         if (!runOld && oldT) removeUnder(c, f.path);
-        const known = c.runs.get(f.path)?.blob ?? c.problems.get(f.path)?.blob;
+        const known = blobOf(c, f.path);
         if (known !== runNew.oid) toRead.set(f.path, runNew.oid);
         continue; // runs do not nest
       }
-      if (runOld) {
-        c.runs.delete(f.path);
-        c.problems.delete(f.path);
-        c.dirty.add(f.path);
-      }
+      if (runOld) setEntry(c, f.path, null);
       if (f.depth >= RUN_DEPTH) continue;
       const oldKids = new Map<string, string>();
       if (oldT && !runOld) for (const e of oldT) if (isTreeMode(e.mode)) oldKids.set(e.name, e.oid);
@@ -303,9 +406,6 @@ async function applyDiff(repo: RunsRepo, c: Catalog, newTree: string): Promise<v
     folders.map((folder, i) =>
       pending[i].then((o) => {
         const blob = toRead.get(folder)!;
-        c.runs.delete(folder);
-        c.problems.delete(folder);
-        c.dirty.add(folder);
         let rec: unknown;
         let problem: string | undefined;
         if (!o) problem = 'run.json is missing from the repository';
@@ -317,12 +417,12 @@ async function applyDiff(repo: RunsRepo, c: Catalog, newTree: string): Promise<v
             problem = `run.json is not valid JSON: ${(e as Error).message}`;
           }
         }
-        if (problem) c.problems.set(folder, { path: folder, blob, message: problem });
+        if (problem) setEntry(c, folder, { path: folder, blob, message: problem });
         else {
           // The resolved experiment spec is the bulk of a real record and no listing needs it:
           // keeping it out keeps the cache small (getRun returns the full record).
           const { spec: _spec, ...slim } = rec as RunRecord;
-          c.runs.set(folder, { path: folder, blob, record: slim as RunRecord });
+          setEntry(c, folder, { path: folder, blob, record: slim as RunRecord });
         }
       }),
     ),
@@ -374,43 +474,65 @@ function listRunFiles(repo: RunsRepo, tree: string): Promise<Map<string, string>
 /** Catalogs already loaded by this process (the daemon and the UI list runs again and again). */
 const memo = new Map<string, Catalog>();
 
-/** Forget catalogs held in memory (benchmarks measure the on-disk cache with this). */
+/** Forget catalogs held in memory (tests and benchmarks read the files as a new process would). */
 export function clearCatalogMemo(): void {
+  for (const c of memo.values()) c.base?.close();
   memo.clear();
 }
 
-/** The catalog for the branch's current tip (from memory or the cache file when fresh). */
+/**
+ * Drop the index of `repo` (files and memory) after damage was found while reading it; the next
+ * loadCatalog rebuilds it from the branch.
+ */
+export function discardIndex(repo: RunsRepo): void {
+  const key = cacheFile(repo);
+  memo.get(key)?.base?.close();
+  memo.delete(key);
+  for (const f of [key, journalFile(repo)]) {
+    try {
+      unlinkSync(f);
+    } catch {
+      /* gone already */
+    }
+  }
+}
+
+/** A notice for damage found in the index while a query read it. */
+export const damageNotice = (e: IndexFileError) => `the runs index was damaged (${e.message}); rebuilt from the branch`;
+
+/** The catalog for the branch's current tip (from memory or the index files when fresh). */
 export async function loadCatalog(repo: RunsRepo, opts: { useCache?: boolean } = {}): Promise<Catalog> {
   const tip = repo.tip();
   const key = cacheFile(repo);
   const held = opts.useCache === false ? undefined : memo.get(key);
   if (held && held.tip === tip) return held;
-  memo.delete(key); // `c` below may be updated in place; never leave a half-updated one behind
-  const cached = opts.useCache === false ? null : (held ?? loadFile(repo));
-  if (cached && cached.tip === tip) {
-    memo.set(key, cached);
-    return cached;
-  }
-  const empty = (): Catalog => ({ tip: null, tree: null, runs: new Map(), problems: new Map(), base: null, dirty: new Set() });
-  if (!tip) {
-    const c = empty();
-    saveFile(repo, c);
+  memo.delete(key); // `c` below is updated in place; never leave a half-updated one behind
+  let c = opts.useCache === false ? emptyCatalog() : (held ?? loadFiles(repo));
+  if (c.tip === tip && (c.base || !tip)) {
+    memo.set(key, c);
     return c;
   }
+  if (!tip) {
+    c.base?.close();
+    const e = emptyCatalog(c.notices);
+    memo.set(key, e);
+    return e;
+  }
   const tree = (await repo.readCommit(tip)).tree;
-  let c = cached ?? empty();
   if (c.tree !== tree) {
     try {
       await applyDiff(repo, c, tree);
     } catch (e) {
       if (!(e instanceof MissingOldTree)) throw e;
-      c = empty();
+      // A rewritten branch whose old tree is gone: start over from the new tree.
+      c.base?.close();
+      c = emptyCatalog(c.notices);
       await applyDiff(repo, c, tree);
     }
   }
   c.tip = tip;
   c.tree = tree;
-  saveFile(repo, c);
+  if (opts.useCache !== false) saveFile(repo, c);
   memo.set(key, c);
   return c;
 }

@@ -7,7 +7,8 @@ import { GitmlError } from '../errors.js';
 import type { RunRecord } from './types.js';
 import { openRuns, type RunsRepo } from './backend.js';
 import { loadRunStoreConfig, type RunStoreConfig } from './config.js';
-import { loadCatalog, recordProblem } from './catalog.js';
+import { catalogProblems, discardIndex, loadCatalog, recordProblem, runsWithIdPrefix } from './catalog.js';
+import { IndexFileError } from './runs-index.js';
 import { isRunId } from './id.js';
 import { isTreeMode, type TreeEntry } from './git/objects.js';
 import { RUN_FILE, runFolderSegments } from './layout.js';
@@ -60,18 +61,27 @@ export async function locateRun(repo: RunsRepo, idOrPrefix: string): Promise<Loc
   }
   if (!entries) {
     // A prefix, or a run stored outside the standard layout: ask the catalog.
-    const cat = await loadCatalog(repo);
-    const hits = [...cat.runs.values()].filter((r) => r.record.id.startsWith(id));
-    const bad = [...cat.problems.values()].filter((p) => p.path.slice(p.path.lastIndexOf('/') + 1).startsWith(id));
+    let cat = await loadCatalog(repo);
+    let hits: Array<{ path: string; id: string }>;
+    try {
+      hits = runsWithIdPrefix(cat, id);
+    } catch (e) {
+      if (!(e instanceof IndexFileError)) throw e;
+      discardIndex(repo); // damaged on disk: the branch is the truth, rebuild
+      cat = await loadCatalog(repo);
+      hits = runsWithIdPrefix(cat, id);
+    }
+    const bad = catalogProblems(cat).filter((p) => p.path.slice(p.path.lastIndexOf('/') + 1).startsWith(id));
     if (hits.length > 1) {
-      throw new GitmlError('USAGE', `run id prefix ${JSON.stringify(id)} is ambiguous: ${hits.slice(0, 5).map((h) => h.record.id).join(', ')}${hits.length > 5 ? ', ...' : ''}`, { id, matches: hits.map((h) => h.record.id) });
+      throw new GitmlError('USAGE', `run id prefix ${JSON.stringify(id)} is ambiguous: ${hits.slice(0, 5).map((h) => h.id).join(', ')}${hits.length > 5 ? ', ...' : ''}`, { id, matches: hits.map((h) => h.id) });
     }
     if (hits.length === 0) {
       if (bad.length) throw new GitmlError('RUNS_BRANCH_CORRUPT', `run ${bad[0].path}: ${bad[0].message}`, { path: bad[0].path });
       throw notFound(idOrPrefix);
     }
-    path = hits[0].path;
-    entries = await folderEntries(repo, root, path.split('/'));
+    const found = hits[0].path;
+    path = found;
+    entries = await folderEntries(repo, root, found.split('/'));
     if (!entries) throw notFound(idOrPrefix);
   }
   const rj = entries.find((e) => e.name === RUN_FILE);

@@ -116,55 +116,74 @@ const asNumber = (v: unknown): number | undefined => {
   return undefined;
 };
 
-export function matches(r: RunRecord, c: Condition): boolean {
-  const v = fieldOf(r, c.key);
-  if (v === undefined || v === null) return c.op === '!=';
-  if (c.op === '~') return String(v).includes(c.value);
-  const a = asNumber(v);
+/**
+ * A test of one value against a condition, with the value already looked up (the index calls it
+ * on column values, `matches` on record fields: one rule for both, so answers cannot differ).
+ */
+export function compileCondition(c: Condition): (v: unknown) => boolean {
   const b = asNumber(c.value);
-  let cmp: number;
-  if (a !== undefined && b !== undefined) cmp = a === b ? 0 : a < b ? -1 : a > b ? 1 : NaN;
-  else {
-    const s = typeof v === 'object' ? JSON.stringify(v) : String(v);
-    cmp = s === c.value ? 0 : s < c.value ? -1 : 1;
-  }
-  switch (c.op) {
-    case '=':
-      return cmp === 0;
-    case '!=':
-      return cmp !== 0;
-    case '>':
-      return cmp > 0;
-    case '>=':
-      return cmp >= 0;
-    case '<':
-      return cmp < 0;
-    case '<=':
-      return cmp <= 0;
-  }
-  return false;
+  return (v) => {
+    if (v === undefined || v === null) return c.op === '!=';
+    if (c.op === '~') return String(v).includes(c.value);
+    const a = asNumber(v);
+    let cmp: number;
+    if (a !== undefined && b !== undefined) cmp = a === b ? 0 : a < b ? -1 : a > b ? 1 : NaN;
+    else {
+      const s = typeof v === 'object' ? JSON.stringify(v) : String(v);
+      cmp = s === c.value ? 0 : s < c.value ? -1 : 1;
+    }
+    switch (c.op) {
+      case '=':
+        return cmp === 0;
+      case '!=':
+        return cmp !== 0;
+      case '>':
+        return cmp > 0;
+      case '>=':
+        return cmp >= 0;
+      case '<':
+        return cmp < 0;
+      case '<=':
+        return cmp <= 0;
+    }
+    return false;
+  };
 }
 
-/** A comparator for `key` or `-key` (descending); records without the key sort last. */
-export function sorter(spec: string): (a: RunRecord, b: RunRecord) => number {
+export function matches(r: RunRecord, c: Condition): boolean {
+  return compileCondition(c)(fieldOf(r, c.key));
+}
+
+/** The key a sort spec names and its direction (`-metrics.loss`: metrics.loss, descending); checked. */
+export function sortKey(spec: string): { key: string; desc: boolean } {
   const desc = spec.startsWith('-');
   const key = desc ? spec.slice(1) : spec.replace(/^\+/, '');
   if (!key) throw new GitmlError('USAGE', `--sort: empty key ${JSON.stringify(spec)}; use e.g. metrics.accuracy, or -metrics.accuracy for descending`);
   checkKey(key, '--sort');
-  return (x, y) => {
-    const a = fieldOf(x, key);
-    const b = fieldOf(y, key);
-    const am = a === undefined || a === null || (typeof a === 'number' && Number.isNaN(a));
-    const bm = b === undefined || b === null || (typeof b === 'number' && Number.isNaN(b));
-    if (am || bm) return am === bm ? (x.id < y.id ? 1 : -1) : am ? 1 : -1;
-    let cmp: number;
-    if (typeof a === 'number' && typeof b === 'number') cmp = a - b;
-    else {
-      const sa = String(a);
-      const sb = String(b);
-      cmp = sa < sb ? -1 : sa > sb ? 1 : 0;
-    }
-    if (cmp === 0) return x.id < y.id ? 1 : x.id > y.id ? -1 : 0;
-    return desc ? -cmp : cmp;
-  };
+  return { key, desc };
+}
+
+/**
+ * The order of two runs by their values at the sort key (`a`, `b`) and their ids: missing values
+ * last, ties newest first. Shared by the record comparator and the index.
+ */
+export function compareValues(a: unknown, aId: string, b: unknown, bId: string, desc: boolean): number {
+  const am = a === undefined || a === null || (typeof a === 'number' && Number.isNaN(a));
+  const bm = b === undefined || b === null || (typeof b === 'number' && Number.isNaN(b));
+  if (am || bm) return am === bm ? (aId < bId ? 1 : -1) : am ? 1 : -1;
+  let cmp: number;
+  if (typeof a === 'number' && typeof b === 'number') cmp = a - b;
+  else {
+    const sa = String(a);
+    const sb = String(b);
+    cmp = sa < sb ? -1 : sa > sb ? 1 : 0;
+  }
+  if (cmp === 0) return aId < bId ? 1 : aId > bId ? -1 : 0;
+  return desc ? -cmp : cmp;
+}
+
+/** A comparator for `key` or `-key` (descending); records without the key sort last. */
+export function sorter(spec: string): (a: RunRecord, b: RunRecord) => number {
+  const { key, desc } = sortKey(spec);
+  return (x, y) => compareValues(fieldOf(x, key), x.id, fieldOf(y, key), y.id, desc);
 }

@@ -6,7 +6,7 @@ export { newRunId, isRunId, runIdTime } from './id.js';
 export { runStoreConfig, loadRunStoreConfig, DEFAULT_INLINE_MAX_BYTES, type RunStoreConfig } from './config.js';
 export { recordRun, type RecordRunOptions } from './record.js';
 export { getRun, type GetRunOptions } from './get.js';
-export { listRuns, type ListRunsOptions, type RunProblem } from './list.js';
+export { listRuns, type ListRunsOptions, type ListRunsResult, type RunProblem } from './list.js';
 export { readRunLogs, runLogs, readRunMetrics, readArtifact, artifactPath } from './read.js';
 export { compareRuns, type RunComparison } from './compare.js';
 export { pushRuns, pullRuns, type SyncResult } from './sync.js';

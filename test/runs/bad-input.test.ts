@@ -85,7 +85,7 @@ describe('conditions and sort keys', () => {
     expect((await listRuns({ dir, experiment: 'other', where: ['metrics.loss<1'] })).runs).toEqual([]);
     const empty = makeRepo({ 'a.txt': 'a\n' });
     dirs.push(empty);
-    expect(await listRuns({ dir: empty, where: ['metrics.accuracy>0.9'], sort: 'metrics.accuracy' })).toEqual({ runs: [], problems: [], recorded: 0 });
+    expect(await listRuns({ dir: empty, where: ['metrics.accuracy>0.9'], sort: 'metrics.accuracy' })).toEqual({ runs: [], problems: [], recorded: 0, total: 0 });
   });
 
   test('--status must be a known status; --commit is a hex prefix or a revision', async () => {

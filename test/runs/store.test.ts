@@ -155,7 +155,7 @@ test('gitml.yaml decides the branch and the inline threshold, even when another 
   expect((await listRuns({ dir })).runs.map((x) => x.id)).toEqual([r.id]);
 });
 
-test('the index cache (full file plus journal) stays true to the branch across processes', async () => {
+test('the runs index (snapshot plus journal) stays true to the branch across processes', async () => {
   const dir = repo();
   const ids = async () => {
     clearCatalogMemo(); // as a new process would: read the cache files
@@ -169,7 +169,7 @@ test('the index cache (full file plus journal) stays true to the branch across p
   await recordRun({ dir, record: b });
   expect(await ids()).toEqual([a.id, b.id].sort()); // journal on top of it
   const cacheDir = path.join(dir, '.git/gitml/cache');
-  expect(existsSync(path.join(cacheDir, 'runs-index-refs_heads_runs.journal.json'))).toBe(true);
+  expect(existsSync(path.join(cacheDir, 'runs-index-refs_heads_runs.idx.journal'))).toBe(true);
   await recordRun({ dir, record: { ...a, status: 'failed' } });
   await recordRun({ dir, record: c });
   expect(await ids()).toEqual([a.id, b.id, c.id].sort());
@@ -181,7 +181,7 @@ test('the index cache (full file plus journal) stays true to the branch across p
   clearCatalogMemo();
   expect((await listRuns({ dir })).runs[0].status).toBe('completed');
   // a garbled cache is ignored and rebuilt
-  for (const f of ['runs-index-refs_heads_runs.json', 'runs-index-refs_heads_runs.journal.json']) writeFileSync(path.join(cacheDir, f), '{ garbage');
+  for (const f of ['runs-index-refs_heads_runs.idx', 'runs-index-refs_heads_runs.idx.journal']) writeFileSync(path.join(cacheDir, f), '{ garbage');
   expect(await ids()).toEqual([a.id]);
 });
 
