@@ -11,6 +11,7 @@ import { register as image } from './image.js';
 import { register as serve } from './serve.js';
 import { register as env } from './env.js';
 import { register as monitor } from './monitor.js';
+import { register as ui } from './ui.js';
 
 /** Every top-level command, in the order `gitml --help` lists them. */
-export const commands: Array<(program: Command) => void> = [init, validate, run, model, models, runs, sync, manifest, image, serve, env, monitor];
+export const commands: Array<(program: Command) => void> = [init, validate, run, model, models, runs, sync, manifest, image, serve, env, monitor, ui];

@@ -162,7 +162,8 @@ describe('run detail, compare, registry, services', () => {
     expect(c.params.find((p) => p.name === 'C')?.differs).toBe(true);
     expect(c.params.find((p) => p.name === 'kernel')?.differs).toBe(false);
     expect(c.metrics.find((m) => m.name === 'accuracy')?.deltas[1]).toBeCloseTo(0.06, 10);
-    expect(c.metric).toBe('loss');
+    expect(c.metric).toBe("loss");
+    expect(c.seriesNames).toEqual(["loss"]);
     expect(c.series.map((s) => s.length)).toEqual([20, 20]);
   });
 
@@ -227,5 +228,6 @@ describe('charts and the pager', () => {
     expect(p.search('absent', 0)).toBe(-1);
     expect(p.page(hit, 1, 200)[0]).not.toMatch(/[\u0000-\u001f]/);
     expect(new LogPager('').lineCount).toBe(0);
+    expect(new LogPager('a\nb\n').page(0, 5, 80)).toEqual(['a', 'b']);
   });
 });

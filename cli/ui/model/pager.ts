@@ -23,7 +23,7 @@ export class LogPager {
   /** Raw text of line `i` (without its newline). */
   raw(i: number): string {
     const a = this.starts[i];
-    const b = i + 1 < this.starts.length ? this.starts[i + 1] - 1 : this.text.length;
+    const b = i + 1 < this.starts.length ? this.starts[i + 1] - 1 : this.text.endsWith('\n') ? this.text.length - 1 : this.text.length;
     return this.text.slice(a, this.text[b - 1] === '\r' ? b - 1 : b);
   }
 

@@ -93,7 +93,7 @@ export interface Column {
 }
 
 const FIXED: Column[] = [
-  { key: 'id', title: 'RUN', width: 12, align: 'left' },
+  { key: 'id', title: 'RUN', width: 14, align: 'left' },
   { key: 'experiment', title: 'EXPERIMENT', width: 12, align: 'left' },
   { key: 'status', title: 'STATUS', width: 9, align: 'left' },
   { key: 'startedAt', title: 'STARTED', width: 16, align: 'left' },
@@ -120,7 +120,8 @@ export function columnsFor(data: RunsData, o: { width: number; primary?: Primary
   for (const key of ordered) {
     const name = key.slice(key.indexOf('.') + 1);
     const isMetric = key.startsWith('metrics.');
-    const w = Math.min(14, Math.max(isMetric ? 8 : 6, name.length));
+    // Room for the title and the sort arrow.
+    const w = Math.min(14, Math.max(isMetric ? 8 : 6, name.length + 1));
     const primary = o.primary && key === `metrics.${o.primary.name}`;
     if (!add({ key, title: (primary ? '★' : '') + name.toUpperCase(), width: w + (primary ? 1 : 0), align: isMetric ? 'right' : 'left' })) break;
   }
@@ -147,7 +148,8 @@ function when(iso: string | undefined): string {
 /** The text of one cell, one line, safe for the terminal, cut to the column. */
 export function cellText(r: RunRecord, col: Column): string {
   let v: string;
-  if (col.key === 'id') v = r.id;
+  // Ids are cut, not ellipsed: their first characters are what `gitml runs show PREFIX` takes.
+  if (col.key === 'id') return oneLine(r.id).slice(0, col.width).padEnd(col.width);
   else if (col.key === 'startedAt') v = when(r.startedAt);
   else if (col.key === 'durationMs') v = fmtDuration(r.durationMs);
   else if (col.key.startsWith('metrics.')) v = fmtNum(r.metrics?.[col.key.slice(8)]);
