@@ -5,11 +5,11 @@
  * (detail, log, compare over the tab views) and the tabs, and draws "too small" below 60x16.
  */
 import React, { useCallback, useEffect, useRef, useState } from 'react';
-import { Box, Text, useApp, useInput } from 'ink';
+import { Box, Text, useApp, useInput, type Key } from 'ink';
 import { loadRunStoreConfig } from '../../core/runs/config.js';
 import { statusBranch } from '../../core/status/branch.js';
-import { useLoad, useRefsVersion, useTerminalSize } from './hooks.js';
-import { commandFor, type Context } from './keys.js';
+import { KeysContext, useLoad, useRefsVersion, useTerminalSize, type KeyHandler } from './hooks.js';
+import { commandFor } from './keys.js';
 import { allColumnKeys, defaultColumnKeys, defaultSort, loadRuns, tablePrimary, type RunsData } from './model/runs.js';
 import { loadRegistry } from './model/registry.js';
 import { loadServices } from './model/services.js';
@@ -72,23 +72,35 @@ export function App(p: AppProps): React.ReactElement {
   const screen = stack[stack.length - 1];
   const push = (s: Screen) => setStack((st) => [...st, s]);
   const pop = () => setStack((st) => st.slice(0, -1));
-  const ctx: Context = help ? 'list' : screen ? (screen.kind === 'detail' ? 'detail' : screen.kind === 'logs' ? 'logs' : 'compare') : ui.choosing ? 'columns' : tab === 'runs' ? 'list' : tab;
   // Set synchronously by the prompts (filter, log search): keys typed right after `/` arrive before React re-renders.
   const prompt = useRef(false);
+  // The views below put their handler here while rendering (see KeysContext).
+  const keys = useRef<KeyHandler | null>(null);
+  keys.current = null;
 
-  // Keys of the shell (help, quit, tabs); the views handle the rest through the same command map.
-  useInput((input, key) => {
+  useEffect(() => {
+    if (!notice) return;
+    const t = setTimeout(() => setNotice(''), 4000);
+    return () => clearTimeout(t);
+  }, [notice]);
+
+  // The one input subscription, stable for the app's life; it reads the latest render through refs.
+  const shell = useRef<(input: string, key: Key) => void>(() => undefined);
+  shell.current = (input, key) => {
     if (help) {
       setHelp(false);
       return;
     }
-    setNotice('');
-    if (prompt.current) return;
-    const id = commandFor(ctx, input, key);
+    const view = keys.current;
+    if (view?.raw?.(input, key) || prompt.current) return;
+    const id = commandFor(view?.ctx ?? 'list', input, key);
     if (id === 'quit') exit();
     else if (id === 'help') setHelp(true);
     else if ((id === 'nextView' || id === 'prevView') && !screen && !ui.choosing) setTab((t) => TABS[(TABS.indexOf(t) + (id === 'nextView' ? 1 : TABS.length - 1)) % TABS.length]);
-  });
+    else if (id) view?.on(id);
+  };
+  const onInput = useCallback((input: string, key: Key) => shell.current(input, key), []);
+  useInput(onInput);
 
   if (size.columns < MIN_COLUMNS || size.rows < MIN_ROWS) {
     return <Text>{`Terminal too small (${size.columns}x${size.rows}); gitml ui needs at least ${MIN_COLUMNS}x${MIN_ROWS}. Enlarge it, or press q to quit.`}</Text>;
@@ -141,6 +153,7 @@ export function App(p: AppProps): React.ReactElement {
 
   const loading = runs.loading || registry.loading || services.loading;
   return (
+    <KeysContext.Provider value={keys}>
     <Box flexDirection="column" width={width} height={size.rows}>
       <Text wrap="truncate-end">
         <Text bold>gitml </Text>
@@ -158,5 +171,6 @@ export function App(p: AppProps): React.ReactElement {
         {notice || `${loading ? 'loading… · ' : ''}? help · tab views · / filter · s sort · space mark · c compare · l log · q quit`}
       </Text>
     </Box>
+    </KeysContext.Provider>
   );
 }

@@ -29,7 +29,8 @@ export function detailLines(d: RunDetail, width: number): Line[] {
     section('METRICS');
     out.push(...kvLines(metrics.map(([k, v]) => [oneLine(k), fmtNum(v)])));
     for (const name of series) {
-      out.push('', [{ text: `${oneLine(name)} (${d.series[name].length} points)`, bold: true }]);
+      const n = d.series[name].length;
+      out.push('', [{ text: `${oneLine(name)} (${n} points${n > width - 12 ? ', one column per bucket of steps: mean' : ''})`, bold: true }]);
       out.push(...chart(d.series[name], { width: Math.max(20, width - 2), height: 5 }));
     }
   }

@@ -3,8 +3,8 @@
  * background (with the error kept for the view, never thrown into ink), the refs poll that
  * drives live updates, and the command map bound to ink's input.
  */
-import { useEffect, useRef, useState } from 'react';
-import { useInput, useStdout, type Key } from 'ink';
+import { createContext, useContext, useEffect, useRef, useState } from 'react';
+import { useStdout, type Key } from 'ink';
 import { isGitmlError } from '../../core/errors.js';
 import { commandFor, type CommandId, type Context } from './keys.js';
 import { refsSignature } from './model/watch.js';
@@ -83,14 +83,25 @@ export function useRefsVersion(dir: string, branches: string[] | undefined, ms: 
   return version;
 }
 
-/** Bind the command map in `ctx`: `on` gets the command id; `raw` sees every key first (prompts), returning true when it used it. */
+export interface KeyHandler {
+  ctx: Context;
+  on: (id: CommandId) => void;
+  raw?: (input: string, key: Key) => boolean;
+}
+
+/**
+ * The active view's key handler. The app has the one ink input subscription and hands each key
+ * to the handler the last render left here: ink subscribes useInput in a passive effect, after
+ * the frame is on screen, so a key pressed right after a view appears (or changes) would
+ * otherwise be lost or act on the previous render's rows.
+ */
+export const KeysContext = createContext<{ current: KeyHandler | null }>({ current: null });
+
+/**
+ * Bind the command map in `ctx` while `active`: `on` gets the command id; `raw` sees every key
+ * first (prompts), returning true when it used it.
+ */
 export function useCommands(ctx: Context, on: (id: CommandId) => void, o: { active: boolean; raw?: (input: string, key: Key) => boolean }): void {
-  useInput(
-    (input, key) => {
-      if (o.raw?.(input, key)) return;
-      const id = commandFor(ctx, input, key);
-      if (id) on(id);
-    },
-    { isActive: o.active },
-  );
+  const keys = useContext(KeysContext);
+  if (o.active) keys.current = { ctx, on, raw: o.raw };
 }

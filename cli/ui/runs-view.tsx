@@ -73,8 +73,8 @@ export function RunsView(p: RunsViewProps): React.ReactElement {
         p.prompt.current = true;
         setUi((u) => ({ ...u, filtering: true }));
       }
-      else if (id === 'sort') setUi((u) => ({ ...u, sort: nextSort(cols, u.sort) }));
-      else if (id === 'reverse') setUi((u) => ({ ...u, sort: u.sort ? { ...u.sort, desc: !u.sort.desc } : { key: 'id', desc: false } }));
+      else if (id === 'sort') setUi((u) => ({ ...u, sort: nextSort(cols, u.sort), cursor: 0, cursorId: undefined }));
+      else if (id === 'reverse') setUi((u) => ({ ...u, sort: u.sort ? { ...u.sort, desc: !u.sort.desc } : { key: 'id', desc: false }, cursor: 0, cursorId: undefined }));
       else if (id === 'columns') setUi((u) => ({ ...u, choosing: true }));
       else if (id === 'open' && current) p.onOpen(current.id);
       else if (id === 'logs' && current) p.onLogs(current.id);

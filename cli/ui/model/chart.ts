@@ -89,7 +89,7 @@ export function chart(points: Point[], o: ChartOptions): string[] {
   const last = String(buckets[buckets.length - 1].to);
   const axis = `${' '.repeat(labelWidth)} └${'─'.repeat(plotWidth)}`;
   const steps = `${' '.repeat(labelWidth + 2)}${first}${last.padStart(Math.max(1, plotWidth - first.length))}`;
-  rows.push(axis, `${steps}  step${points.length > plotWidth ? ` (${points.length} points, ${plotWidth} shown)` : ''}`);
+  rows.push(axis, `${steps}  step`);
   return rows;
 }
 
