@@ -28,6 +28,16 @@ export function LogsView(p: { dir: string; id: string; reload: number; pollMs: n
   const [term, setTerm] = useState('');
   const [msg, setMsg] = useState('');
   const total = pager?.lineCount ?? 0;
+  const [pendingSearch, setPendingSearch] = useState(false);
+  useEffect(() => {
+    if (!pendingSearch) return;
+    setPendingSearch(false);
+    if (pager && term) {
+      const at = pager.search(term, top > 0 ? top - 1 : -1);
+      setMsg(at < 0 ? `not found: ${term}` : `match at line ${at + 1}`);
+      if (at >= 0) setTop(at);
+    }
+  }, [pendingSearch]);
 
   useEffect(() => {
     if (follow && pager) setTop(lastPageStart(pager.lineCount, h));
@@ -73,17 +83,21 @@ export function LogsView(p: { dir: string; id: string; reload: number; pollMs: n
         if (key.return) {
           p.prompt.current = false;
           setSearching(false);
-          if (pager && term) {
-            const at = pager.search(term, top > 0 ? top - 1 : -1);
-            setMsg(at < 0 ? `not found: ${term}` : `match at line ${at + 1}`);
-            if (at >= 0) setTop(at);
-          }
+          setPendingSearch(true);
         } else if (key.escape) {
           p.prompt.current = false;
           setSearching(false);
         }
         else if (key.backspace || key.delete) setTerm((t) => t.slice(0, -1));
-        else if (input && !key.ctrl && !key.meta) setTerm((t) => t + input);
+        else if (input && !key.ctrl && !key.meta) {
+          const [typed, ...rest] = input.split(/[\r\n]/);
+          setTerm((t) => t + typed);
+          if (rest.length) {
+            p.prompt.current = false;
+            setSearching(false);
+            setPendingSearch(true);
+          }
+        }
         return true;
       },
     },

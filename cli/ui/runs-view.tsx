@@ -96,7 +96,12 @@ export function RunsView(p: RunsViewProps): React.ReactElement {
         }
         else if (key.backspace || key.delete) setUi((u) => ({ ...u, filterText: u.filterText.slice(0, -1) }));
         else if (key.ctrl && input === 'u') setUi((u) => ({ ...u, filterText: '' }));
-        else if (input && !key.ctrl && !key.meta && !key.upArrow && !key.downArrow) setUi((u) => ({ ...u, filterText: u.filterText + input.replace(/[\r\n]/g, '') }));
+        else if (input && !key.ctrl && !key.meta && !key.upArrow && !key.downArrow) {
+          // A paste, or keys typed faster than a frame, arrive as one chunk: a line end in it ends the prompt.
+          const [typed, ...rest] = input.split(/[\r\n]/);
+          setUi((u) => ({ ...u, filterText: u.filterText + typed, filtering: rest.length === 0 }));
+          if (rest.length) p.prompt.current = false;
+        }
         else return key.upArrow || key.downArrow ? false : true;
         return true;
       },
