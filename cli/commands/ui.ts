@@ -20,6 +20,9 @@ async function uiAction(opts: UiOpts, cmd: Command): Promise<void> {
   }
   const pollMs = opts.poll === undefined ? 1500 : Number(opts.poll) * 1000;
   if (!Number.isFinite(pollMs) || pollMs < 0) throw new GitmlError('USAGE', `--poll expects seconds (0 turns live updates off), got ${JSON.stringify(opts.poll)}`);
+  // Raw mode now, not when ink starts reading: keys typed while the program loads are kept for
+  // it (in the terminal's line mode they would be echoed and held back until Enter).
+  process.stdin.setRawMode(true);
   // React's production build: the development one is several times larger to load and slower to draw.
   process.env.NODE_ENV ??= 'production';
   // The runs are read while ink and react load (each takes a good part of a second on a busy
@@ -36,6 +39,7 @@ async function uiAction(opts: UiOpts, cmd: Command): Promise<void> {
     const app = render(React.createElement(App, { dir, experiment: opts.experiment, pollMs, initialRuns }), { exitOnCtrlC: true });
     await app.waitUntilExit();
   } finally {
+    process.stdin.setRawMode(false);
     process.stdout.write('\u001b[?1049l');
     (await import('../../core/runs/store.js')).closeRunStore();
   }

@@ -7,7 +7,7 @@ import React, { useMemo, useRef } from 'react';
 import { Box, Text } from 'ink';
 import type { RunRecord } from '../../core/runs/types.js';
 import { useCommands } from './hooks.js';
-import { cellText, columnsFor, fit, followCursor, nextSort, tablePrimary, tableView, windowStart, type RunsData, type Sort } from './model/runs.js';
+import { cellText, columnsFor, fit, followCursor, nextSort, sortRuns, tablePrimary, tableView, windowStart, type RunsData, type Sort } from './model/runs.js';
 import { oneLine } from './model/text.js';
 import { statusTone, tone } from './theme.js';
 
@@ -44,7 +44,8 @@ export function RunsView(p: RunsViewProps): React.ReactElement {
   const primary = useMemo(() => tablePrimary(data, p.experiment), [data, p.experiment]);
   const cols = useMemo(() => columnsFor(data, { width: p.width - 2, primary, chosen: ui.chosen }), [data, p.width, primary, ui.chosen]);
   const lastRows = useRef<RunRecord[] | undefined>(undefined);
-  const view = useMemo(() => tableView(data, ui.filterText, ui.sort, lastRows.current), [data, ui.filterText, ui.sort]);
+  const sorted = useMemo(() => sortRuns(data.runs, ui.sort), [data, ui.sort]);
+  const view = useMemo(() => tableView(data, ui.filterText, ui.sort, lastRows.current, sorted), [data, ui.filterText, sorted]);
   if (!view.error) lastRows.current = view.rows;
   const rows = view.rows;
   const cursor = followCursor(rows, ui.cursorId, ui.cursor);

@@ -6,7 +6,7 @@
 import { readRegistryTags } from '../../../core/registry/read.js';
 import { replay, type RegistryState } from '../../../core/registry/state.js';
 import { listModels, type ModelList } from '../../../core/registry/list.js';
-import { showModel, type ModelDetail } from '../../../core/registry/show.js';
+import type { ModelDetail } from '../../../core/registry/show.js';
 
 export async function loadRegistry(dir: string): Promise<{ state: RegistryState; list: ModelList }> {
   const [tags, list] = await Promise.all([readRegistryTags({ dir }), listModels({ dir, entities: 'light' })]);
@@ -14,6 +14,9 @@ export async function loadRegistry(dir: string): Promise<{ state: RegistryState;
 }
 
 export async function loadModel(dir: string, name: string): Promise<ModelDetail> {
+  // Loaded on first use: showModel brings the entity loader (ajv and the schemas), which the
+  // first screen does not need.
+  const { showModel } = await import('../../../core/registry/show.js');
   return showModel({ dir, ref: name });
 }
 

@@ -243,16 +243,17 @@ export interface TableView {
  * Filter then sort; a bad filter leaves the previous rows in place and carries the error, so the
  * table never turns into an empty one because of a half-typed condition.
  */
-export function tableView(data: RunsData, filterText: string, sort: Sort | undefined, previous?: RunRecord[]): TableView {
+export function tableView(data: RunsData, filterText: string, sort: Sort | undefined, previous?: RunRecord[], sorted?: RunRecord[]): TableView {
   let f: Filter;
   try {
     f = parseFilter(filterText, data);
   } catch (e) {
     if (!isGitmlError(e)) throw e;
-    return { rows: previous ?? sortRuns(data.runs, sort), error: { code: e.code, message: e.message } };
+    return { rows: previous ?? sorted ?? sortRuns(data.runs, sort), error: { code: e.code, message: e.message } };
   }
   try {
-    return { rows: sortRuns(applyFilter(data.runs, f), sort) };
+    // Filtering keeps the order: sorted once per sort (`sorted`), each key press only filters.
+    return { rows: applyFilter(sorted ?? sortRuns(data.runs, sort), f) };
   } catch (e) {
     if (!isGitmlError(e)) throw e;
     return { rows: previous ?? data.runs, error: { code: e.code, message: e.message } };
