@@ -200,13 +200,29 @@ export function parseFilter(text: string, data: Pick<RunsData, 'metricNames' | '
   return { conditions, words };
 }
 
+/** Lowercased text a bare word is looked for in, built once per record (records are immutable). */
+const haystacks = new WeakMap<RunRecord, string>();
+function haystack(r: RunRecord): string {
+  let h = haystacks.get(r);
+  if (h === undefined) {
+    h = `${r.id}\u0000${r.experiment}\u0000${r.status}\u0000${r.source?.branch ?? ''}`.toLowerCase();
+    haystacks.set(r, h);
+  }
+  return h;
+}
+
 export function applyFilter(runs: RunRecord[], f: Filter): RunRecord[] {
   if (!f.conditions.length && !f.words.length) return runs;
-  return runs.filter(
-    (r) =>
-      f.conditions.every((c) => matches(r, c)) &&
-      f.words.every((w) => r.id.includes(w) || r.experiment.toLowerCase().includes(w) || r.status.includes(w) || (r.source?.branch ?? '').toLowerCase().includes(w)),
-  );
+  const out: RunRecord[] = [];
+  for (const r of runs) {
+    if (f.words.length) {
+      const h = haystack(r);
+      if (!f.words.every((w) => h.includes(w))) continue;
+    }
+    if (f.conditions.length && !f.conditions.every((c) => matches(r, c))) continue;
+    out.push(r);
+  }
+  return out;
 }
 
 export interface Sort {
