@@ -22,4 +22,5 @@ export const commands: Array<{ names: string[]; load: () => Promise<{ register: 
   { names: ['env'], load: () => import('./env.js') },
   { names: ['monitor'], load: () => import('./monitor.js') },
   { names: ['artifacts'], load: () => import('./artifacts.js') },
+  { names: ['ui'], load: () => import('./ui.js') },
 ];
