@@ -41,6 +41,7 @@ export type ErrorCode =
   | 'CANCELED'
   | 'MONITOR'
   | 'DEPLOY'
+  | 'UNKNOWN_QUEUE_ENTRY'
   | 'INTERNAL';
 
 export class GitmlError extends Error {
@@ -107,6 +108,7 @@ export function exitCodeFor(e: unknown): number {
     case 'INVALID_VERSION':
     case 'UNKNOWN_REVISION':
     case 'NOT_A_REPO':
+    case 'UNKNOWN_QUEUE_ENTRY':
       return EXIT.USAGE;
     case 'DOCKER_UNAVAILABLE':
     case 'KUBERNETES_UNAVAILABLE':
