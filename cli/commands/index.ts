@@ -12,6 +12,7 @@ import { register as serve } from './serve.js';
 import { register as env } from './env.js';
 import { register as monitor } from './monitor.js';
 import { register as deploy } from './deploy.js';
+import { register as queue } from './queue.js';
 
 /** Every top-level command, in the order `gitml --help` lists them. */
-export const commands: Array<(program: Command) => void> = [init, validate, run, model, models, runs, sync, manifest, image, serve, deploy, env, monitor];
+export const commands: Array<(program: Command) => void> = [init, validate, run, model, models, runs, sync, manifest, image, serve, deploy, env, monitor, queue];
