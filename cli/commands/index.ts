@@ -13,6 +13,7 @@ import { register as env } from './env.js';
 import { register as monitor } from './monitor.js';
 import { register as deploy } from './deploy.js';
 import { register as queue } from './queue.js';
+import { register as daemon } from './daemon.js';
 
 /** Every top-level command, in the order `gitml --help` lists them. */
-export const commands: Array<(program: Command) => void> = [init, validate, run, model, models, runs, sync, manifest, image, serve, deploy, env, monitor, queue];
+export const commands: Array<(program: Command) => void> = [init, validate, run, model, models, runs, sync, manifest, image, serve, deploy, env, monitor, queue, daemon];

@@ -43,6 +43,8 @@ export interface AddToQueueOptions {
   params?: Record<string, string>;
   sweep?: Record<string, string[]>;
   trigger?: QueueEntry['trigger'];
+  /** Branch to record (default: the current branch when rev is HEAD). */
+  branch?: string;
 }
 
 export async function addToQueue(o: AddToQueueOptions): Promise<Array<{ entry: QueueEntry; added: boolean }>> {
@@ -50,7 +52,7 @@ export async function addToQueue(o: AddToQueueOptions): Promise<Array<{ entry: Q
   // The first combination checks everything else (revision, experiment, compute, command).
   const prep = await prepareRun({ dir: o.dir, experiment: o.experiment, rev: o.rev ?? 'HEAD', params: grid[0] as Record<string, ParamValue> });
   const combos = grid.map((g) => resolveParams({ experiment: prep.experiment.spec, given: g, experimentName: prep.experiment.name }));
-  const branch = o.rev === undefined || o.rev === 'HEAD' ? await currentBranch(prep.repoDir) : undefined;
+  const branch = o.branch ?? (o.rev === undefined || o.rev === 'HEAD' ? await currentBranch(prep.repoDir) : undefined);
   const out: Array<{ entry: QueueEntry; added: boolean }> = [];
   for (const params of combos) {
     out.push(
