@@ -104,4 +104,27 @@ describe('gitml daemon --once on the python template', () => {
     // the lock is released: the next daemon starts
     expect(once().code).toBe(0);
   }, 120_000);
+
+  it('a daemon SIGKILLed mid-run: the next one settles the entry as lost and runs it again, once', async () => {
+    once(); // whatever earlier commits left is processed first
+    const c = commit({ 'src/train.py': '\nimport time\ntime.sleep(4)\n' }, 'slow training');
+    const child = spawn(process.execPath, [BIN, 'daemon', '--once', '--json'], { cwd: dir, env: { ...process.env, ...GIT_ENV, NO_COLOR: '1' } });
+    let out = '';
+    await new Promise<void>((resolve) => child.stdout.on('data', (b) => ((out += b), out.includes('"run-started"') || out.includes('"stop"') ? resolve() : undefined)));
+    expect(out).toContain('"run-started"');
+    const exited = new Promise((resolve) => child.on('close', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    const q1 = JSON.parse(gitml(dir, ['queue', 'list', '--json']).stdout) as Array<{ commit: string; state: string }>;
+    expect(q1.find((e) => e.commit === c)?.state).toBe('running');
+    const r = once();
+    expect(r.code, r.stderr).toBe(0);
+    expect(named(r.events, 'requeued')).toEqual([expect.objectContaining({ experiment: 'train' })]);
+    expect(named(r.events, 'run-started')).toEqual([expect.objectContaining({ attempt: 2 })]);
+    expect(named(r.events, 'run-finished')).toEqual([expect.objectContaining({ status: 'completed' })]);
+    const q2 = JSON.parse(gitml(dir, ['queue', 'list', '--json']).stdout) as Array<{ commit: string; state: string; lost: number; attempts: number }>;
+    expect(q2.find((e) => e.commit === c)).toMatchObject({ state: 'completed', lost: 1, attempts: 2 });
+    // and it is not run a third time
+    expect(named(once().events, 'run-started')).toEqual([]);
+  }, 120_000);
 });
