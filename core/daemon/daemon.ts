@@ -117,16 +117,27 @@ export async function drainQueue(o: DaemonOptions): Promise<number> {
   const workers = Math.max(1, o.workers ?? 4);
   const inflight = new Set<Promise<void>>();
   let started = 0;
+  let failure: unknown;
   for (;;) {
     let claim: Claim | undefined;
-    if (!o.signal?.aborted && inflight.size < workers) claim = await claimNext({ dir: o.dir, clock: o.clock });
+    if (!o.signal?.aborted && failure === undefined && inflight.size < workers) {
+      // A claim that fails (the queue lock held too long, a full disk) stops claiming, but the
+      // runs in flight are still waited for: the lock is never released under a running run.
+      claim = await claimNext({ dir: o.dir, clock: o.clock }).catch((e: unknown) => {
+        failure = e;
+        return undefined;
+      });
+    }
     if (claim) {
       started++;
       const p: Promise<void> = runClaim(o, claim).finally(() => inflight.delete(p));
       inflight.add(p);
       continue;
     }
-    if (!inflight.size) return started;
+    if (!inflight.size) {
+      if (failure !== undefined) throw failure;
+      return started;
+    }
     await Promise.race(inflight);
   }
 }

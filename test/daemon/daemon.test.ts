@@ -127,4 +127,25 @@ describe('gitml daemon --once on the python template', () => {
     // and it is not run a third time
     expect(named(once().events, 'run-started')).toEqual([]);
   }, 120_000);
+
+  it('gitml queue cancel on a running entry stops its run, recorded canceled', async () => {
+    once();
+    const c = commit({ 'src/train.py': '\nimport time\ntime.sleep(20)\n' }, 'very slow training');
+    const child = spawn(process.execPath, [BIN, 'daemon', '--once', '--json'], { cwd: dir, env: { ...process.env, ...GIT_ENV, NO_COLOR: '1' } });
+    let out = '';
+    const exited = new Promise((resolve) => child.on('close', resolve));
+    await new Promise<void>((resolve) => child.stdout.on('data', (b) => ((out += b), out.includes('"run-started"') || out.includes('"stop"') ? resolve() : undefined)));
+    const id = (JSON.parse(out.split('\n').find((l) => l.includes('"run-started"'))!) as { id: string }).id;
+    const t0 = Date.now();
+    const cancel = gitml(dir, ['queue', 'cancel', id, '--json']);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    expect(JSON.parse(cancel.stdout).outcome).toBe('requested');
+    expect(await exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(15_000); // not the 20 s of the run
+    const fin = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev).find((e) => e.event === 'run-finished');
+    expect(fin).toMatchObject({ id, status: 'canceled' });
+    const q = JSON.parse(gitml(dir, ['queue', 'list', '--json']).stdout) as Array<{ id: string; commit: string; state: string }>;
+    expect(q.find((e) => e.id === id)).toMatchObject({ commit: c, state: 'canceled' });
+    git(dir, 'revert', '--no-edit', 'HEAD');
+  }, 120_000);
 });
