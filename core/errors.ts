@@ -44,6 +44,7 @@ export type ErrorCode =
   | 'ARTIFACT_MISSING'
   | 'ARTIFACT_CORRUPT'
   | 'ARTIFACT_STORE'
+  | 'UNKNOWN_QUEUE_ENTRY'
   | 'INTERNAL';
 
 export class GitmlError extends Error {
@@ -110,6 +111,7 @@ export function exitCodeFor(e: unknown): number {
     case 'INVALID_VERSION':
     case 'UNKNOWN_REVISION':
     case 'NOT_A_REPO':
+    case 'UNKNOWN_QUEUE_ENTRY':
       return EXIT.USAGE;
     case 'DOCKER_UNAVAILABLE':
     case 'KUBERNETES_UNAVAILABLE':

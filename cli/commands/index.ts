@@ -22,5 +22,7 @@ export const commands: Array<{ names: string[]; load: () => Promise<{ register: 
   { names: ['env'], load: () => import('./env.js') },
   { names: ['monitor'], load: () => import('./monitor.js') },
   { names: ['artifacts'], load: () => import('./artifacts.js') },
+  { names: ['queue'], load: () => import('./queue.js') },
+  { names: ['daemon'], load: () => import('./daemon.js') },
   { names: ['ui'], load: () => import('./ui.js') },
 ];
