@@ -33,6 +33,9 @@ export interface DeployRecord {
 
 export interface ServiceStatus {
   service: string;
+  /** The versions git asks for, and the ones the last successful deploy applied (as text: `v2`, `v2, canary v3 10%`). */
+  desired: string;
+  running?: string;
   conditions: Condition[];
   lastAttemptedRevision: string;
   lastAppliedRevision?: string;
@@ -77,12 +80,16 @@ export async function readHistory(dir: string, service: string, limit = 20): Pro
 export async function recordDeploy(dir: string, rec: DeployRecord, opts: { noop: boolean }): Promise<{ commit: string } | undefined> {
   const prev = await readServiceStatus(dir, rec.service);
   const ok = !rec.failed;
+  const fmt = (r?: DeployRecord) => r?.versions.map((v) => (v.role === 'canary' ? `canary ${v.version} ${v.weight}%` : v.version)).join(', ');
+  const lastApplied = ok ? (opts.noop && prev?.lastApplied ? prev.lastApplied : rec) : prev?.lastApplied;
   const status: ServiceStatus = {
     service: rec.service,
+    desired: fmt(rec) ?? '',
+    running: rec.trigger === 'delete' ? undefined : fmt(lastApplied),
     conditions: rec.conditions,
     lastAttemptedRevision: rec.revision,
     lastAppliedRevision: ok ? rec.revision : prev?.lastAppliedRevision,
-    lastApplied: ok ? (opts.noop && prev?.lastApplied ? prev.lastApplied : rec) : prev?.lastApplied,
+    lastApplied,
     lastAttempted: opts.noop && prev?.lastAttempted && !prev.lastAttempted.failed ? prev.lastAttempted : rec,
   };
   // A no-op that changes nothing in the status writes nothing (deploy stays a read).
