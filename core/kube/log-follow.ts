@@ -9,6 +9,7 @@
  */
 import { GitmlError, isGitmlError } from '../errors.js';
 import type { KubeApi } from './client.js';
+import { sleep } from '../sleep.js';
 
 export interface FollowLogOptions {
   signal?: AbortSignal;
@@ -34,17 +35,6 @@ export function comparableTime(ts: string): string {
   return `${m[1]}.${(m[2] ?? '').padEnd(9, '0').slice(0, 9)}${m[3]}`;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** A network cut, an overloaded or restarting API server: worth another try. 4xx answers are not. */
 export function isTransient(e: unknown): boolean {

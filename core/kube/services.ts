@@ -20,6 +20,7 @@ import { kubeError, type KubeApi, type RbacRule } from './client.js';
 import { followLog } from './log-follow.js';
 import { PENDING_DEADLINE_ANNOTATION, SERVER_CONTAINER, serviceSelector, type HTTPRouteObject, type KubeObject } from './service-objects.js';
 import { DEFAULT_PENDING_DEADLINE } from './service-spec.js';
+import { sleep } from '../sleep.js';
 
 /** The kinds gitml writes for a service, with the resource RBAC knows them by. */
 const WRITTEN = [
@@ -71,17 +72,6 @@ export interface KubeServicesOptions {
 /** Container waiting reasons that do not fix themselves: after the pending deadline the rollout stops with them. */
 const STUCK = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError', 'CrashLoopBackOff', 'RunContainerError']);
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** A 403 without the rule in the server's words gets the rule from what was asked. */
 function withRule(e: unknown, rule: RbacRule, namespace: string): unknown {

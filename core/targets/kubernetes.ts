@@ -23,6 +23,7 @@ import { followLog } from '../kube/log-follow.js';
 import { extractOutputs, LogDemux } from '../kube/outputs.js';
 import { runScratch } from '../run/scratch.js';
 import type { Target, TargetJob, TargetLayout, TargetResult, TargetStatus } from './types.js';
+import { sleep } from '../sleep.js';
 
 export interface PreparedImage {
   image: string;
@@ -63,17 +64,6 @@ function outcomeOf(job: V1Job): JobOutcome | undefined {
   return undefined;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));

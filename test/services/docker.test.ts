@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import path from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { describeDocker, dockerClient } from '../support/docker.js';
 import { git, gitml } from '../support/repo.js';
@@ -32,10 +33,16 @@ async function replicas(): Promise<Array<{ Id: string; Labels: Record<string, st
   return docker.listContainers({ all: true, filters: JSON.stringify({ label: [`dev.gitml.project=${project}`, 'dev.gitml.service-part=replica'] }) });
 }
 
-async function score(): Promise<{ status: number; version: string | null }> {
-  const r = await fetch(`${URL}/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: SCORE_BODY });
-  await r.text();
-  return { status: r.status, version: r.headers.get('x-gitml-version') };
+/** One scoring request on a fresh connection (each check sees the front as a new client would). */
+function score(): Promise<{ status: number; version: string | null }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${URL}/score`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', connection: 'close' } }, (r) => {
+      r.resume();
+      r.on('end', () => resolve({ status: r.statusCode ?? 0, version: (r.headers['x-gitml-version'] as string | undefined) ?? null }));
+    });
+    req.on('error', reject);
+    req.end(SCORE_BODY);
+  });
 }
 
 describeDocker('docker services', () => {

@@ -55,7 +55,7 @@ test.runIf(hasTmux)('in tmux: open, filter, open a run and its log, compare, hel
   const exitFile = path.join(out, 'exit');
   const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
   const screen = () => tmux('capture-pane', '-p', '-t', session);
-  const until = async (pred: (s: string) => boolean, what: string, ms = 30_000) => {
+  const until = async (pred: (s: string) => boolean, what: string, ms = 90_000) => {
     const end = Date.now() + ms;
     for (;;) {
       const s = screen();
