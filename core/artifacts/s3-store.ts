@@ -16,7 +16,7 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { GitmlError } from '../errors.js';
 import { cacheFile, dropCopy, verifiedCopy } from './cache.js';
@@ -124,11 +124,25 @@ export class S3ArtifactStore implements ArtifactStore {
     try {
       await up.done();
     } catch (e) {
+      // The object never became visible; also drop the parts already sent (lib-storage does not
+      // always abort the multipart upload when it is cancelled), so they are not billed forever.
+      await this.abortPending(this.key(sha256));
       if (signal?.aborted || (e as Error).name === 'AbortError') throw new GitmlError('CANCELED', `uploading artifact ${short(sha256)} to ${this.where} was interrupted; nothing was stored`, { sha256 });
       throw s3Error(e, `upload ${short(sha256)}`, this.where);
     } finally {
       signal?.removeEventListener('abort', onAbort);
       p?.done();
+    }
+  }
+
+  private async abortPending(key: string): Promise<void> {
+    try {
+      const open = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.config.bucket, Prefix: key }));
+      for (const u of open.Uploads ?? []) {
+        if (u.Key === key && u.UploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: key, UploadId: u.UploadId }));
+      }
+    } catch {
+      /* best effort: the upload failed already; the original error is what the user needs */
     }
   }
 
