@@ -7,21 +7,12 @@ import { createReadStream } from 'node:fs';
 import { copyFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { setTransferProgress } from '../../core/artifacts/progress.js';
+import { fmtBytes as formatBytes, setTransferProgress } from '../../core/artifacts/progress.js';
 import { c, printJson, progress, table, termSafe, writeOut } from '../output.js';
 import { repoDir } from '../util.js';
 
 function fmtBytes(n: number | undefined): string {
-  if (n === undefined || !Number.isFinite(n)) return '?';
-  if (n < 1024) return `${n} B`;
-  const u = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < u.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${u[i]}`;
+  return n === undefined || !Number.isFinite(n) ? '?' : formatBytes(n);
 }
 
 async function registered(dir: string) {

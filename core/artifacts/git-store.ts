@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import { GitmlError } from '../errors.js';
 import { gitExec } from '../runs/git/exec.js';
 import { cacheFile, dropCopy, verifiedCopy } from './cache.js';
-import { hashFile, verifiedWrite } from './hash.js';
+import { hashForStore, verifiedWrite } from './hash.js';
 import { fmtBytes, transferProgress } from './progress.js';
 import { checkDigest, corrupt, missing, short, type ArtifactStore, type GitStoreConfig, type PutResult, type StoredArtifact } from './types.js';
 
@@ -71,12 +71,7 @@ export class GitArtifactStore implements ArtifactStore {
   }
 
   async putFile(file: string): Promise<PutResult> {
-    let r: PutResult;
-    try {
-      r = await hashFile(file);
-    } catch (e) {
-      throw new GitmlError('IO', `cannot store artifact ${file}: ${(e as Error).message}`, { file }, { cause: e });
-    }
+    const r: PutResult = await hashForStore(file);
     if (await this.has(r.sha256)) return r;
     // By path, not stdin: git streams a file larger than core.bigFileThreshold straight into a
     // pack, where `--stdin` would buffer it whole.

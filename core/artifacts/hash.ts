@@ -7,6 +7,7 @@ import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync } fr
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { GitmlError } from '../errors.js';
 
 /** sha256 and size of a file, streamed. */
 export async function hashFile(file: string): Promise<{ sha256: string; size: number }> {
@@ -17,6 +18,15 @@ export async function hashFile(file: string): Promise<{ sha256: string; size: nu
     size += (chunk as Buffer).length;
   }
   return { sha256: h.digest('hex'), size };
+}
+
+/** `hashFile` for a file about to be stored: an unreadable file is an IO error naming it. */
+export async function hashForStore(file: string): Promise<{ sha256: string; size: number }> {
+  try {
+    return await hashFile(file);
+  } catch (e) {
+    throw new GitmlError('IO', `cannot store artifact ${file}: ${(e as Error).message}`, { file }, { cause: e });
+  }
 }
 
 /** A pass-through that hashes what flows and counts it; `onBytes` sees the running total. */

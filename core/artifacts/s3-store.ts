@@ -20,7 +20,7 @@ import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, DeleteObjectC
 import { Upload } from '@aws-sdk/lib-storage';
 import { GitmlError } from '../errors.js';
 import { cacheFile, dropCopy, verifiedCopy } from './cache.js';
-import { hashFile, verifiedWrite } from './hash.js';
+import { hashForStore, verifiedWrite } from './hash.js';
 import { fmtBytes, transferProgress } from './progress.js';
 import { checkDigest, corrupt, missing, short, type ArtifactStore, type PutResult, type S3StoreConfig, type StoredArtifact } from './types.js';
 
@@ -147,12 +147,7 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   async putFile(file: string, opts: { signal?: AbortSignal } = {}): Promise<PutResult> {
-    let r: PutResult;
-    try {
-      r = await hashFile(file);
-    } catch (e) {
-      throw new GitmlError('IO', `cannot store artifact ${file}: ${(e as Error).message}`, { file }, { cause: e });
-    }
+    const r: PutResult = await hashForStore(file);
     if (await this.has(r.sha256)) return r;
     await this.upload(r.sha256, createReadStream(file, { highWaterMark: 1 << 20 }), r.size, opts.signal);
     return r;

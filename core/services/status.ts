@@ -93,7 +93,7 @@ export async function recordDeploy(dir: string, rec: DeployRecord, opts: { noop:
     lastAttempted: opts.noop && prev?.lastAttempted && !prev.lastAttempted.failed ? prev.lastAttempted : rec,
   };
   // A no-op that changes nothing in the status writes nothing (deploy stays a read).
-  if (opts.noop && prev && JSON.stringify({ ...prev }) === JSON.stringify(status)) return undefined;
+  if (opts.noop && prev && JSON.stringify(prev) === JSON.stringify(status)) return undefined;
   const files: Record<string, string> = { [statusFile(rec.service)]: JSON.stringify(status, null, 2) + '\n' };
   if (!opts.noop) {
     const id = createHash('sha256').update(JSON.stringify(rec)).digest('hex').slice(0, 8);
