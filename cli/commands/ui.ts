@@ -31,7 +31,7 @@ async function uiAction(opts: UiOpts, cmd: Command): Promise<void> {
     await (await import('./ui-settle.js')).settleLost(dir);
     return (await import('../ui/model/runs.js')).loadRuns({ dir, experiment: opts.experiment });
   })();
-  const [{ render }, React, { App }] = await Promise.all([import('ink'), import('react'), import('../ui/app.js')]);
+  const [{ render }, React, { App }] = await withoutCiEnv(() => Promise.all([import('ink'), import('react'), import('../ui/app.js')]));
   const initialRuns = await runs;
   // A full-screen program: the alternate screen keeps the shell's scrollback as it was.
   process.stdout.write('\u001b[?1049h');
@@ -42,6 +42,23 @@ async function uiAction(opts: UiOpts, cmd: Command): Promise<void> {
     process.stdin.setRawMode(false);
     process.stdout.write('\u001b[?1049l');
     (await import('../../core/runs/store.js')).closeRunStore();
+  }
+}
+
+/**
+ * ink decides once, as it loads, whether it runs in CI (`CI` or `CONTINUOUS_INTEGRATION` set)
+ * and if so draws nothing until the program exits. gitml ui has checked that it has a terminal
+ * on both ends, so it is interactive whatever those say (a debugging shell on a CI runner, a
+ * terminal that exports CI): ink is loaded with them unset, and they are put back at once.
+ */
+async function withoutCiEnv<T>(load: () => Promise<T>): Promise<T> {
+  const saved = { CI: process.env.CI, CONTINUOUS_INTEGRATION: process.env.CONTINUOUS_INTEGRATION };
+  delete process.env.CI;
+  delete process.env.CONTINUOUS_INTEGRATION;
+  try {
+    return await load();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) if (v !== undefined) process.env[k] = v;
   }
 }
 
