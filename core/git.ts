@@ -68,6 +68,14 @@ export function gitDir(dir: string): string {
 /** Resolve any revision git understands (HEAD~2, a tag, a short id) to a full commit id. */
 export async function resolveCommit(dir: string, rev: string): Promise<string> {
   if (rev.startsWith('-')) throw new GitmlError('USAGE', `invalid revision ${JSON.stringify(rev)}`, { rev });
+  // A full commit id (what gitml passes around once resolved) is checked through the shared
+  // `git cat-file --batch` reader instead of a `git rev-parse` child of its own.
+  if (/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(rev)) {
+    const { catFile } = await import('./runs/git/catfile.js');
+    const o = await catFile(dir).read(`${rev}^{commit}`).catch(() => undefined);
+    if (o?.type === 'commit') return o.oid;
+    if (o === null) throw new GitmlError('UNKNOWN_REVISION', `unknown revision ${JSON.stringify(rev)}: no such commit in this repository`, { rev });
+  }
   const r = await runGit(dir, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${rev}^{commit}`]);
   if (r.code !== 0) throw new GitmlError('UNKNOWN_REVISION', `unknown revision ${JSON.stringify(rev)}: no such commit, branch or tag`, { rev });
   return r.stdout.trim();

@@ -16,9 +16,11 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import { Client, type ConnectConfig } from 'ssh2';
+import { createRequire } from 'node:module';
+import type { Client, ConnectConfig } from 'ssh2';
 import os from 'node:os';
 import path from 'node:path';
+import './defer-modules.js'; // before dockerode: see there
 import Dockerode from 'dockerode';
 import type { DockerCompute } from '../entities/types.js';
 import { GitmlError } from '../errors.js';
@@ -222,7 +224,9 @@ class SshDialAgent extends http.Agent {
 
   private client(): Promise<Client> {
     if (this.ready) return this.ready;
-    const conn = new Client();
+    // Loaded on first use: only ssh:// engines need ssh2, and it costs ~80 ms to load.
+    const ssh2 = createRequire(import.meta.url)('ssh2') as typeof import('ssh2');
+    const conn = new ssh2.Client();
     this.conn = conn;
     const reset = () => {
       if (this.conn === conn) {

@@ -1,13 +1,13 @@
 /**
- * Where entity files come from: the working tree, or any commit read through isomorphic-git
+ * Where entity files come from: the working tree, or any commit read from the object database
  * without checking it out. Both give the same list of (path, bytes) so the loader does not
  * care which it is.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import fs from 'node:fs';
 import path from 'node:path';
 import { KIND_DIRS, WORKSPACE_FILE } from './types.js';
-import { gitDir } from '../git.js';
+import { catFile } from '../runs/git/catfile.js';
+import { MODE_EXEC, MODE_FILE, decodeTree } from '../runs/git/objects.js';
 
 export interface EntityFile {
   /** Repository-relative, '/'-separated. */
@@ -35,33 +35,28 @@ export async function workingTreeFiles(dir: string): Promise<EntityFile[]> {
   return out;
 }
 
-/** The same files as they are in `commit`, read from the object database. */
+/**
+ * The same files as they are in `commit`, read from the object database through the shared
+ * `git cat-file --batch` reader (`commit:path` names, so no tree walk of the whole commit),
+ * in two round trips: the folders, then every YAML blob in them.
+ */
 export async function commitFiles(dir: string, commit: string): Promise<EntityFile[]> {
-  const igit = await import('isomorphic-git'); // only history reads pay for loading it
-  const gitdir = gitDir(dir);
-  const cache = {};
-  const out: EntityFile[] = [];
-  const blob = (oid: string) => async () => Buffer.from((await igit.readBlob({ fs, gitdir, oid, cache })).blob);
-  const root = await igit.readTree({ fs, gitdir, oid: commit, cache });
-  const top = root.tree.find((e) => e.path === WORKSPACE_FILE && e.type === 'blob');
+  const reader = catFile(dir);
+  const kindDirs = Object.values(KIND_DIRS);
+  const [top, ...trees] = await reader.readMany([`${commit}:${WORKSPACE_FILE}`, ...kindDirs.map((d) => `${commit}:${d}`)]);
   const entries: { path: string; oid: string }[] = [];
-  if (top) entries.push({ path: WORKSPACE_FILE, oid: top.oid });
-  const gitmlTree = root.tree.find((e) => e.path === 'gitml' && e.type === 'tree');
-  if (gitmlTree) {
-    const sub = await igit.readTree({ fs, gitdir, oid: gitmlTree.oid, cache });
-    for (const kindDir of Object.values(KIND_DIRS)) {
-      const leaf = kindDir.split('/')[1];
-      const t = sub.tree.find((e) => e.path === leaf && e.type === 'tree');
-      if (!t) continue;
-      const files = await igit.readTree({ fs, gitdir, oid: t.oid, cache });
-      for (const e of files.tree) if (e.type === 'blob' && isYaml(e.path)) entries.push({ path: `${kindDir}/${e.path}`, oid: e.oid });
-    }
-  }
-  for (const e of entries) {
-    // Size is only known once read; reading stays lazy so huge files are checked first.
-    const data = await blob(e.oid)();
-    out.push({ path: e.path, size: data.length, read: async () => data });
-  }
+  if (top?.type === 'blob') entries.push({ path: WORKSPACE_FILE, oid: top.oid });
+  trees.forEach((t, i) => {
+    if (t?.type !== 'tree') return;
+    // Regular files only, as `gitml run` reads a commit (core/run/entities.ts): a sub-folder,
+    // a submodule or a symbolic link in a kind folder is not an entity.
+    for (const e of decodeTree(t.data)) if ((e.mode === MODE_FILE || e.mode === MODE_EXEC) && isYaml(e.name)) entries.push({ path: `${kindDirs[i]}/${e.name}`, oid: e.oid });
+  });
+  const blobs = await reader.readMany(entries.map((e) => e.oid));
+  const out: EntityFile[] = entries.map((e, i) => {
+    const data = blobs[i]?.data ?? Buffer.alloc(0);
+    return { path: e.path, size: data.length, read: async () => data };
+  });
   out.sort((a, b) => a.path.localeCompare(b.path));
   return out;
 }

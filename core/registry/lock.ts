@@ -5,9 +5,10 @@
  * (GTO counts N over all tags of a model, so two different stages could otherwise collide).
  * A lock left by a dead process on this host is cleared; a live one is waited for.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GitmlError, isGitmlError } from '../errors.js';
-import { runGit } from '../git.js';
+import { gitDir, runGit } from '../git.js';
 import { withFileLock } from '../lock.js';
 
 export interface LockOptions {
@@ -17,6 +18,13 @@ export interface LockOptions {
 }
 
 export async function commonDir(dir: string): Promise<string> {
+  // At a working tree's root the answer is on disk: its .git folder, or for a linked worktree
+  // the folder its `commondir` file names (git's own layout). Elsewhere, ask git.
+  if (existsSync(path.join(dir, '.git'))) {
+    const gd = gitDir(dir);
+    const link = path.join(gd, 'commondir');
+    return existsSync(link) ? path.resolve(gd, readFileSync(link, 'utf8').trim()) : path.resolve(gd);
+  }
   const r = await runGit(dir, ['rev-parse', '--git-common-dir']);
   if (r.code !== 0) throw new GitmlError('NOT_A_REPO', `${dir} is not inside a git repository`, { dir });
   return path.resolve(dir, r.stdout.trim());

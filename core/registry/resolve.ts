@@ -11,7 +11,7 @@ import { GitmlError } from '../errors.js';
 import { loadEntities } from '../entities/load.js';
 import type { Entities } from '../entities/types.js';
 import type { ArtifactRef, RunRecord } from '../runs/types.js';
-import { snapshot } from './context.js';
+import { snapshot, type RegistrySnapshot } from './context.js';
 import { findOutput } from './register.js';
 import { defaultGetRun } from './run-source.js';
 import { runIdsAt, type GetRun } from './runs.js';
@@ -22,6 +22,8 @@ export interface ResolveOptions {
   dir: string;
   ref: string;
   getRun?: GetRun;
+  /** The registry as already read by the caller (one `for-each-ref` for a whole deploy). */
+  snapshot?: RegistrySnapshot;
 }
 
 export interface ResolvedModel {
@@ -44,7 +46,7 @@ export interface ResolvedModel {
 }
 
 export async function resolveModelRef(o: ResolveOptions): Promise<ResolvedModel> {
-  const snap = await snapshot(o.dir);
+  const snap = o.snapshot ?? (await snapshot(o.dir));
   const sel = selectVersion(snap, o.ref);
   const v = sel.version;
   if (!v.registered || !v.active) {

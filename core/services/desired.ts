@@ -14,6 +14,7 @@ import { loadEntities, formatProblem } from '../entities/load.js';
 import type { ComputeTarget, Entities, Loaded, Service } from '../entities/types.js';
 import { snapshot, type RegistrySnapshot } from '../registry/context.js';
 import { buildManifest } from '../package/manifest.js';
+import { resolveModelRef } from '../registry/resolve.js';
 import { modelImageTags } from '../package/image.js';
 import type { DesiredService, DesiredVersion } from './types.js';
 
@@ -42,19 +43,26 @@ export interface DesiredState {
  * else whatever HEAD is (a repository with one unusual branch).
  */
 export async function defaultBranch(dir: string): Promise<string> {
+  return (await defaultBranchTip(dir)).branch;
+}
+
+/** The default branch and the commit at its tip (undefined for a repository without commits). */
+async function defaultBranchTip(dir: string): Promise<{ branch: string; commit?: string }> {
   const remoteHead = await runGit(dir, ['symbolic-ref', '--quiet', '--short', 'refs/remotes/origin/HEAD']);
   const candidates = remoteHead.code === 0 ? [remoteHead.stdout.trim().replace(/^origin\//, '')] : [];
   candidates.push('main', 'master');
   for (const b of candidates) {
-    if ((await runGit(dir, ['rev-parse', '--verify', '--quiet', `refs/heads/${b}^{commit}`])).code === 0) return b;
+    const r = await runGit(dir, ['rev-parse', '--verify', '--quiet', `refs/heads/${b}^{commit}`]);
+    if (r.code === 0) return { branch: b, commit: r.stdout.trim() };
   }
-  return 'HEAD';
+  return { branch: 'HEAD' };
 }
 
 /** Read what git says should run, for every Service YAML at the revision. */
 export async function desiredState(o: DesiredOptions): Promise<DesiredState> {
-  const ref = o.rev ?? (await defaultBranch(o.dir));
-  const loaded = await loadEntities({ dir: o.dir, rev: ref });
+  const tip = o.rev === undefined ? await defaultBranchTip(o.dir) : undefined;
+  const ref = o.rev ?? tip!.branch;
+  const loaded = await loadEntities({ dir: o.dir, rev: tip?.commit ?? ref });
   if (!loaded.value) {
     const problems = loaded.errors.map(formatProblem);
     throw new GitmlError('INVALID_ENTITIES', `the gitml/ YAML at ${ref} is not valid:\n${problems.join('\n')}`, { problems, ref });
@@ -99,8 +107,8 @@ function pick(snap: RegistrySnapshot, svc: Loaded<Service>, model: string, stage
  * when missing); on Kubernetes the version's tag in the compute's registry (pushed when
  * missing; the pods then run it by the digest the push returns).
  */
-async function versionImage(ents: Entities, compute: Loaded<ComputeTarget>, model: string, version: string): Promise<{ image: string; manifestDigest: string }> {
-  const built = await buildManifest({ dir: ents.dir, ref: `${model}@${version}` });
+async function versionImage(ents: Entities, snap: RegistrySnapshot, compute: Loaded<ComputeTarget>, model: string, version: string): Promise<{ image: string; manifestDigest: string }> {
+  const built = await buildManifest({ dir: ents.dir, ref: `${model}@${version}`, resolve: (r) => resolveModelRef({ ...r, snapshot: snap }) });
   const tags = modelImageTags(model, version, built.digest);
   if (compute.spec.type === 'kubernetes' && compute.spec.registry) {
     return { image: `${compute.spec.registry.replace(/^https?:\/\//, '').replace(/\/+$/, '')}/${tags.version}`, manifestDigest: built.digest };
@@ -119,10 +127,10 @@ async function desiredService(ents: Entities, snap: RegistrySnapshot, svc: Loade
   const canaryWeight = s.canary && (s.canary.stage || s.canary.version) ? s.canary.weight : 0;
   const canary = canaryWeight > 0 ? pick(snap, svc, s.model, s.canary!.stage, s.canary!.version, 'the canary') : undefined;
   const same = canary && canary.version === primary.version;
-  const p = await versionImage(ents, compute, s.model, primary.version);
+  const p = await versionImage(ents, snap, compute, s.model, primary.version);
   versions.push({ version: primary.version, tag: primary.tag, ...p, replicas, weight: same || !canary ? 100 : 100 - canaryWeight, role: 'primary' });
   if (canary && !same) {
-    const c = await versionImage(ents, compute, s.model, canary.version);
+    const c = await versionImage(ents, snap, compute, s.model, canary.version);
     // Kubernetes without a gateway splits by replica ratio: size the canary to its weight.
     const canaryReplicas = Math.max(1, Math.round((replicas * canaryWeight) / Math.max(1, 100 - canaryWeight)));
     versions.push({ version: canary.version, tag: canary.tag, ...c, replicas: canaryReplicas, weight: canaryWeight, role: 'canary' });

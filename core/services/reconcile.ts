@@ -111,7 +111,11 @@ function urlOf(driver: ServiceDriver, port: number): string | undefined {
 }
 
 export async function deploy(o: DeployOptions): Promise<DeployResult> {
+  // The Docker driver's modules load (CPU) while git is read (waiting on children): a no-op
+  // deploy is mostly these two, so it waits for the slower, not for both in turn.
+  const preload = Promise.all([import('../docker/client.js'), import('./drivers/docker.js')]).catch(() => undefined);
   const state = await desiredState({ dir: o.dir, rev: o.rev });
+  await preload;
   const root = state.entities.dir;
   const wanted = o.services && o.services.length > 0 ? o.services : [...state.services.keys()].sort();
   const drivers = new Drivers(root, projectName(state), o.env);
@@ -270,15 +274,13 @@ async function record(
   url?: string,
 ): Promise<string | undefined> {
   const root = state.entities.dir;
-  const by = await taggerIdentity(root, o.env).catch(() => ({ name: 'unknown', email: '' }));
-  const rec: DeployRecord = {
+  const rec: Omit<DeployRecord, 'by'> = {
     service: svc.name,
     revision: state.revision,
     ref: state.ref,
     tags: (desired?.versions ?? []).map((v) => v.tag).filter((t): t is string => Boolean(t)),
     versions: (desired?.versions ?? []).map((v) => ({ version: v.version, role: v.role, replicas: v.replicas, weight: v.weight, image: v.image })),
     compute: svc.compute,
-    by,
     at: new Date().toISOString(),
     steps,
     failed: out.failed,
@@ -287,7 +289,7 @@ async function record(
     trigger: o.trigger ?? 'deploy',
   };
   try {
-    return (await recordDeploy(root, rec, { noop }))?.commit;
+    return (await recordDeploy(root, rec, { noop, by: () => taggerIdentity(root, o.env).catch(() => ({ name: 'unknown', email: '' })) }))?.commit;
   } catch (e) {
     o.onProgress?.(`could not record the status of ${svc.name}: ${errorOf(e).message}`);
     return undefined;

@@ -76,9 +76,15 @@ export async function readHistory(dir: string, service: string, limit = 20): Pro
   return out;
 }
 
-/** Record one reconcile of a service: status.json, and a history entry unless `noop`. */
-export async function recordDeploy(dir: string, rec: DeployRecord, opts: { noop: boolean }): Promise<{ commit: string } | undefined> {
-  const prev = await readServiceStatus(dir, rec.service);
+/**
+ * Record one reconcile of a service: status.json, and a history entry unless `noop`. `by` is
+ * asked for only when this record is kept: a no-op over a status that stays the same needs no
+ * identity (that is one `git var` less on every deploy with nothing to change).
+ */
+export async function recordDeploy(dir: string, draft: Omit<DeployRecord, 'by'>, opts: { noop: boolean; by: () => Promise<DeployRecord['by']> }): Promise<{ commit: string } | undefined> {
+  const prev = await readServiceStatus(dir, draft.service);
+  const keepsPrevious = opts.noop && prev?.lastApplied && prev.lastAttempted && !prev.lastAttempted.failed && !draft.failed;
+  const rec: DeployRecord = keepsPrevious ? { ...draft, by: prev.lastAttempted.by } : { ...draft, by: await opts.by() };
   const ok = !rec.failed;
   const fmt = (r?: DeployRecord) => r?.versions.map((v) => (v.role === 'canary' ? `canary ${v.version} ${v.weight}%` : v.version)).join(', ');
   const lastApplied = ok ? (opts.noop && prev?.lastApplied ? prev.lastApplied : rec) : prev?.lastApplied;
