@@ -115,7 +115,7 @@ describeDocker('gitml run on the docker target (CLI)', () => {
 
   test("the experiment's timeout: timed_out, exit 1, the container removed", () => {
     commitFile('gitml/environments/tinyrun.yaml', `kind: Environment\nimage: ${TINY_IMAGE}\n`);
-    commitFile('gitml/experiments/sleepy.yaml', 'kind: Experiment\ncommand: [sh, -c, "echo started; sleep 60; echo never"]\nenvironment: tinyrun\ncompute: docker\ntimeout: 3s\n');
+    commitFile('gitml/experiments/sleepy.yaml', 'kind: Experiment\ncommand: [sh, -c, "echo started; sleep 60; echo never"]\nenvironment: tinyrun\ncompute: docker\ntimeout: 15s\n');
     const r = gitml(repo, ['run', 'sleepy', '--json'], { timeout: 300_000 });
     expect(r.code, r.stderr).toBe(1);
     const rec = JSON.parse(r.stdout);

@@ -2,10 +2,13 @@
  * Services on a kubernetes compute through the CLI, against the fake API server (which runs
  * Deployments: ReplicaSets, pods becoming ready, rollout conditions): `--render` and
  * `--dry-run` print objects that pass the Kubernetes schemas; deploy pushes the model image
- * The full deploy/rollout/rollback through the driver is in test/kube/driver.test.ts; a CLI
- * deploy against the fake API server does not finish here yet (see the closing note of issue 9).
+ * to the real local registry and the pods run it by digest; a new stage version rolls out;
+ * rollback moves the tag back; `gitml services` shows it from another process.
  */
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { EXIT } from '../../core/errors.js';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { kubeObjectProblems } from '../../core/kube/validate.js';
@@ -24,8 +27,8 @@ function gitml(cwd: string, args: string[]): Promise<CliResult> {
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
+    child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); if (process.env.GITML_DEBUG_KUBE) process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${d}`); });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code: code ?? -1, stdout, stderr });
@@ -35,13 +38,15 @@ function gitml(cwd: string, args: string[]): Promise<CliResult> {
 
 let server: FakeKubeApiServer;
 let dir = '';
+let kubeconfigPath = '';
 const versions: string[] = [];
 const now = clock();
 
 describeDocker('services on kubernetes (CLI, fake API server)', () => {
   beforeAll(async () => {
-    server = await new FakeKubeApiServer({ podReadyMs: 20, namespaces: ['default', 'ml'] }).start();
-    const kubeconfig = server.writeKubeconfig(tmpDir('gitml-kube-svc-'), { context: 'fake', namespace: 'ml' });
+    // The fake kubelet pulls from the real local registry: a pod runs only what deploy pushed.
+    server = await new FakeKubeApiServer({ podReadyMs: 20, namespaces: ['default', 'ml'], registries: [TEST_REGISTRY.split('/')[0]] }).start();
+    const kubeconfig = (kubeconfigPath = server.writeKubeconfig(tmpDir('gitml-kube-svc-'), { context: 'fake', namespace: 'ml' }));
     dir = makeRegistryRepo({
       'gitml/compute/k8s.yaml': ['kind: ComputeTarget', 'type: kubernetes', `kubeconfig: ${JSON.stringify(kubeconfig)}`, 'context: fake', 'namespace: ml', `registry: ${TEST_REGISTRY}/gitml-svc-test`, ''].join('\n'),
       'gitml/environments/py.yaml': `kind: Environment\nimage: ${TINY_IMAGE}\n`,
@@ -74,4 +79,50 @@ describeDocker('services on kubernetes (CLI, fake API server)', () => {
     expect(dry.stdout).toMatch(/kind: Deployment/);
     expect(server.list('deployments', 'ml')).toHaveLength(0);
   });
+
+  test('deploy, roll to a new version, roll back; services shows it', async () => {
+    let t = Date.now();
+    const r = await gitml(dir, ['deploy']);
+    console.log(`first deploy ${Date.now() - t} ms`);
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
+    const dep = server.get('deployments', 'ml', 'iris') as { spec: { template: { spec: { containers: Array<{ image: string }> } } } };
+    expect(dep.spec.template.spec.containers[0].image).toMatch(new RegExp(`^${TEST_REGISTRY}/gitml-svc-test/gitml-model/iris@sha256:[0-9a-f]{64}$`));
+    const noop = await gitml(dir, ['deploy']);
+    expect(noop.stdout).toMatch(/nothing to change/);
+
+    await promoteModel({ dir, name: 'iris', version: versions[1], stage: 'production', now: now(), env });
+    t = Date.now();
+    const roll = await gitml(dir, ['deploy', '--json']);
+    console.log(`roll ${Date.now() - t} ms`);
+    expect(roll.code, roll.stderr).toBe(0);
+    let list = JSON.parse((await gitml(dir, ['services', '--json'])).stdout) as Array<{ state: string; running: Array<{ version: string; ready: number }> }>;
+    expect(list[0].state).toBe('Ready');
+    expect(list[0].running).toEqual([expect.objectContaining({ version: versions[1], ready: 2 })]);
+
+    const back = await gitml(dir, ['rollback', 'iris']);
+    expect(back.code, back.stderr).toBe(0);
+    list = JSON.parse((await gitml(dir, ['services', '--json'])).stdout);
+    expect(list[0].running).toEqual([expect.objectContaining({ version: versions[0], ready: 2 })]);
+    const applies = server.requests.filter((q) => q.method === 'PATCH' && /deployments/.test(q.path));
+    expect(applies.length).toBeGreaterThan(0);
+    for (const q of applies) expect(q.query.fieldManager).toBe('gitml');
+  }, 600_000);
+
+  test('an image the cluster cannot pull: the rollout stops at the pending deadline with the kubelet\'s reason, and the status says Stalled', async () => {
+    // localhost:5000 is the same registry for the local engine's push, but the fake kubelet
+    // reaches only 127.0.0.1:5000: the cluster cannot pull what was pushed.
+    const host = TEST_REGISTRY.split('/')[0].replace(/^127\.0\.0\.1(?=:)/, 'localhost');
+    writeFileSync(path.join(dir, 'gitml/compute/k8s-far.yaml'), ['kind: ComputeTarget', 'type: kubernetes', `kubeconfig: ${JSON.stringify(kubeconfigPath)}`, 'context: fake', 'namespace: ml', `registry: ${host}/gitml-svc-test`, 'pendingDeadline: 2', ''].join('\n'));
+    writeFileSync(path.join(dir, 'gitml/services/far.yaml'), 'kind: Service\nmodel: iris\ncompute: k8s-far\nreplicas: 1\nport: 80\n');
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-qm', 'a service on a compute whose registry the cluster cannot reach');
+    const t = Date.now();
+    const r = await gitml(dir, ['deploy', 'far']);
+    expect([EXIT.FAILURE, EXIT.ENVIRONMENT], r.stderr).toContain(r.code);
+    expect(r.stderr).toMatch(/ErrImagePull|ImagePullBackOff/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(Date.now() - t).toBeLessThan(110_000);
+    const list = JSON.parse((await gitml(dir, ['services', '--json'])).stdout) as Array<{ name: string; state: string }>;
+    expect(list.find((s) => s.name === 'far')?.state).toBe('Stalled');
+  }, 600_000);
 });

@@ -317,6 +317,18 @@ export async function pullFromRegistry(ref: string): Promise<string> {
   return dir;
 }
 
+/** Whether a plain-HTTP registry holds the manifest `ref` names (by tag or digest). */
+export async function registryHasManifest(ref: string): Promise<boolean> {
+  const m = /^([^/]+)\/(.+?)(?::([A-Za-z0-9_][A-Za-z0-9_.-]*))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(ref);
+  if (!m) return false;
+  const [, host, name, tag, digest] = m;
+  const res = await fetch(`http://${host}/v2/${name}/manifests/${digest ?? tag ?? 'latest'}`, {
+    method: 'HEAD',
+    headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' },
+  });
+  return res.ok;
+}
+
 export class FakeKubeApiServer {
   readonly requests: RecordedRequest[] = [];
   /** Images the fake registry holds ("pushed"): reference → content. */
@@ -1340,6 +1352,18 @@ export class FakeKubeApiServer {
     const rt = this.pods.get(`${ns}/${podName}`);
     if (!pod || !rt) return;
     const image: string = pod.spec.containers[0].image;
+    if (!this.images.has(image) && attempt === 0 && this.opts.registries?.includes(image.split('/')[0])) {
+      // A model server's image: pulled means its manifest is in the registry (what the kubelet asks first).
+      this.setWaiting(ns, podName, 'ContainerCreating', `pulling image "${image}"`);
+      void registryHasManifest(image).then(
+        (found) => {
+          if (found) this.images.set(image, {});
+          this.startServer(ns, podName, rsName, attempt + 1);
+        },
+        () => this.startServer(ns, podName, rsName, attempt + 1),
+      );
+      return;
+    }
     if (!this.images.has(image)) {
       this.setWaiting(ns, podName, attempt === 0 ? 'ErrImagePull' : 'ImagePullBackOff', `failed to pull image "${image}": not found`);
       this.later(50, () => this.startServer(ns, podName, rsName, attempt + 1));
