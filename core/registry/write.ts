@@ -32,7 +32,7 @@ export async function writeTag(o: WriteTagOptions): Promise<{ tag: string; objec
     const target = (o.after + 1) * 1000 + 5;
     const deadline = Date.now() + 2000;
     while (Date.now() < target && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, Math.max(1, target - Date.now())));
+      await new Promise((r) => setTimeout(r, Math.max(1, Math.min(target, deadline) - Date.now())));
     }
   }
   if (o.now) env.GIT_COMMITTER_DATE = `${Math.floor(o.now.getTime() / 1000)} +0000`;
