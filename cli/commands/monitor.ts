@@ -21,7 +21,7 @@ export function register(program: Command): void {
     .command('monitor')
     .description('Compare a service\'s sampled requests with its training reference: drift per column (exit 1 on drift)')
     .argument('<service>', 'a Service in gitml/services/')
-    .requiredOption('--requests <file>', 'a sample log to read (the JSON lines file of `gitml serve --sample-log`)')
+    .option('--requests <file>', 'a sample log to read (the JSON lines file of `gitml serve --sample-log`) instead of the deployed replicas\' sample logs')
     .option('--since <duration>', 'only requests of the last DURATION (e.g. 24h, 30m, 7d)')
     .option('--last <n>', 'only the last N sampled rows')
     .option('--method <method>', 'test for every column: auto, ks, chi2, psi, js, wasserstein (default: the service\'s monitoring.drift.method, else auto)')
@@ -40,6 +40,9 @@ p < 0.05); a larger one gets the normed Wasserstein distance and Jensen-Shannon 
 above 0.1). PSI (above 0.1) on request. The reference is the Model's \`reference:\` output of
 the run behind the served version, else its \`sample:\` output.
 
+Requests: without --requests, the sample logs of the deployed service's replicas (on Docker,
+the service's samples volume, written when \`monitoring.sampleRate\` is above 0).
+
 With --retrain and a service's monitoring.retrain {experiment, threshold, promote, backoff}:
 the experiment runs (its lineage says trigger drift:REPORT_ID), the model is registered, and
 promoted to \`promote\` when its primary metric beats that stage's version. One retraining
@@ -49,7 +52,7 @@ Exit: 0 nothing drifted (or no requests yet), 1 a column or the predictions drif
 retraining run failed), 2 bad usage, 3 the
 sample log cannot be read.`,
     )
-    .action(async (service: string, opts: { requests: string; since?: string; last?: string; method?: string; threshold?: string; share?: string; retrain?: boolean; record?: boolean; metrics?: string[]; json?: boolean }, cmd: Command) => {
+    .action(async (service: string, opts: { requests?: string; since?: string; last?: string; method?: string; threshold?: string; share?: string; retrain?: boolean; record?: boolean; metrics?: string[]; json?: boolean }, cmd: Command) => {
       const { monitorService, DRIFT_METHODS } = await import('../../core/monitor/report.js');
       const { parseDuration } = await import('../../core/monitor/requests.js');
       const num = (v: string | undefined, flag: string, int = false) => {
@@ -71,7 +74,7 @@ sample log cannot be read.`,
         threshold: num(opts.threshold, '--threshold'),
         shareThreshold: num(opts.share, '--share'),
         metrics: opts.metrics,
-        onProgress: (n) => p.update(`reading ${opts.requests}: ${n.toLocaleString('en-US')} rows…`),
+        onProgress: (n) => p.update(`reading ${opts.requests ?? `the sample logs of ${service}`}: ${n.toLocaleString('en-US')} rows…`),
       }).finally(() => p.done());
       process.exitCode = r.drifted ? EXIT.FAILURE : EXIT.OK;
       let recorded: { branch: string; commit: string; path: string } | undefined;

@@ -34,8 +34,11 @@ const LABELS = new Set(['label', 'target', 'y']);
 export interface MonitorOptions {
   dir: string;
   service: string;
-  /** A sample log (JSON lines as the scoring server writes them). */
-  requests: string;
+  /**
+   * A sample log (JSON lines as the scoring server writes them). Without it, the sample logs
+   * of the service's deployed replicas are read (core/monitor/deployed.ts).
+   */
+  requests?: string;
   window?: Window;
   /** Override the test for every column. */
   method?: DriftMethod;
@@ -114,11 +117,13 @@ export async function monitorService(o: MonitorOptions): Promise<MonitorReport> 
   const method = o.method ?? (drift.method as DriftMethod | undefined) ?? 'auto';
   if (!DRIFT_METHODS.includes(method)) throw new GitmlError('USAGE', `unknown drift method ${JSON.stringify(method)} (one of ${DRIFT_METHODS.join(', ')})`);
   const threshold = o.threshold ?? drift.threshold;
-  return compare(ref, target.service, o, method, threshold);
+  if (o.requests !== undefined) return compare(ref, target.service, { ...o, requests: o.requests }, method, threshold);
+  const { withDeployedSampleLogs } = await import('./deployed.js');
+  return withDeployedSampleLogs(o.dir, target, (logs) => compare(ref, target.service, { ...o, requests: logs.files, requestsLabel: logs.label }, method, threshold));
 }
 
 /** The comparison itself, once the reference is known (exported for tests and the daemon). */
-export async function compare(ref: Reference, service: string, o: Pick<MonitorOptions, 'requests' | 'window' | 'shareThreshold' | 'reservoir' | 'metrics' | 'onProgress'>, method: DriftMethod, threshold?: number): Promise<MonitorReport> {
+export async function compare(ref: Reference, service: string, o: Pick<MonitorOptions, 'window' | 'shareThreshold' | 'reservoir' | 'metrics' | 'onProgress'> & { requests: string | string[]; requestsLabel?: string }, method: DriftMethod, threshold?: number): Promise<MonitorReport> {
   const names = [...new Set(ref.rows.flatMap((r) => Object.keys(r)))].filter((n) => !LABELS.has(n));
   const plans: Plan[] = names.map((name) => {
     const refValues = ref.rows.map((r) => r[name]);
@@ -160,7 +165,7 @@ export async function compare(ref: Reference, service: string, o: Pick<MonitorOp
       rows: ref.rows.length,
       ...(small ? { note: `only ${ref.rows.length} reference row${ref.rows.length === 1 ? '' : 's'} (${ref.source.kind === 'sample' ? 'the model\'s sample data: set `reference:` in the Model to an output with the training rows' : 'a small reference'}): the tests have little power` } : {}),
     },
-    current: { file: o.requests, ...stats },
+    current: { file: o.requestsLabel ?? (Array.isArray(o.requests) ? o.requests.join(', ') : o.requests), ...stats },
     columns,
     ...(prediction ? { prediction } : {}),
     driftedColumns: noData ? [] : driftedColumns,

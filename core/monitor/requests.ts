@@ -59,6 +59,11 @@ function rowsOfLine(line: string): SampledRow[] | null {
   return rows;
 }
 
+/** The lines of several sample logs (one per replica), one file after the other. */
+async function* linesOf(files: string[]): AsyncGenerator<string> {
+  for (const f of files) yield* lines(f);
+}
+
 async function* lines(file: string): AsyncGenerator<string> {
   const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
   const rl = createInterface({ input: stream, crlfDelay: Infinity });
@@ -75,22 +80,23 @@ async function* lines(file: string): AsyncGenerator<string> {
 }
 
 /**
- * Calls `onRow` for every sampled row of `file` inside the window. `--last N` needs the rows
+ * Calls `onRow` for every sampled row of `file` (or of several, one per replica) inside the window. `--last N` needs the rows
  * counted first: the file is read twice (streamed both times) rather than held.
  */
-export async function readSampleLog(file: string, window: Window, onRow: (row: SampledRow) => void, onProgress?: (rows: number) => void): Promise<ReadStats> {
+export async function readSampleLog(file: string | string[], window: Window, onRow: (row: SampledRow) => void, onProgress?: (rows: number) => void): Promise<ReadStats> {
+  const files = Array.isArray(file) ? file : [file];
   const stats: ReadStats = { lines: 0, malformed: 0, rows: 0, outsideWindow: 0 };
   let skip = 0;
   if (window.last !== undefined) {
     let total = 0;
-    for await (const line of lines(file)) {
+    for await (const line of linesOf(files)) {
       if (!line.trim()) continue;
       const rows = rowsOfLine(line);
       if (rows) total += rows.filter((r) => window.sinceMs === undefined || (r.ts !== null && r.ts >= window.sinceMs)).length;
     }
     skip = Math.max(0, total - window.last);
   }
-  for await (const line of lines(file)) {
+  for await (const line of linesOf(files)) {
     if (!line.trim()) continue;
     stats.lines++;
     const rows = rowsOfLine(line);

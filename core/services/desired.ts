@@ -149,5 +149,6 @@ async function desiredService(ents: Entities, snap: RegistrySnapshot, svc: Loade
     resources: { cpu: s.resources?.cpu, memory: s.resources?.memory },
     file: svc.file,
     versions,
+    ...(s.monitoring?.sampleRate ? { sampleRate: s.monitoring.sampleRate } : {}),
   };
 }

@@ -24,4 +24,6 @@ export interface ServiceDriver {
   logs(service: string, opts: { follow: boolean; signal?: AbortSignal; write: (line: string) => void }): Promise<void>;
   /** remove everything the driver created for a service. */
   delete(service: string): Promise<void>;
+  /** copy the replicas' sample logs (sampled scoring requests, JSON lines) into `dest`; the files written. */
+  sampleLogs?(service: string, dest: string): Promise<string[]>;
 }

@@ -16,17 +16,26 @@ function sameWeights(a: Record<string, number>, b: Record<string, number>): bool
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
 }
 
+/**
+ * The settings of a replica besides its version and image (resources, request sampling), as
+ * one string: a replica started with other settings is replaced like one of another version.
+ */
+export function replicaSpec(d: DesiredService): string {
+  return JSON.stringify({ cpu: d.resources.cpu ?? null, memory: d.resources.memory ?? null, sampleRate: d.sampleRate ?? 0 });
+}
+
 export function plan(name: string, desired: DesiredService | null, actual: ActualService | null, opts: PlanOptions = {}): Step[] {
   if (!desired) return actual && opts.prune ? [{ kind: 'delete-service', service: name }] : [];
   const steps: Step[] = [];
   const replicas = actual?.replicas ?? [];
   if (!actual || actual.port !== desired.port) steps.push({ kind: 'ensure-front', service: name, port: desired.port });
 
+  const spec = replicaSpec(desired);
   const keep = new Set<ActualReplica>();
   const starts: Step[] = [];
   const waits: Step[] = [];
   for (const v of desired.versions) {
-    const matching = replicas.filter((r) => r.version === v.version && r.image === v.image && r.role === v.role && r.ready);
+    const matching = replicas.filter((r) => r.version === v.version && r.image === v.image && r.role === v.role && r.ready && (r.spec === undefined || r.spec === spec));
     matching.slice(0, v.replicas).forEach((r) => keep.add(r));
     const missing = v.replicas - Math.min(matching.length, v.replicas);
     if (missing > 0) {

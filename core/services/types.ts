@@ -38,6 +38,8 @@ export interface DesiredService {
   resources: { cpu?: number | string; memory?: string };
   /** the Service YAML file it comes from (for messages). */
   file?: string;
+  /** share of scoring requests each replica writes to its sample log (`monitoring.sampleRate`; 0 or absent: none). */
+  sampleRate?: number;
   /** one primary, and at most one canary. */
   versions: DesiredVersion[];
 }
@@ -53,6 +55,8 @@ export interface ActualReplica {
   digest?: string;
   /** running and answering /v2/health/ready. */
   ready: boolean;
+  /** the replica settings it was started with (`replicaSpec`), when the driver records them. */
+  spec?: string;
 }
 
 /** What the target runs now for one service (null from `actual()` when nothing runs). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { plan } from '../../core/services/plan.js';
+import { plan, replicaSpec } from '../../core/services/plan.js';
 import type { ActualService, DesiredService } from '../../core/services/types.js';
 
 const desired = (version: string, replicas = 2, canary?: { version: string; weight: number }): DesiredService => ({
@@ -26,6 +26,18 @@ describe('plan', () => {
     expect(steps.map((s) => s.kind)).toEqual(['start-replicas', 'wait-ready', 'switch-traffic', 'remove-replicas']);
     expect(steps[3]).toMatchObject({ ids: ['v1-0', 'v1-1'] });
     expect(steps[2]).toMatchObject({ weights: { v2: 100 } });
+  });
+  it('replicas started with other resources or sampling are replaced start-first; the same settings are a no-op', () => {
+    const d = desired('v1');
+    const a = running('v1', 2);
+    for (const r of a.replicas) r.spec = replicaSpec(d);
+    expect(plan('iris', d, a)).toEqual([]);
+    const sampled = { ...d, sampleRate: 0.5, resources: { memory: '512Mi' } };
+    const steps = plan('iris', sampled, a);
+    expect(steps.map((s) => s.kind)).toEqual(['start-replicas', 'wait-ready', 'switch-traffic', 'remove-replicas']);
+    expect(steps[0]).toMatchObject({ count: 2 });
+    // A driver that records no settings (Kubernetes applies them itself) never churns replicas.
+    expect(plan('iris', sampled, running('v1', 2))).toEqual([]);
   });
   it('a replica killed by hand is replaced and the dead one removed', () => {
     const a = running('v1', 2);

@@ -120,13 +120,14 @@ export function startLoad(url: string, body: string, o: { concurrency?: number; 
   };
 }
 
-/** Remove every container and network gitml deployed for a project (test clean-up). */
+/** Remove every container, network and volume gitml deployed for a project (test clean-up). */
 export async function removeProject(project: string): Promise<void> {
   const { dockerClient } = await import('./docker.js');
   const docker = await dockerClient();
   const filters = JSON.stringify({ label: [`dev.gitml.project=${project}`] });
   for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
   for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
 }
 
 /** The CLI without blocking the event loop (a load generator keeps running meanwhile). */

@@ -17,6 +17,8 @@
  * root with a small /tmp, CPU/memory limits from `resources`, and restart unless stopped.
  */
 import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
 import type Dockerode from 'dockerode';
 import * as tar from 'tar-stream';
 import { stringify } from 'yaml';
@@ -27,14 +29,20 @@ import { RUN_GID, RUN_UID } from '../../docker/layout.js';
 import { memoryBytes, nanoCpus } from '../../targets/docker.js';
 import { IMAGE_PORT, packContext } from '../../package/image.js';
 import type { ApplyContext, ServiceDriver } from '../driver.js';
+import { replicaSpec } from '../plan.js';
 import { httpGet } from '../http.js';
 import type { ActualReplica, ActualService, DesiredService, Step } from '../types.js';
 import { HEADER_CONFIG, PROXY_CONFIG_DIR, PROXY_CONFIG_FILE, PROXY_PORT, PROXY_STATE_FILE, announcedId, renderProxyConfig, type ProxyBackend, type ProxyState } from '../haproxy.js';
+
+/** Where a replica writes its sampled requests: the service's samples volume. */
+const SAMPLES_DIR = '/gitml/outputs';
 
 export const LABEL_PROJECT = 'dev.gitml.project';
 export const LABEL_SERVICE = 'dev.gitml.service';
 export const LABEL_PART = 'dev.gitml.service-part';
 export const LABEL_SVC_VERSION = 'dev.gitml.service-version';
+/** A replica's settings besides version and image (plan.ts replicaSpec): changed settings replace it. */
+export const LABEL_SPEC = 'dev.gitml.service-replica-spec';
 export const LABEL_ROLE = 'dev.gitml.service-role';
 export const LABEL_IMAGE = 'dev.gitml.service-image';
 export const LABEL_REVISION = 'dev.gitml.service-revision';
@@ -138,6 +146,7 @@ export class DockerServiceDriver implements ServiceDriver {
         role: c.Labels[LABEL_ROLE] === 'canary' ? 'canary' : 'primary',
         // "Up 3 minutes (healthy)": running and the health check passes.
         ready: c.State === 'running' && /\(healthy\)/.test(c.Status),
+        ...(c.Labels[LABEL_SPEC] !== undefined ? { spec: c.Labels[LABEL_SPEC] } : {}),
       });
     }
     const running = f.proxy?.State === 'running';
@@ -285,6 +294,7 @@ export class DockerServiceDriver implements ServiceDriver {
   private async startReplicas(d: DesiredService, step: Extract<Step, { kind: 'start-replicas' }>, ctx: ApplyContext): Promise<void> {
     const network = await this.ensureNetwork(d.name);
     await this.ensureImage(step.image, ctx);
+    const samples = d.sampleRate ? await this.ensureSamplesVolume(d.name) : undefined;
     const ids: string[] = [];
     for (let i = 0; i < step.count; i++) {
       const name = `${this.base(d.name)}-${nameSafe(step.version)}-${randomBytes(3).toString('hex')}`;
@@ -293,8 +303,8 @@ export class DockerServiceDriver implements ServiceDriver {
           name,
           Image: step.image,
           User: `${RUN_UID}:${RUN_GID}`,
-          Env: [`GITML_PORT=${IMAGE_PORT}`, 'GITML_HOST=0.0.0.0', 'HOME=/tmp'],
-          Labels: this.labels(d, { [LABEL_PART]: 'replica', [LABEL_SVC_VERSION]: step.version, [LABEL_ROLE]: step.role, [LABEL_IMAGE]: step.image }),
+          Env: [`GITML_PORT=${IMAGE_PORT}`, 'GITML_HOST=0.0.0.0', 'HOME=/tmp', ...(samples ? [`GITML_SAMPLE_LOG=${SAMPLES_DIR}/requests-${name}.jsonl`, `GITML_SAMPLE_RATE=${d.sampleRate}`] : [])],
+          Labels: this.labels(d, { [LABEL_PART]: 'replica', [LABEL_SVC_VERSION]: step.version, [LABEL_ROLE]: step.role, [LABEL_IMAGE]: step.image, [LABEL_SPEC]: replicaSpec(d) }),
           // The image's own check (GET /v2/health/ready), run every second so a rollout waits seconds, not tens.
           Healthcheck: { Interval: 1e9, Timeout: 3e9, Retries: 3, StartPeriod: Math.round(this.readyTimeoutMs * 1e6) },
           HostConfig: {
@@ -304,6 +314,7 @@ export class DockerServiceDriver implements ServiceDriver {
             SecurityOpt: ['no-new-privileges'],
             ReadonlyRootfs: true,
             Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=64m' },
+            ...(samples ? { Mounts: [{ Type: 'volume' as const, Source: samples, Target: SAMPLES_DIR }] } : {}),
             Init: true,
             NanoCpus: nanoCpus(d.resources.cpu),
             Memory: memoryBytes(d.resources.memory),
@@ -476,10 +487,59 @@ export class DockerServiceDriver implements ServiceDriver {
     );
   }
 
+  /**
+   * The service's volume of sampled requests, shared by its replicas across rollouts (each
+   * writes its own file). Mounted over /gitml/outputs, which every gitml image has owned by
+   * the run user: Docker gives a new volume that folder's owner, so uid 1000 can write it.
+   */
+  private async ensureSamplesVolume(service: string): Promise<string> {
+    const name = `${this.base(service)}-samples`;
+    await dockerCall(this.docker, `creating volume ${name}`, () => this.docker.createVolume({ Name: name, Labels: { [LABEL_PROJECT]: this.project, [LABEL_SERVICE]: service } }));
+    return name;
+  }
+
+  /**
+   * Copy every replica's sample log (the JSON lines the scoring server appends) into `dest`,
+   * read from the samples volume through any of the service's replicas (a stopped one
+   * will do). Returns the files written; none when the service samples nothing.
+   */
+  async sampleLogs(service: string, dest: string): Promise<string[]> {
+    const f = await this.find(service);
+    const from = f.replicas.find((c) => c.Mounts?.some((m) => m.Destination === SAMPLES_DIR));
+    if (!from) return [];
+    const stream = (await dockerCall(this.docker, 'reading the sample logs', () => this.docker.getContainer(from.Id).getArchive({ path: `${SAMPLES_DIR}/.` }))) as unknown as NodeJS.ReadableStream;
+    const files: string[] = [];
+    const extract = tar.extract();
+    await new Promise<void>((resolve, reject) => {
+      extract.on('entry', (h, s, next) => {
+        // Only the replicas' own files, by a name of gitml's making: nothing in the archive
+        // chooses a path outside `dest`.
+        const base = path.posix.basename(h.name);
+        if (h.type !== 'file' || !/^requests-[A-Za-z0-9_.-]+\.jsonl$/.test(base)) {
+          s.resume();
+          s.on('end', next);
+          return;
+        }
+        const file = path.join(dest, base);
+        files.push(file);
+        const out = createWriteStream(file);
+        s.pipe(out);
+        out.on('finish', next);
+        out.on('error', reject);
+      });
+      extract.on('finish', resolve);
+      extract.on('error', reject);
+      stream.on('error', reject);
+      stream.pipe(extract);
+    });
+    return files.sort();
+  }
+
   async delete(service: string): Promise<void> {
     const f = await this.find(service);
     await this.removeIds(f.all.map((c) => c.Id));
     const name = this.base(service);
+    await this.docker.getVolume(`${name}-samples`).remove().catch(() => undefined);
     const nets = await dockerCall(this.docker, 'listing networks', () => this.docker.listNetworks({ filters: JSON.stringify({ name: [name] }) }));
     for (const n of nets.filter((x) => x.Name === name)) {
       await this.docker.getNetwork(n.Id).remove().catch((e: unknown) => (statusOf(e) === 404 ? undefined : Promise.reject(dockerError(e, this.docker.gitmlAddress, `removing network ${name}`))));
