@@ -19,6 +19,8 @@ export interface RenderOptions {
   /** `https://github.com/OWNER/REPO`: runs link to their folder on the runs branch. */
   repoUrl?: string;
   runsBranch?: string;
+  /** Link head runs too (false when they were recorded here but not pushed). Default true. */
+  linkHead?: boolean;
   /** Put the hidden marker first. */
   marker?: boolean;
 }
@@ -48,7 +50,7 @@ function experimentBlock(e: ExperimentReport, o: RenderOptions, chart: boolean):
   const out: string[] = [];
   const status = !e.head ? ' — no run at head' : e.head.status !== 'completed' ? ` — ❌ head run ${e.head.status}` : e.regressed ? ' — ❌ regressed' : '';
   out.push(`### ${cell(e.experiment)}${status}`, '');
-  const head = e.head ? `head run ${runRef(e.head, o)} (${e.head.status}, ${short(e.head.commit)})` : 'no head run';
+  const head = e.head ? `head run ${runRef(e.head, o.linkHead === false ? { ...o, repoUrl: undefined } : o)} (${e.head.status}, ${short(e.head.commit)})` : 'no head run';
   const base = e.base ? `base run ${runRef(e.base, o)} (${short(e.base.commit)}, ${e.baseFrom === 'merge-base' ? 'at the merge-base' : 'newest on the base branch'})` : '**no base run** (nothing recorded on the base yet)';
   out.push(`${head}; ${base}`, '');
   if (e.head?.error) out.push(`> ${cell(e.head.error).slice(0, 500)}`, '');
