@@ -24,7 +24,7 @@ async function gitCredentials(ctx: ActionContext): Promise<void> {
   ctx.runner.mask(basic);
   const n = Number(process.env.GIT_CONFIG_COUNT) || 0;
   process.env[`GIT_CONFIG_KEY_${n}`] = key;
-  process.env[`GIT_CONFIG_VALUE_${n}`] = `AUTHORIZATION: basic ${basic}`;
+  process.env[`GIT_CONFIG_VALUE_${n}`] = `AUTHORIZATION: Basic ${basic}`;
   process.env.GIT_CONFIG_COUNT = String(n + 1);
 }
 

@@ -18,7 +18,9 @@ import path from 'node:path';
 import type { Octokit } from '@octokit/rest';
 import { GitmlError, isGitmlError } from '../core/errors.js';
 import { runGit } from '../core/git.js';
-import { affectedExperiments } from '../core/triggers/affected.js';
+import { affectedExperiments, changedFiles, defaultBranch as defaultBranchOf, matchExperiments, type AffectedResult } from '../core/triggers/affected.js';
+import { loadFromFiles } from '../core/entities/load.js';
+import { commitFiles } from '../core/entities/sources.js';
 import type { Problem } from '../core/entities/types.js';
 import { buildReport, renderMarkdown, type Report } from '../core/report/index.js';
 import { runExperiment } from '../core/run/run-experiment.js';
@@ -153,6 +155,25 @@ function writeReport(ctx: ActionContext, report: Report | undefined, markdown: s
   return md;
 }
 
+/**
+ * The daemon's rule for a push, from the push's `before`. Without a usable one (a new branch,
+ * or a clone without that commit) the daemon would compare with the merge-base with the
+ * default branch, which for the default branch itself is the commit: nothing. The Action then
+ * compares with the commit's parent, or, for a root commit, counts every file as changed.
+ */
+async function affectedByPush(ctx: ActionContext, branch: string, sha: string): Promise<AffectedResult> {
+  const defaultBranch = ctx.event.repository?.default_branch;
+  const before = typeof ctx.event.before === 'string' && !ZERO.test(ctx.event.before) && (await hasCommit(ctx.dir, ctx.event.before)) ? (ctx.event.before as string) : undefined;
+  if (before) return affectedExperiments({ dir: ctx.dir, branch, commit: sha, previous: before, defaultBranch });
+  const parent = (await runGit(ctx.dir, ['rev-parse', '--verify', '--quiet', `${sha}^1`])).stdout.trim();
+  if (parent) return affectedExperiments({ dir: ctx.dir, branch, commit: sha, previous: parent, defaultBranch });
+  const loaded = await loadFromFiles(ctx.dir, await commitFiles(ctx.dir, sha), sha);
+  if (!loaded.value) return { ok: false, branch, commit: sha, problems: loaded.errors };
+  const changed = await changedFiles(ctx.dir, sha);
+  const experiments = matchExperiments(loaded.value.experiments.values(), branch, changed, defaultBranch ?? (await defaultBranchOf(ctx.dir)));
+  return { ok: true, branch, commit: sha, baseKind: 'none', changed, experiments };
+}
+
 /** push to a branch, workflow_dispatch, or `command: run`. */
 async function onRun(ctx: ActionContext): Promise<ActionResult> {
   const { runner, event } = ctx;
@@ -170,8 +191,7 @@ async function onRun(ctx: ActionContext): Promise<ActionResult> {
     params = parseParams(runner.input('params') || (typeof inputs.params === 'string' ? inputs.params : ''));
   }
   if (!names) {
-    const before = typeof event.before === 'string' && !ZERO.test(event.before) && (await hasCommit(ctx.dir, event.before)) ? event.before : undefined;
-    const r = await affectedExperiments({ dir: ctx.dir, branch: branch ?? 'HEAD', commit: sha, previous: before, defaultBranch: event.repository?.default_branch });
+    const r = await affectedByPush(ctx, branch ?? 'HEAD', sha);
     if (!r.ok) {
       problemAnnotations(ctx, r.problems);
       const md = problemsMarkdown(r.problems);

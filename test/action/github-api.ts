@@ -103,7 +103,7 @@ export interface FakeGitHub {
   checkRuns: Json[];
   fail(operationId: string, ...answers: Answer[]): void;
   deny(operationId: string): void;
-  /** Forget requests (state stays). */
+  /** Forget requests, scripted answers and denials (comments and check runs stay). */
   clear(): void;
   stop(): Promise<void>;
 }
@@ -239,7 +239,11 @@ export async function startFakeGitHub(opts: { token: string }): Promise<FakeGitH
     checkRuns,
     fail: (op, ...answers) => scripted.set(op, [...(scripted.get(op) ?? []), ...answers]),
     deny: (op) => void denied.add(op),
-    clear: () => void requests.splice(0),
+    clear: () => {
+      requests.splice(0);
+      scripted.clear();
+      denied.clear();
+    },
     stop: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
