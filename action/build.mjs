@@ -1,10 +1,11 @@
-// Bundles the Action's entry into action/dist/index.mjs, one file the runner runs with no
-// node_modules (action.yml: runs.main). Not split into chunks: esbuild's split chunks hand a
-// CommonJS package imported with import() over as a bare default export, which breaks core's
-// lazy imports (isomorphic-git, dockerode); one minified file loads in a fraction of a second.
+// Bundles the Action's entry into action/dist/ (index.mjs and the chunks core loads lazily:
+// the Kubernetes client, the S3 SDK, isomorphic-git...), which the runner runs with no
+// node_modules (action.yml: runs.main). Split, because compiling one 7 MB module costs the
+// runner about a second on every job.
 // `node action/build.mjs --check` fails when the committed bundle differs from a fresh build.
 import { build } from 'esbuild';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,12 +28,51 @@ const lazyRequires = {
   },
 };
 
+/**
+ * In split output esbuild hands a CommonJS package loaded with import() over as a bare default
+ * export, where Node gives its named exports too (core does `(await import('isomorphic-git'))
+ * .readTree`). Such imports go through a small ES module that names every export.
+ */
+/** The file as esbuild will bundle it is CommonJS (by extension, its package's type, or no ESM syntax). */
+function isCommonJs(file) {
+  if (file.endsWith('.cjs')) return true;
+  if (file.endsWith('.mjs')) return false;
+  for (let dir = path.dirname(file); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    try {
+      const pj = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
+      if (pj.type === 'module') return false;
+      break;
+    } catch {
+      /* keep walking up */
+    }
+  }
+  return !/^\s*(export|import)\s[^(]/m.test(readFileSync(file, 'utf8'));
+}
+
+const cjsInterop = {
+  name: 'gitml-cjs-interop',
+  setup(b) {
+    const req = createRequire(path.join(root, 'package.json'));
+    b.onResolve({ filter: /^[^./]/ }, async (args) => {
+      if (args.kind !== 'dynamic-import' || args.pluginData === 'interop') return undefined;
+      const r = await b.resolve(args.path, { kind: 'dynamic-import', resolveDir: args.resolveDir, pluginData: 'interop' });
+      if (r.errors.length || r.external || !isCommonJs(r.path)) return undefined;
+      return { path: args.path, namespace: 'cjs-interop' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'cjs-interop' }, (args) => {
+      const names = Object.keys(req(args.path)).filter((k) => k !== 'default' && /^[A-Za-z_$][\w$]*$/.test(k));
+      return { contents: `import m from ${JSON.stringify(args.path)};\nexport default m;\nexport const { ${names.join(', ')} } = m;\n`, loader: 'js', resolveDir: root };
+    });
+  },
+};
+
 export async function bundle({ write = true } = {}) {
   const r = await build({
     entryPoints: { index: path.join(root, 'action/main.ts') },
     outdir: OUT_DIR,
     outExtension: { '.js': '.mjs' },
     bundle: true,
+    splitting: true,
     minify: process.env.GITML_BUNDLE_DEBUG ? false : true,
     platform: 'node',
     target: 'node20',
@@ -42,7 +82,7 @@ export async function bundle({ write = true } = {}) {
     // Optional native add-ons (ssh2's crypto helpers): loaded in a try, absent, the pure-JS path runs.
     external: ['cpu-features', '*.node'],
     banner: { js: "import{createRequire as __gitmlRequire}from'node:module';const require=__gitmlRequire(import.meta.url);" },
-    plugins: [lazyRequires],
+    plugins: [lazyRequires, cjsInterop],
     logLevel: 'warning',
   });
   return write ? undefined : r.outputFiles;

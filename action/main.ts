@@ -46,4 +46,7 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+// Exit once stdout is flushed: the REST client's keep-alive sockets would hold the job open.
+void main().then((code) => {
+  process.stdout.write('', () => process.exit(code));
+});

@@ -20,8 +20,8 @@ describe('the committed bundle', () => {
     // The action as the runner downloads it: action.yml, the bundle, package.json, schemas, templates.
     const action = tmpDir('gitml-action-copy-');
     dirs.push(action);
-    mkdirSync(path.join(action, 'action/dist'), { recursive: true });
-    cpSync(path.join(ROOT, 'action/dist/index.mjs'), path.join(action, 'action/dist/index.mjs'));
+    mkdirSync(path.join(action, 'action'), { recursive: true });
+    cpSync(path.join(ROOT, 'action/dist'), path.join(action, 'action/dist'), { recursive: true });
     for (const f of ['action.yml', 'package.json', 'schemas', 'templates']) cpSync(path.join(ROOT, f), path.join(action, f), { recursive: true });
     const bare = tmpDir('gitml-action-remote-');
     dirs.push(bare);
