@@ -98,13 +98,22 @@ async function ensureCommit(ctx: ActionContext, sha: string, refs: string[]): Pr
   throw new GitmlError('REMOTE', `commit ${sha} is not in the clone and could not be fetched from ${ctx.remote}; check out with fetch-depth: 0`, { sha });
 }
 
+/**
+ * Bring in the remote's runs branch. It may run while runs are recorded here (both sides move
+ * the local branch with compare-and-swap): a lost race is tried again.
+ */
 async function fetchRuns(ctx: ActionContext): Promise<void> {
-  try {
-    const r = await pullRuns({ dir: ctx.dir, remote: ctx.remote });
-    ctx.runner.info(`runs branch from ${r.remote}: ${r.action}`);
-  } catch (e) {
-    if (!isGitmlError(e)) throw e;
-    ctx.runner.warning(`could not fetch the runs branch: ${e.message}; comparing with the runs this clone has`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await pullRuns({ dir: ctx.dir, remote: ctx.remote });
+      ctx.runner.info(`runs branch from ${r.remote}: ${r.action}`);
+      return;
+    } catch (e) {
+      if (!isGitmlError(e)) throw e;
+      if ((e.code === 'REF_CONFLICT' || e.code === 'LOCK_HELD') && attempt < 5) continue;
+      ctx.runner.warning(`could not fetch the runs branch: ${e.message}; comparing with the runs this clone has`);
+      return;
+    }
   }
 }
 
@@ -181,7 +190,7 @@ async function onRun(ctx: ActionContext): Promise<ActionResult> {
   const branch = ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : undefined;
   const sha = ctx.env.GITHUB_SHA || event.after;
   if (!sha) throw new ActionInputError('no commit to run: GITHUB_SHA is not set');
-  await fetchRuns(ctx);
+  // No fetch of the runs branch first: pushing merges whatever the remote has meanwhile.
   let names = namedExperiments(runner);
   let params: Record<string, ParamValue> | undefined;
   if (ctx.eventName === 'workflow_dispatch') {
@@ -240,7 +249,8 @@ async function onPullRequest(ctx: ActionContext): Promise<ActionResult> {
   const baseSha: string = pr.base.sha;
   await ensureCommit(ctx, headSha, [`refs/pull/${pr.number}/head`]);
   await ensureCommit(ctx, baseSha, [`refs/heads/${pr.base.ref}`]);
-  await fetchRuns(ctx);
+  // The base's runs come in while the head runs: only the report needs them.
+  const fetched = fetchRuns(ctx);
   const mode = runner.choice('comment', COMMENT_MODES);
   const threshold = runner.input('regression-threshold') || '0';
   const failOn = runner.bool('fail-on-regression');
@@ -265,12 +275,14 @@ async function onPullRequest(ctx: ActionContext): Promise<ActionResult> {
   let title: string;
   let runIds: string[] = [];
   if (problems) {
+    await fetched;
     annotations = problemAnnotations(ctx, problems);
     md = problemsMarkdown(problems);
     conclusion = 'failure';
     title = `invalid YAML: ${problems.length} problem${problems.length === 1 ? '' : 's'}`;
   } else {
-    const runs = await runAll(ctx, names!, { rev: headSha, branch: headBranch });
+    const runs = await runAll(ctx, names!, { rev: headSha, branch: headBranch }).finally(() => fetched);
+    await fetched;
     runIds = runs.map((r) => r.id);
     report = await buildReport({ dir: ctx.dir, base: baseSha, head: headSha, experiments: names, threshold });
     report.base.rev = pr.base.ref;
