@@ -220,7 +220,7 @@ async function onRun(ctx: ActionContext): Promise<ActionResult> {
 
 export function parseParams(text: string): Record<string, ParamValue> {
   const out: Record<string, ParamValue> = {};
-  for (const line of text.split(/\r?\n|,(?=[A-Za-z_][\w.-]*=)/)) {
+  for (const line of text.split(/\r?\n|,\s*(?=[A-Za-z_][\w.-]*=)/)) {
     const t = line.trim();
     if (!t) continue;
     const i = t.indexOf('=');
