@@ -81,7 +81,10 @@ export async function bundle({ write = true } = {}) {
     legalComments: 'none',
     // Optional native add-ons (ssh2's crypto helpers): loaded in a try, absent, the pure-JS path runs.
     external: ['cpu-features', '*.node'],
-    banner: { js: "import{createRequire as __gitmlRequire}from'node:module';const require=__gitmlRequire(import.meta.url);" },
+    // CommonJS packages expect require, __filename and __dirname (ssh2 reads __dirname as it loads).
+    banner: {
+      js: "import{createRequire as __gitmlRequire}from'node:module';import{fileURLToPath as __gitmlPath}from'node:url';import{dirname as __gitmlDir}from'node:path';const require=__gitmlRequire(import.meta.url);const __filename=__gitmlPath(import.meta.url);const __dirname=__gitmlDir(__filename);",
+    },
     plugins: [lazyRequires, cjsInterop],
     logLevel: 'warning',
   });

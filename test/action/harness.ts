@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startHttpsGitServer, type HttpsGitServer } from '../support/git-servers.js';
-import { GIT_ENV, ROOT, git, removeDir, tmpDir, writeFiles } from '../support/repo.js';
+import { GIT_ENV, ROOT, git, gitml, removeDir, tmpDir, writeFiles } from '../support/repo.js';
 import { startFakeGitHub, type FakeGitHub } from './github-api.js';
 
 const require = createRequire(import.meta.url);
@@ -43,17 +43,29 @@ export interface World {
   stop(): Promise<void>;
 }
 
-export async function makeWorld(files: Record<string, string>): Promise<World> {
+/**
+ * A bare repository served over https with `files` committed on main; or, with `source`, that
+ * repository's main, runs branch, model tags and artifacts (pushed with `gitml push`).
+ */
+export async function makeWorld(files: Record<string, string>, o: { source?: string } = {}): Promise<World> {
   const root = tmpDir('gitml-action-');
   const bare = path.join(root, 'demo.git');
   git(root, 'init', '-q', '--bare', '-b', 'main', bare);
-  const seed = path.join(root, 'seed');
-  git(root, 'init', '-q', '-b', 'main', seed);
-  writeFiles(seed, files);
-  git(seed, 'add', '-A');
-  git(seed, 'commit', '-q', '-m', 'first');
-  git(seed, 'remote', 'add', 'origin', bare);
-  git(seed, 'push', '-q', 'origin', 'main');
+  let seed = path.join(root, 'seed');
+  if (o.source) {
+    seed = o.source;
+    git(seed, 'remote', 'add', 'origin', bare);
+    git(seed, 'push', '-q', 'origin', 'main');
+    const r = gitml(seed, ['push', 'origin']);
+    if (r.code !== 0) throw new Error(`gitml push: ${r.stderr}`);
+  } else {
+    git(root, 'init', '-q', '-b', 'main', seed);
+    writeFiles(seed, files);
+    git(seed, 'add', '-A');
+    git(seed, 'commit', '-q', '-m', 'first');
+    git(seed, 'remote', 'add', 'origin', bare);
+    git(seed, 'push', '-q', 'origin', 'main');
+  }
   const server = await startHttpsGitServer({ root, auth: { user: 'x-access-token', token: TOKEN } });
   const gh = await startFakeGitHub({ token: TOKEN });
   return {

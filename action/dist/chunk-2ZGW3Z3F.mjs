@@ -1,3 +1,0 @@
-import{createRequire as __gitmlRequire}from'node:module';const require=__gitmlRequire(import.meta.url);
-import{d as s}from"./chunk-6OPNZ555.mjs";import{mkdirSync as u,readFileSync as a,renameSync as g,writeFileSync as p}from"node:fs";import e from"node:path";function m(r){return e.join(s(r),"gitml","live")}function o(r,t){let i=m(r);return{log:e.join(i,`${t}.log`),status:e.join(i,`${t}.json`),worker:e.join(i,`${t}.worker.log`)}}function l(r,t){let i=o(r,t.id).status;u(e.dirname(i),{recursive:!0});let n=`${i}.${process.pid}.tmp`;p(n,JSON.stringify(t)+`
-`),g(n,i)}function v(r,t){try{return JSON.parse(a(o(r,t).status,"utf8"))}catch{return}}export{m as a,o as b,l as c,v as d};

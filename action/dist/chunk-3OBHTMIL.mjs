@@ -1,2 +1,0 @@
-import{createRequire as __gitmlRequire}from'node:module';const require=__gitmlRequire(import.meta.url);
-function f(o,i){let e=Array.from({length:i.length+1},(n,r)=>r);for(let n=1;n<=o.length;n++){let r=e[0];e[0]=n;for(let t=1;t<=i.length;t++){let s=e[t];e[t]=Math.min(e[t]+1,e[t-1]+1,r+(o[n-1]===i[t-1]?0:1)),r=s}}return e[i.length]}function l(o,i,e=2){let n,r=1/0;for(let t of i){let s=f(o.toLowerCase(),t.toLowerCase());s<r&&([n,r]=[t,s])}return n!==void 0&&r<=Math.max(e,Math.floor(o.length/3))?n:void 0}export{l as a};

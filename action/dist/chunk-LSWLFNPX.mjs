@@ -1,2 +1,0 @@
-import{createRequire as __gitmlRequire}from'node:module';const require=__gitmlRequire(import.meta.url);
-import{tmpdir as n}from"node:os";import r from"node:path";function p(t){let i=t.baseDir??r.join(n(),"gitml-runs"),e=t.compute?.spec;!t.baseDir&&e&&e.type==="local"&&e.workdir&&(i=r.resolve(t.repoDir??process.cwd(),e.workdir));let o=r.join(i,t.runId);return{base:o,code:r.join(o,"code"),outputs:r.join(o,"outputs"),metrics:r.join(o,"metrics.jsonl")}}export{p as a};

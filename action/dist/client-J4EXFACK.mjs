@@ -1,2 +1,0 @@
-import{createRequire as __gitmlRequire}from'node:module';const require=__gitmlRequire(import.meta.url);
-import{a,b,c,d,e,f,g,h,i,j,k,l,m}from"./chunk-WBWUUB2F.mjs";import"./chunk-3XSUOCUT.mjs";import"./chunk-S4QFJFMT.mjs";import"./chunk-HO5ZUT2E.mjs";import"./chunk-BP7ZRSYN.mjs";export{a as DEFAULT_DOCKER_HOST,j as dockerCall,e as dockerClient,i as dockerError,c as dockerOptions,b as engineAddress,g as isUnavailable,d as knownHostsVerifier,l as pingDocker,f as redactAddress,k as statusOf,h as unavailableError,m as watchEngine};

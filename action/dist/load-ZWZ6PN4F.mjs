@@ -1,2 +1,0 @@
-import{createRequire as __gitmlRequire}from'node:module';const require=__gitmlRequire(import.meta.url);
-import{d as b,e as c,f as d,g as e,h as f}from"./chunk-RRFUWNAV.mjs";import"./chunk-Z3M4BQ3S.mjs";import"./chunk-3G5BKSMZ.mjs";import"./chunk-3OBHTMIL.mjs";import{c as a}from"./chunk-6OPNZ555.mjs";import"./chunk-MGKAS6BD.mjs";import"./chunk-OJINMIG7.mjs";import"./chunk-HO5ZUT2E.mjs";import"./chunk-BP7ZRSYN.mjs";export{a as findRepoRoot,d as formatProblem,b as loadEntities,c as loadFromFiles,e as requireEntities,f as resolveExperiment};

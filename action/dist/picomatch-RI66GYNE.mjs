@@ -1,2 +1,0 @@
-import{createRequire as __gitmlRequire}from'node:module';const require=__gitmlRequire(import.meta.url);
-import{a}from"./chunk-QDYZGNQM.mjs";import{e as t}from"./chunk-BP7ZRSYN.mjs";var e=t(a()),o=e.default,{test:s,matchBase:c,isMatch:m,parse:p,scan:r,compileRe:n,makeRe:i,toRegex:x,constants:R}=e.default;export{n as compileRe,R as constants,o as default,m as isMatch,i as makeRe,c as matchBase,p as parse,r as scan,s as test,x as toRegex};

@@ -1,2 +1,0 @@
-import{createRequire as __gitmlRequire}from'node:module';const require=__gitmlRequire(import.meta.url);
-import{e as a}from"./chunk-2VHD56O6.mjs";import"./chunk-EOPEB4V2.mjs";import"./chunk-EDGQ76ZM.mjs";import"./chunk-6L5B74VX.mjs";import"./chunk-7YJ3OQT3.mjs";import"./chunk-3OBHTMIL.mjs";import"./chunk-2WAWOZT2.mjs";import"./chunk-OX246G6W.mjs";import"./chunk-HO5ZUT2E.mjs";import"./chunk-BP7ZRSYN.mjs";export{a as recordRun};
