@@ -135,6 +135,8 @@ export interface RunOptions {
   sha: string;
   inputs?: Record<string, string>;
   env?: Record<string, string>;
+  /** A command to run node under (the bench's `/usr/bin/time -f '%U %S'`). */
+  wrap?: string[];
 }
 
 /** Run the bundle as the runner does: `node action/dist/index.mjs` with the runner's variables. */
@@ -181,7 +183,8 @@ export async function runBundle(w: World, o: RunOptions): Promise<ActionRun> {
   let stdout = '';
   let stderr = '';
   try {
-    const r = await run(process.execPath, [BUNDLE], { cwd: o.workspace, env, maxBuffer: 64 << 20, timeout: 120_000 });
+    const [cmd, ...args] = [...(o.wrap ?? []), process.execPath, BUNDLE];
+    const r = await run(cmd, args, { cwd: o.workspace, env, maxBuffer: 64 << 20, timeout: 120_000 });
     stdout = r.stdout;
     stderr = r.stderr;
   } catch (e) {
