@@ -164,6 +164,21 @@ describe('the bundled Action on push, pull requests and dispatch', () => {
     expect(r.stdout).toContain('GitHub answered 403 to POST');
   }, 120_000);
 
+  it('comment: new adds a comment each time; comment: off posts none and still creates the check', async () => {
+    w.gh.clear();
+    const head = pushCommit(w, 'modes', { 'gitml/experiments/train.yaml': TRAIN(0.82) }, main1);
+    const ws = await checkout(w, head);
+    const pr = prEvent({ number: 14, headSha: head, headRef: 'modes', baseSha: main1 });
+    for (let i = 0; i < 2; i++) expect((await runBundle(w, { workspace: ws, eventName: 'pull_request', event: pr, ref: 'refs/pull/14/merge', sha: head, inputs: { comment: 'new' } })).code).toBe(0);
+    expect(w.gh.comments.filter((c) => c.issue === 14)).toHaveLength(2);
+    expect(w.gh.requests.filter((q) => q.operationId === 'issues/list-comments')).toEqual([]);
+    w.gh.clear();
+    const off = await runBundle(w, { workspace: ws, eventName: 'pull_request', event: pr, ref: 'refs/pull/14/merge', sha: head, inputs: { comment: 'off' } });
+    expect(off.code).toBe(0);
+    expect(w.gh.requests.map((q) => q.operationId)).toEqual(['checks/create']);
+    expect(w.gh.violations()).toEqual([]);
+  }, 120_000);
+
   it('a report over the size limits is cut cleanly with a note, in the comment and the check', async () => {
     w.gh.clear();
     const many = `kind: Experiment
