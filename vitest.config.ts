@@ -10,5 +10,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 600_000,
     globalSetup: ['test/support/global-setup.ts'],
+    // GitHub's workflow parser imports its JSON schemas without import attributes, which Node 20 refuses: let vite load it.
+    server: { deps: { inline: ['@actions/workflow-parser'] } },
   },
 });

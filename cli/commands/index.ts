@@ -14,6 +14,7 @@ export const commands: Array<{ names: string[]; load: () => Promise<{ register: 
   { names: ['model'], load: () => import('./model.js') },
   { names: ['models'], load: () => import('./models.js') },
   { names: ['runs'], load: () => import('./runs.js') },
+  { names: ['report'], load: () => import('./report.js') },
   { names: ['push', 'pull'], load: () => import('./sync.js') },
   { names: ['manifest'], load: () => import('./manifest.js') },
   { names: ['image'], load: () => import('./image.js') },

@@ -1,0 +1,2 @@
+import{createRequire as __gitmlRequire}from'node:module';import{fileURLToPath as __gitmlPath}from'node:url';import{dirname as __gitmlDir}from'node:path';const require=__gitmlRequire(import.meta.url);const __filename=__gitmlPath(import.meta.url);const __dirname=__gitmlDir(__filename);
+var e=["queued","running","completed","failed","canceled","timed_out"],t=["completed","failed","canceled","timed_out"];export{e as a,t as b};

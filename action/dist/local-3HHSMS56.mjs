@@ -1,0 +1,2 @@
+import{createRequire as __gitmlRequire}from'node:module';import{fileURLToPath as __gitmlPath}from'node:url';import{dirname as __gitmlDir}from'node:path';const require=__gitmlRequire(import.meta.url);const __filename=__gitmlPath(import.meta.url);const __dirname=__gitmlDir(__filename);
+import{b as a,c as b}from"./chunk-UJMXZXSL.mjs";import"./chunk-KNIKIGAR.mjs";import"./chunk-NRGO62S5.mjs";import"./chunk-YXAZTVH5.mjs";import"./chunk-UWEMYAGX.mjs";export{b as LocalTarget,a as pythonCommand};
