@@ -1,2 +1,2 @@
 import{createRequire as __gitmlRequire}from'node:module';import{fileURLToPath as __gitmlPath}from'node:url';import{dirname as __gitmlDir}from'node:path';const require=__gitmlRequire(import.meta.url);const __filename=__gitmlPath(import.meta.url);const __dirname=__gitmlDir(__filename);
-import{a,b,c}from"./chunk-E4CCMA3I.mjs";import"./chunk-H3RK46PX.mjs";import"./chunk-KGED5NDZ.mjs";import"./chunk-2GRKRDJS.mjs";import"./chunk-RGADP5B5.mjs";import"./chunk-YXAZTVH5.mjs";import"./chunk-UWEMYAGX.mjs";export{c as getRun,a as locateRun,b as recordingCommit};
+import{b as a,c as b,d as c}from"./chunk-RIQDAXCX.mjs";import"./chunk-YXAZTVH5.mjs";import"./chunk-UWEMYAGX.mjs";export{a as DEFAULT_INLINE_MAX_BYTES,c as loadRunStoreConfig,b as runStoreConfig};
