@@ -4,13 +4,13 @@
  * SERVICE` (no --requests) reads them from there: requests with petal_length shifted are
  * named as drift of that column alone. Deleting the service removes the volume.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { EXIT } from '../../core/errors.js';
 import { describeDocker, dockerClient } from '../support/docker.js';
 import { gitml } from '../support/repo.js';
 import { SERVICE_ENV, editService, removeProject, serviceRepo } from '../support/services.js';
+import { shiftedIrisBatches } from './shifted.js';
 
 const PORT = 18640;
 let dir = '';
@@ -31,12 +31,8 @@ describeDocker('gitml monitor on a deployed Docker service', () => {
     expect(none.code, none.stderr).toBe(EXIT.OK);
     expect(JSON.parse(none.stdout).current.rows).toBe(0);
 
-    const csv = readFileSync(path.join(dir, 'data/iris.csv'), 'utf8').trim().split('\n');
-    const header = csv[0].split(',');
-    const rows = csv.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i], Number(v)])));
-    const cols = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'];
-    for (let i = 0; i < rows.length; i += 10) {
-      const data = rows.slice(i, i + 10).map((r) => Object.fromEntries(cols.map((c) => [c, c === 'petal_length' ? r[c] + 2 : r[c]])));
+    const { rows, batches } = shiftedIrisBatches(dir);
+    for (const data of batches) {
       // A new connection per request: the proxy balances connections over both replicas.
       const res = await fetch(`http://127.0.0.1:${PORT}/score`, { method: 'POST', headers: { 'Content-Type': 'application/json', Connection: 'close' }, body: JSON.stringify({ data }) });
       expect(res.status, await res.clone().text()).toBe(200);
@@ -44,7 +40,7 @@ describeDocker('gitml monitor on a deployed Docker service', () => {
     const m = gitml(dir, ['monitor', 'iris', '--json'], { env: SERVICE_ENV });
     expect(m.code, m.stderr).toBe(EXIT.FAILURE);
     const rep = JSON.parse(m.stdout);
-    expect(rep.current.rows).toBe(rows.length);
+    expect(rep.current.rows).toBe(rows);
     expect(rep.current.file).toMatch(/sample logs of iris \(2 replicas\)/);
     expect(rep.driftedColumns).toEqual(['petal_length']);
 

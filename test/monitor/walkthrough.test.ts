@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { git, gitml, removeDir, tmpDir } from '../support/repo.js';
 import { testPython } from '../support/python.js';
 import { serveJson } from '../support/serve.js';
+import { shiftedIrisBatches } from './shifted.js';
 
 describe('monitoring walk-through (sklearn template, local serve)', () => {
   let dir: string;
@@ -33,13 +34,7 @@ describe('monitoring walk-through (sklearn template, local serve)', () => {
     const log = path.join(logDir, 'requests.jsonl');
     const s = await serveJson(dir, ['iris#production', '--port', '0', '--sample-log', log, '--sample-rate', '1'], env);
     try {
-      // The training data itself, petal_length shifted by +2 cm: rows a client could send.
-      const csv = readFileSync(path.join(dir, 'data/iris.csv'), 'utf8').trim().split('\n');
-      const header = csv[0].split(',');
-      const rows = csv.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i], Number(v)])));
-      const cols = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'];
-      for (let i = 0; i < rows.length; i += 10) {
-        const data = rows.slice(i, i + 10).map((r) => Object.fromEntries(cols.map((c) => [c, c === 'petal_length' ? r[c] + 2 : r[c]])));
+      for (const data of shiftedIrisBatches(dir).batches) {
         const res = await fetch(`${s.info.url}/score`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ data }) });
         expect(res.status, await res.clone().text()).toBe(200);
       }
