@@ -20,6 +20,14 @@
  *             example the container `gitml serve --docker` started).
  * Prints each figure and the ratio served/in-process.
  *
+ * Start-up (--startup-rounds, default 3; 0 skips it), interleaved, medians:
+ *   bare      a bare Python that unpickles the model file and exits (interpreter start,
+ *             scikit-learn's imports, the unpickling): the floor of any server of this model;
+ *   server    templates/server/gitml_server.py from spawn to its "ready" line (model loaded,
+ *             input path chosen, listening);
+ *   probe     what `gitml serve` did before: a Python that imports scikit-learn to check for
+ *             it, then the server, which imports it again.
+ *
  * `measureHttpScoring(baseUrl, options)` is exported for other benches (the container figure).
  */
 import { spawn } from 'node:child_process';
@@ -295,6 +303,52 @@ async function startMlflow(bundleDir: string, work: string): Promise<Proc | unde
   return undefined;
 }
 
+/** Milliseconds from spawn until `pattern` shows in the process's output (or it exits 0). */
+function timeUntil(cmd: string, args: string[], pattern?: RegExp): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    let log = '';
+    let done = false;
+    const on = (d: Buffer) => {
+      log += d.toString();
+      if (pattern && !done && pattern.test(log)) {
+        done = true;
+        resolve(performance.now() - t0);
+        p.kill('SIGTERM');
+      }
+    };
+    p.stdout!.on('data', on);
+    p.stderr!.on('data', on);
+    p.on('exit', (c) => {
+      if (done) return;
+      if (!pattern && c === 0) resolve(performance.now() - t0);
+      else reject(new Error(`${cmd} exited ${c}:\n${log}`));
+    });
+  });
+}
+
+const BARE_LOAD = 'import pickle, sys\nwith open(sys.argv[1], "rb") as f:\n    pickle.load(f)\n';
+
+/** Start-up figures (see the file's doc), in interleaved rounds; medians in ms. */
+export async function measureStartup(bundleDir: string, rounds = 3): Promise<{ bare: number; server: number; probe: number }> {
+  const py = testPython();
+  const bare: number[] = [];
+  const server: number[] = [];
+  const probe: number[] = [];
+  const serverArgs = [SERVER, '--model-dir', bundleDir, '--port', '0'];
+  const ready = /model \S+ \S+ ready \(/;
+  for (let r = 0; r < rounds; r++) {
+    bare.push(await timeUntil(py, ['-c', BARE_LOAD, path.join(bundleDir, 'model/model.pkl')]));
+    server.push(await timeUntil(py, serverArgs, ready));
+    const t0 = performance.now();
+    await timeUntil(py, ['-c', 'import sklearn']);
+    const t1 = performance.now();
+    probe.push(t1 - t0 + (await timeUntil(py, serverArgs, ready)));
+  }
+  return { bare: median(bare), server: median(server), probe: median(probe) };
+}
+
 function summarize(lat: number[], seconds: number): InProcessResult {
   const sorted = [...lat].sort((a, b) => a - b);
   return {
@@ -322,7 +376,13 @@ async function main(): Promise<void> {
   const rows = Math.max(1, Number(arg('rows') ?? 1));
   const route = (arg('route') ?? 'score') as HttpScoringOptions['route'];
   const external = arg('url');
+  const startupRounds = Number(arg('startup-rounds') ?? 3);
   const { dir } = irisBundle();
+  if (startupRounds > 0) {
+    const st = await measureStartup(dir, startupRounds);
+    console.log(`start-up (median of ${startupRounds} interleaved rounds): bare Python unpickling the model ${f(st.bare, 0)} ms; server to ready ${f(st.server, 0)} ms; import probe + server (before) ${f(st.probe, 0)} ms`);
+    console.log(`ratio  server start-up / bare model load: ${f(st.server / st.bare, 2)}x (goal at most 1.2x); before (probe + server): ${f(st.probe / st.bare, 2)}x`);
+  }
   const work = mkdtempSync(path.join(os.tmpdir(), 'gitml-bench-'));
   const baseline = await inProcessBaseline(dir, undefined, rows);
   const server = await startServer(dir, { args: ['--workers', workers], ready: true });
