@@ -3,11 +3,12 @@
  * artifact is ever held whole in memory and no unverified byte reaches its final name.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GitmlError } from '../errors.js';
+import { pidAlive } from '../pid.js';
 
 /** sha256 and size of a file, streamed. */
 export async function hashFile(file: string): Promise<{ sha256: string; size: number }> {
@@ -45,9 +46,25 @@ export function hashingTap(onBytes?: (n: number) => void): { tap: Transform; res
   return { tap, result: () => ({ sha256: (digest ??= h.digest('hex')), size }) };
 }
 
-/** A temporary name next to `dest` (same file system, so the final rename is atomic). */
+/**
+ * A temporary name next to `dest` (same file system, so the final rename is atomic). The
+ * temporaries of `dest` left by a process that is gone (killed mid-transfer: nothing could
+ * remove them) are removed first, so an interrupted download leaves no debris once retried.
+ */
 export function tmpBeside(dest: string): string {
-  mkdirSync(path.dirname(dest), { recursive: true });
+  const folder = path.dirname(dest);
+  mkdirSync(folder, { recursive: true });
+  const base = path.basename(dest);
+  let names: string[] = [];
+  try {
+    names = readdirSync(folder);
+  } catch {
+    /* a new folder */
+  }
+  for (const n of names) {
+    const m = n.startsWith(`${base}.`) ? /^\.(\d+)-[0-9a-f]{12}\.tmp$/.exec(n.slice(base.length)) : null;
+    if (m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) rmSync(path.join(folder, n), { force: true });
+  }
   return `${dest}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
 }
 

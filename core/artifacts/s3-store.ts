@@ -172,17 +172,22 @@ export class S3ArtifactStore implements ArtifactStore {
     const size = Number(res.ContentLength ?? 0);
     const p = transferProgress();
     p.update(`fetching artifact ${short(sha256)} (${fmtBytes(size)}) from ${this.where}…`);
-    let last = 0;
+    let shown = 0;
+    let got = 0;
     let r;
     try {
       r = await verifiedWrite(res.Body as Readable, cacheFile(this.config.cache, sha256), sha256, (n) => {
-        if (n - last >= 16 << 20) {
-          last = n;
+        got = n;
+        if (n - shown >= 16 << 20) {
+          shown = n;
           p.update(`fetching artifact ${short(sha256)} from ${this.where}: ${fmtBytes(n)} of ${fmtBytes(size)}`);
         }
       });
     } catch (e) {
-      throw s3Error(e, `download ${short(sha256)}`, this.where);
+      // The connection broke off (or the disk failed) mid-transfer: verifiedWrite removed what
+      // had arrived, so the cache holds nothing of it and a retry starts clean.
+      const err = s3Error(e, `download ${short(sha256)}`, this.where);
+      throw new GitmlError('ARTIFACT_STORE', `${err.message}; the download broke off after ${fmtBytes(got)} of ${fmtBytes(size)} and nothing was kept: retry`, { ...err.data, sha256 }, { retryable: true, cause: e });
     } finally {
       p.done();
     }

@@ -1,8 +1,10 @@
 /**
  * The serving bundle of a manifest: the folder `templates/server/gitml_server.py --model-dir`
  * serves (server.json, schema.json, sample.json, score.py, model/<file>). One function gives
- * its files in memory (the image build packs them into its context); another writes them
- * under `.git/gitml/cache/bundles/<manifest digest>/` for a local `gitml serve`.
+ * its files (the small ones in memory, the model file by its path on disk: a model of several
+ * GB is hashed, copied and packed as a stream, never held whole); the image build packs them
+ * into its context, and another function writes them under
+ * `.git/gitml/cache/bundles/<manifest digest>/` for a local `gitml serve`.
  *
  * @example
  *   const { manifest, digest } = await buildManifest({ dir, ref: 'iris@v0.0.1' });
@@ -10,14 +12,15 @@
  *   // python3 templates/server/gitml_server.py --model-dir <folder>
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { constants as fsConstants, existsSync } from 'node:fs';
+import { chmod, copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GitmlError } from '../errors.js';
 import { findRepoRoot, gitDir } from '../git.js';
 import { safeJoin, safeRelPosix } from '../paths.js';
 import { readBlobs } from '../run/export.js';
-import { readArtifact } from '../runs/store.js';
+import { artifactPath, readArtifact } from '../runs/store.js';
+import { hashFile } from '../artifacts/hash.js';
 import type { ModelManifest } from './manifest.js';
 import { inferSchema } from './schema-infer.js';
 
@@ -32,25 +35,41 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 export interface BundleFilesOptions {
   dir: string;
   manifest: ModelManifest;
-  /** Injected for tests; defaults to the runs store. */
+  /** Injected for tests; defaults to the runs store. Small artifacts (the sample). */
   readArtifact?: (o: { dir: string; id: string; path: string }) => Promise<Buffer>;
+  /** Injected for tests; defaults to the runs store. A file holding an artifact (the model). */
+  artifactPath?: (o: { dir: string; id: string; path: string }) => Promise<string>;
+}
+
+/** A bundle file: bytes, or a file on disk (the model) with its size. */
+export type BundleBody = Buffer | { file: string; size: number };
+
+/**
+ * The model file of a manifest on disk (fetched from the artifact store when this clone lacks
+ * it), checked against the manifest's sha256 as a stream.
+ */
+export async function modelFile(opts: BundleFilesOptions): Promise<{ file: string; size: number }> {
+  const { manifest: m, dir } = opts;
+  const locate = opts.artifactPath ?? ((o) => artifactPath(o));
+  const file = await locate({ dir, id: m.run.id, path: m.artifact.path });
+  const got = await hashFile(file);
+  if (got.sha256 !== m.artifact.sha256) {
+    throw new GitmlError('RUNS_BRANCH_CORRUPT', `the model file ${m.artifact.path} of run ${m.run.id} does not match the manifest's sha256`, { run: m.run.id, path: m.artifact.path });
+  }
+  return { file, size: got.size };
 }
 
 /**
  * The bundle's files by '/'-separated name. Every byte is checked against the manifest: the
  * model file and the sample by sha256, the scoring script by its git blob id.
  */
-export async function bundleFiles(opts: BundleFilesOptions): Promise<Record<string, Buffer>> {
+export async function bundleFiles(opts: BundleFilesOptions): Promise<Record<string, BundleBody>> {
   const { manifest: m, dir } = opts;
   const read = opts.readArtifact ?? ((o) => readArtifact(o));
-  const files: Record<string, Buffer> = {};
+  const files: Record<string, BundleBody> = {};
 
-  const model = await read({ dir, id: m.run.id, path: m.artifact.path });
-  if (sha256(model) !== m.artifact.sha256) {
-    throw new GitmlError('RUNS_BRANCH_CORRUPT', `the model file ${m.artifact.path} of run ${m.run.id} does not match the manifest's sha256`, { run: m.run.id, path: m.artifact.path });
-  }
   const artifactName = bundleArtifactPath(m);
-  files[artifactName] = model;
+  files[artifactName] = await modelFile(opts);
 
   let scoring: string | null = null;
   if (m.scoring.kind === 'script') {
@@ -132,7 +151,13 @@ export async function materializeBundle(opts: MaterializeBundleOptions): Promise
     for (const [rel, body] of Object.entries(files)) {
       const full = safeJoin(tmp, safeRelPosix(rel));
       await mkdir(path.dirname(full), { recursive: true });
-      await writeFile(full, body, { mode: 0o644 });
+      if (Buffer.isBuffer(body)) await writeFile(full, body, { mode: 0o644 });
+      else {
+        // A clone of the store's copy where the file system can (no bytes copied), else a
+        // copy by the kernel: never through this process's memory.
+        await copyFile(body.file, full, fsConstants.COPYFILE_FICLONE);
+        await chmod(full, 0o644);
+      }
     }
     if (opts.dest) await rm(dest, { recursive: true, force: true });
     await mkdir(path.dirname(dest), { recursive: true });

@@ -30,7 +30,9 @@ import type { GitmlDocker } from '../docker/client.js';
 import { BuildLog, followProgress } from '../docker/progress.js';
 import { buildManifest, serverRuntime, shortDigest, type BuiltManifest, type ModelManifest } from './manifest.js';
 import { bundleFiles } from './bundle.js';
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /** Where things live in a model image. */
 export const IMAGE_SERVER_DIR = '/gitml/server';
@@ -75,17 +77,17 @@ export function checkRegistry(registry: string): string {
   return r;
 }
 
-/** A deterministic tar: sorted entries, fixed mtime, root-owned, 0644 files and 0755 folders. */
-export async function packContext(files: Record<string, Buffer | string>): Promise<Buffer> {
+/** A build-context entry: text or bytes, or a file on disk streamed into the tar (its size known). */
+export type ContextBody = Buffer | string | { file: string; size: number };
+
+/**
+ * A deterministic tar as a stream: sorted entries, fixed mtime, root-owned, 0644 files and
+ * 0755 folders. File entries are read from disk as the engine takes the tar, so a model of
+ * several GB goes into the image without being held in memory. A file whose size changed
+ * since it was hashed fails the stream (tar-stream checks the entry's size).
+ */
+export function packContextStream(files: Record<string, ContextBody>): Readable {
   const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: unknown) => {
-    chunks.push(c as Buffer);
-  });
-  const ended = new Promise<void>((res, rej) => {
-    pack.on('end', () => res());
-    pack.on('error', rej);
-  });
   const names = Object.keys(files).map((n) => {
     const s = safeRelPosix(n);
     if (!s) throw new GitmlError('INTERNAL', `empty build context path`);
@@ -98,20 +100,34 @@ export async function packContext(files: Record<string, Buffer | string>): Promi
   }
   const entries = [...[...dirs].map((d) => ({ name: d, dir: true })), ...names.map((n) => ({ name: n, dir: false }))].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const byName = new Map(Object.entries(files).map(([k, v]) => [safeRelPosix(k), v]));
-  for (const e of entries) {
-    await new Promise<void>((res, rej) => {
-      const cb = (err?: Error | null) => (err ? rej(err) : res());
+  const write = async () => {
+    for (const e of entries) {
       const base = { mtime: CONTEXT_MTIME, uid: 0, gid: 0, uname: '', gname: '' };
-      if (e.dir) pack.entry({ ...base, name: `${e.name}/`, type: 'directory', mode: 0o755 }, cb);
-      else {
-        const body = byName.get(e.name)!;
-        const buf = typeof body === 'string' ? Buffer.from(body) : body;
-        pack.entry({ ...base, name: e.name, type: 'file', mode: 0o644, size: buf.length }, buf, cb);
+      if (e.dir) {
+        await new Promise<void>((res, rej) => pack.entry({ ...base, name: `${e.name}/`, type: 'directory', mode: 0o755 }, (err) => (err ? rej(err) : res())));
+        continue;
       }
-    });
-  }
-  pack.finalize();
-  await ended;
+      const body = byName.get(e.name)!;
+      if (typeof body === 'string' || Buffer.isBuffer(body)) {
+        const buf = typeof body === 'string' ? Buffer.from(body) : body;
+        await new Promise<void>((res, rej) => pack.entry({ ...base, name: e.name, type: 'file', mode: 0o644, size: buf.length }, buf, (err) => (err ? rej(err) : res())));
+        continue;
+      }
+      await new Promise<void>((res, rej) => {
+        const sink = pack.entry({ ...base, name: e.name, type: 'file', mode: 0o644, size: body.size }, (err) => (err ? rej(err) : res()));
+        pipeline(createReadStream(body.file, { highWaterMark: 1 << 20 }), sink).catch(rej);
+      });
+    }
+    pack.finalize();
+  };
+  write().catch((e: unknown) => pack.destroy(e instanceof Error ? e : new Error(String(e))));
+  return pack as unknown as Readable;
+}
+
+/** The same tar in memory (small contexts, and tests). */
+export async function packContext(files: Record<string, ContextBody>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of packContextStream(files)) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
 
@@ -295,17 +311,18 @@ export async function buildModelImage(opts: BuildModelImageOptions): Promise<Mod
   if (!id) {
     const labels = modelImageLabels(m, digest, await sourceUrl(opts.dir));
     const files = await bundleFiles({ dir: opts.dir, manifest: m });
-    const context: Record<string, Buffer | string> = {
+    const context: Record<string, ContextBody> = {
       Dockerfile: renderModelDockerfile(m, envTag, labels),
       'server/gitml_server.py': readFileSync(serverRuntime().file),
     };
     for (const [rel, body] of Object.entries(files)) context[`bundle/${rel}`] = body;
-    const tarball = await packContext(context);
+    const tarball = packContextStream(context);
     onProgress?.(`building ${tags.version} (manifest ${shortDigest(digest)})`);
     let stream: NodeJS.ReadableStream;
     try {
       stream = await docker.buildImage(tarball as unknown as NodeJS.ReadableStream, { t: tags.digest, dockerfile: 'Dockerfile', rm: true, forcerm: true } as Dockerode.ImageBuildOptions);
     } catch (e) {
+      tarball.destroy(); // the engine took none of it: close the model file
       const { dockerError } = await import('../docker/client.js');
       throw dockerError(e, docker.gitmlAddress, `building ${tags.version}`, 'IMAGE_BUILD');
     }

@@ -23,7 +23,8 @@ import { packageVersion, safeRelPosix, templatesDir } from '../paths.js';
 import { findOutput } from '../registry/register.js';
 import { resolveModelRef, type ResolvedModel } from '../registry/resolve.js';
 import { readBlobs } from '../run/export.js';
-import { readArtifact } from '../runs/store.js';
+import { artifactPath, readArtifact } from '../runs/store.js';
+import { hashFile } from '../artifacts/hash.js';
 import type { ArtifactRef } from '../runs/types.js';
 import { inferSchema, type Column } from './schema-infer.js';
 
@@ -67,8 +68,10 @@ export interface BuildManifestOptions {
   ref: string;
   /** Injected for tests; defaults to the registry's resolver. */
   resolve?: (o: { dir: string; ref: string }) => Promise<ResolvedModel>;
-  /** Injected for tests; defaults to the runs store. */
+  /** Injected for tests; defaults to the runs store. Small artifacts (the sample). */
   readArtifact?: (o: { dir: string; id: string; path: string }) => Promise<Buffer>;
+  /** Injected for tests; defaults to the runs store. A file holding an artifact (the model). */
+  artifactPath?: (o: { dir: string; id: string; path: string }) => Promise<string>;
 }
 
 export interface BuiltManifest {
@@ -223,14 +226,21 @@ export async function buildManifest(opts: BuildManifestOptions): Promise<BuiltMa
   }
   const inferred = inferSchema({ text: sampleBytes.toString('utf8'), flavor, source: `sample ${sampleRef.path} of run ${r.runId}` });
 
-  // The model file must exist where the run says (inline on the branch or in the store).
-  const modelBytes = await read({ dir, id: r.runId, path: r.artifact.path }).catch((e) => {
+  // The model file must exist where the run says (inline on the branch or in the store); it
+  // is hashed as a stream (a model of several GB is never held in memory).
+  const locate = opts.artifactPath ?? ((o) => artifactPath(o));
+  const modelPath = await locate({ dir, id: r.runId, path: r.artifact.path }).catch((e) => {
     if (isGitmlError(e)) {
       throw new GitmlError(e.code === 'PARAM' ? 'MODEL_OUTPUT_MISSING' : e.code, `${where}: the model file ${r.artifact.path} of run ${r.runId} cannot be read: ${e.message}`, { ...e.data, run: r.runId, path: r.artifact.path }, { cause: e });
     }
     throw e;
   });
-  if (sha256(modelBytes) !== r.artifact.sha256) {
+  // A store artifact was hashed by the store as it handed out this file (its contract); an
+  // inline one's working copy is checked here.
+  const modelHash = r.artifact.storage === 'store' ? { sha256: r.artifact.sha256 } : await hashFile(modelPath).catch((e) => {
+    throw new GitmlError('IO', `${where}: the model file ${r.artifact.path} of run ${r.runId} cannot be read: ${(e as Error).message}`, { run: r.runId, path: r.artifact.path }, { cause: e });
+  });
+  if (modelHash.sha256 !== r.artifact.sha256) {
     throw new GitmlError('RUNS_BRANCH_CORRUPT', `${where}: the model file ${r.artifact.path} does not match the digest its run recorded`, { run: r.runId, path: r.artifact.path });
   }
 

@@ -9,7 +9,7 @@
  *   console.log(s.url, s.examples.map((e) => e.curl).join('\n'));
  *   await s.stop();
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import net from 'node:net';
@@ -174,6 +174,24 @@ async function loadFailure(url: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * A model that failed to load because the environment's Python lacks a library the built-in
+ * loader needs (scikit-learn, numpy, scipy, joblib): the same 'SERVE' error with what to do.
+ * The server finds this out while loading the model, so nothing imports scikit-learn before
+ * the server does (a probe that imported it first cost a second of start-up every time).
+ */
+function missingModule(e: unknown, m: ModelManifest, python: string): GitmlError | undefined {
+  if (!(e instanceof GitmlError) || e.code !== 'SERVE') return undefined;
+  const mod = /No module named '([A-Za-z0-9_]+)/.exec(String((e.data as { reason?: string } | undefined)?.reason ?? ''))?.[1];
+  if (!mod || m.scoring.kind !== 'builtin') return undefined;
+  const lib = mod === 'sklearn' ? 'scikit-learn' : mod;
+  return new GitmlError(
+    'SERVE',
+    `the Python of environment ${m.environment.name} (${python}) cannot import ${lib}, which the ${m.model.flavor} model needs: set \`python:\` or \`venv:\` in gitml/environments/${m.environment.name}.yaml to an interpreter that has it (pip install ${lib}), or serve the image with --docker`,
+    { ...(e.data as object), python, environment: m.environment.name, module: mod },
+  );
+}
+
 /** The last line of a log worth quoting in a one-line error. */
 function lastLine(log: string): string {
   const lines = log.trim().split('\n').map((l) => l.trim()).filter(Boolean);
@@ -273,19 +291,6 @@ async function serveProcess(opts: ServeOptions, dir: string, built: BuiltManifes
   const childEnv = { ...process.env, ...cmd.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' };
   const python = cmd.argv[0];
 
-  // The built-in loader needs scikit-learn in that Python: say so now, not as a 503 later.
-  if (m.model.flavor === 'sklearn' && m.scoring.kind === 'builtin') {
-    const probe = spawnSync(python, ['-c', 'import sklearn, sys; sys.stdout.write(sklearn.__version__)'], { env: childEnv, encoding: 'utf8', timeout: 60_000 });
-    if (probe.error || probe.status !== 0) {
-      const why = probe.error ? (probe.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${python} is not found` : probe.error.message : (probe.stderr || '').trim().split('\n').pop();
-      throw new GitmlError(
-        'SERVE',
-        `the Python of environment ${m.environment.name} (${python}) cannot import scikit-learn (${why}), which the sklearn model needs: set \`python:\` or \`venv:\` in gitml/environments/${m.environment.name}.yaml to an interpreter that has it (pip install scikit-learn), or serve the image with --docker`,
-        { python, environment: m.environment.name },
-      );
-    }
-  }
-
   opts.onProgress?.(`starting the scoring server with ${python}`);
   const child: ChildProcess = spawn(python, cmd.argv.slice(1), { cwd: bundle, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = new TextTail(MAX_LOG);
@@ -322,18 +327,22 @@ async function serveProcess(opts: ServeOptions, dir: string, built: BuiltManifes
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 120_000);
   let url = port === 0 ? undefined : `http://${urlHost(host)}:${port}`;
   const probe = readinessProbe(() => url, `model ${m.model.name} ${m.model.version}`, '', () => log.text);
+  const explain = (e: unknown) => missingModule(e, m, python) ?? e;
   for (;;) {
     if (opts.signal?.aborted) {
       await stop();
       throw new GitmlError('CANCELED', 'canceled before the server was ready');
     }
     if (exitCode !== undefined) {
+      if (exitCode === 127 && /ENOENT/.test(log.text)) {
+        throw new GitmlError('SERVE', `the Python of environment ${m.environment.name} (${python}) is not found: set \`python:\` or \`venv:\` in gitml/environments/${m.environment.name}.yaml, or serve the image with --docker`, { python, environment: m.environment.name });
+      }
       throw new GitmlError('SERVE', `the scoring server exited (code ${exitCode}) before it was ready: ${lastLine(log.text)}`, { log: log.text, code: exitCode });
     }
     if (!url && listening) url = listening.replace('http://0.0.0.0', 'http://127.0.0.1');
     const isReady = await probe().catch(async (e: unknown) => {
       await stop();
-      throw e;
+      throw explain(e);
     });
     if (isReady) break;
     if (Date.now() > deadline) {

@@ -3,8 +3,8 @@
  * `git http-backend` with basic auth, ssh through a private sshd): a model trained in one clone
  * is served from a fresh clone after `gitml pull` with nothing copied by hand; pushes carry only
  * what the remote lacks; `--artifacts none|registered|all` choose what comes eagerly and the rest
- * comes lazily; a forged artifact ref on the remote is refused; two clones pushing the same
- * artifact at once both succeed.
+ * comes lazily; a forged artifact ref on the remote is refused; a corrupt copy in this clone is
+ * fetched again from the remote; two clones pushing the same artifact at once both succeed.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -175,6 +175,25 @@ function flows(name: string, start: () => Promise<Transport>): void {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain(digest.slice(0, 12));
     expect(get.stderr).not.toContain('evil model');
+  });
+
+  test("this clone's copy is corrupt and the remote holds a good one: the bad copy is dropped and the remote's fetched", async () => {
+    const { a, remote, r1 } = await trainer('refetch.git');
+    expect((await gitml(a, ['push', remote])).code).toBe(0);
+    const c = await freshClone(remote);
+    expect((await gitml(c, ['pull', '--artifacts', 'none'])).code).toBe(0);
+    // This clone's ref for the model leads to other bytes (a bad disk, a broken tool).
+    const digest = sha(modelBytes('one'));
+    const blob = spawnSync('git', ['hash-object', '-w', '--stdin'], { cwd: c, input: 'damaged model' }).stdout.toString().trim();
+    const tree = spawnSync('git', ['mktree'], { cwd: c, input: `100644 blob ${blob}\t${digest}\n` }).stdout.toString().trim();
+    const commit = spawnSync('git', ['commit-tree', tree, '-m', 'damaged'], { cwd: c, env: { ...process.env, ...GIT_ENV } }).stdout.toString().trim();
+    git(c, 'update-ref', `refs/gitml/artifacts/${digest}`, commit);
+    const get = await gitml(c, ['artifacts', 'get', r1.id, 'model.json']);
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).toBe(modelBytes('one'));
+    expect(get.stderr).toMatch(/fetching artifact [0-9a-f]{12} from origin/);
+    // The ref now is the remote's.
+    expect(git(c, 'rev-parse', `refs/gitml/artifacts/${digest}`)).toBe(git(a, 'rev-parse', `refs/gitml/artifacts/${digest}`));
   });
 
   test('two clones push the same artifact at the same time: both succeed, the remote holds it once', async () => {

@@ -1,12 +1,15 @@
 /**
  * The `s3` artifact store against a real S3-compatible server (moto on loopback, started by this
  * file): the store's contract (content-addressed, verified, multipart with parallel parts),
- * a corrupted object refused and named, an interrupted upload leaving nothing visible, and
- * refused credentials through the CLI (exit 3, no secret printed).
+ * a corrupted object refused and named, an interrupted upload leaving nothing visible, an
+ * interrupted download (the server drops the connection; the gitml process is killed) leaving
+ * nothing in place and a retry that succeeds, and refused credentials through the CLI (exit 3,
+ * no secret printed).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CreateBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -14,13 +17,14 @@ import { S3ArtifactStore } from '../../core/artifacts/s3-store.js';
 import { cacheFile } from '../../core/artifacts/cache.js';
 import { isGitmlError } from '../../core/errors.js';
 import { closeRunStore, recordRun } from '../../core/runs/store.js';
-import { git, gitml, makeRepo, removeDir, tmpDir } from '../support/repo.js';
+import { BIN, GIT_ENV, git, gitml, makeRepo, removeDir, tmpDir } from '../support/repo.js';
 import { serveJson } from '../support/serve.js';
 import { addRun, record } from '../registry/fixtures.js';
 import { registerModel } from '../../core/registry/register.js';
 import { promoteModel } from '../../core/registry/promote.js';
 import { S3_ENV, startMoto, type Moto } from '../support/moto.js';
 import { rec } from '../runs/helpers.js';
+import { runAsync } from '../server/helpers.js';
 
 process.env.GITML_AUTO_GC = '0';
 const dirs: string[] = [];
@@ -54,6 +58,62 @@ function bigFile(bytes: number): { file: string; sha256: string } {
   const buf = randomBytes(bytes);
   writeFileSync(file, buf);
   return { file, sha256: createHash('sha256').update(buf).digest('hex') };
+}
+
+
+/**
+ * A TCP proxy in front of moto whose answers can be cut off after `cutAfter` bytes (the server
+ * drops the connection mid-transfer) or slowed to about 1 MB/s; `mode` switches at any time.
+ */
+async function faultyProxy(target: string, cutAfter = 512 * 1024): Promise<{ endpoint: string; mode: 'pass' | 'cut' | 'slow'; close(): Promise<void> }> {
+  const up = new URL(target);
+  const socks = new Set<net.Socket>();
+  const ctl = { mode: 'pass' as 'pass' | 'cut' | 'slow' };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(up.port), up.hostname);
+    socks.add(client).add(upstream);
+    let sent = 0;
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      if (ctl.mode === 'cut' && sent + chunk.length > cutAfter) {
+        client.write(chunk.subarray(0, Math.max(0, cutAfter - sent)));
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      sent += chunk.length;
+      client.write(chunk);
+      if (ctl.mode === 'slow') {
+        upstream.pause();
+        setTimeout(() => upstream.resume(), 50);
+      }
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    upstream.on('end', () => client.end());
+    upstream.on('error', end);
+    client.on('error', end);
+    client.on('close', () => upstream.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return Object.assign(ctl, {
+    endpoint: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const x of socks) x.destroy();
+        server.close(() => r());
+      }),
+  });
+}
+
+/** Every file under `root` (relative paths). */
+function filesUnder(root: string): string[] {
+  if (!existsSync(root)) return [];
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(root, path.join(e.parentPath, e.name)));
 }
 
 const codeOf = async (p: Promise<unknown>) => p.then(() => 'ok', (e) => (isGitmlError(e) ? e.code : String(e)));
@@ -129,6 +189,27 @@ describe('s3 store contract (moto)', () => {
     expect(open.Uploads ?? []).toEqual([]);
     expect((await s.putFile(file)).sha256).toBe(sha256);
     expect(await s.has(sha256)).toBe(true);
+  });
+  test('a download the server drops mid-transfer keeps nothing (no file under its name, no temporary); a retry fetches it', async () => {
+    const s = store('dropped/');
+    const { file, sha256 } = bigFile(3 * 1024 * 1024);
+    await s.putFile(file);
+    const proxy = await faultyProxy(moto.endpoint);
+    try {
+      const fresh = store('dropped/', { endpoint: proxy.endpoint });
+      proxy.mode = 'cut';
+      const err = await fresh.localPath(sha256).then(() => undefined, (e) => e);
+      expect(isGitmlError(err, 'ARTIFACT_STORE'), String(err)).toBe(true);
+      expect(err.retryable).toBe(true);
+      expect(err.message).toMatch(/broke off after .* nothing was kept/);
+      expect(filesUnder(fresh.config.cache)).toEqual([]);
+      proxy.mode = 'pass';
+      const f = await fresh.localPath(sha256);
+      expect(createHash('sha256').update(readFileSync(f)).digest('hex')).toBe(sha256);
+      expect(filesUnder(fresh.config.cache)).toEqual([path.relative(fresh.config.cache, f)]);
+    } finally {
+      await proxy.close();
+    }
   });
 });
 
@@ -213,6 +294,47 @@ describe('s3 store through the CLI', () => {
       await s.exited;
     }
     for (const out of [push.stdout, push.stderr, pull.stdout, pull.stderr, s.stderr()]) expect(out).not.toContain(S3_ENV.AWS_SECRET_ACCESS_KEY);
+  }, 120_000);
+
+  test('gitml killed mid-download (SIGKILL): nothing under the final name, no -o file; the retry fetches it and clears the debris', async () => {
+    const proxy = await faultyProxy(moto.endpoint);
+    try {
+      const dir = s3Repo(proxy.endpoint);
+      const out = tmpDir('gitml-s3-kill-');
+      dirs.push(out);
+      const bytes = randomBytes(12 * 1024 * 1024);
+      writeFileSync(path.join(out, 'model.bin'), bytes);
+      const r = rec();
+      await recordRun({ dir, record: r, outputsDir: out });
+      closeRunStore();
+      const sha = createHash('sha256').update(bytes).digest('hex');
+      const cache = path.join(dir, '.git', 'gitml', 'cache', 'artifacts');
+      const dest = path.join(out, 'got.bin');
+      proxy.mode = 'slow';
+      const child = spawn(process.execPath, [BIN, 'artifacts', 'get', r.id, 'model.bin', '-o', dest], { cwd: dir, env: { ...process.env, ...GIT_ENV, ...S3_ENV }, stdio: 'ignore' });
+      const exited = new Promise((res) => child.once('exit', res));
+      // Kill it once part of the object has arrived in the cache's temporary file.
+      const deadline = Date.now() + 60_000;
+      let partial: string | undefined;
+      while (!partial && Date.now() < deadline) {
+        partial = filesUnder(cache).find((f) => f.endsWith('.tmp') && statSync(path.join(cache, f)).size > 0);
+        if (!partial) await new Promise((res) => setTimeout(res, 50));
+      }
+      expect(partial, 'the download never started').toBeDefined();
+      child.kill('SIGKILL');
+      await exited;
+      expect(existsSync(cacheFile(cache, sha))).toBe(false);
+      expect(existsSync(dest)).toBe(false);
+      expect(statSync(path.join(cache, partial!)).size).toBeLessThan(bytes.length); // what SIGKILL leaves
+      proxy.mode = 'pass';
+      // Not spawnSync: the proxy lives in this process and must keep forwarding.
+      const again = await runAsync(process.execPath, [BIN, 'artifacts', 'get', r.id, 'model.bin', '-o', dest], { cwd: dir, env: { ...process.env, ...GIT_ENV, ...S3_ENV }, timeoutMs: 60_000 });
+      expect(again.status, again.stderr).toBe(0);
+      expect(readFileSync(dest).equals(bytes)).toBe(true);
+      expect(filesUnder(cache)).toEqual([path.relative(cache, cacheFile(cache, sha))]);
+    } finally {
+      await proxy.close();
+    }
   }, 120_000);
 
   test('refused credentials: exit 3, one error line, no secret printed', () => {

@@ -169,7 +169,11 @@ describe('serving bundle', () => {
       const files = await bundleFiles({ dir, manifest });
       const server = JSON.parse(files['server.json'].toString());
       expect(validate(server), JSON.stringify(validate.errors)).toBe(true);
-      expect(files[server.artifact].toString()).toBe(ref.startsWith('iris') ? 'pickle bytes' : '{"w": 2}');
+      // The model comes as a file on disk (streamed into images and bundles), not in memory.
+      const model = files[server.artifact] as { file: string; size: number };
+      expect(Buffer.isBuffer(model)).toBe(false);
+      expect(readFileSync(model.file, 'utf8')).toBe(ref.startsWith('iris') ? 'pickle bytes' : '{"w": 2}');
+      expect(model.size).toBe(manifest.artifact.size);
       expect(JSON.parse(files['schema.json'].toString())).toEqual({ inputs: manifest.schema.inputs, outputs: manifest.schema.outputs });
       expect(JSON.parse(files['sample.json'].toString())).toEqual(manifest.sample.records);
       if (ref.startsWith('scored')) expect(files['score.py'].toString()).toBe(SCORE_PY);

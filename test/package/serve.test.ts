@@ -78,3 +78,33 @@ describe('gitml serve (local process)', () => {
     }
   });
 });
+
+describe('gitml serve: a Python that lacks what the built-in loader needs', () => {
+  test('the server finds out while loading (nothing imports scikit-learn before it): exit 1, the library and the fix named', async () => {
+    const { irisBundle } = await import('../server/helpers.js');
+    const { readFileSync } = await import('node:fs');
+    const path = await import('node:path');
+    const iris = irisBundle();
+    // Debian's own python3, without scikit-learn (the venv has it).
+    const dir = makeRegistryRepo({
+      'gitml/environments/bare.yaml': 'kind: Environment\nimage: gitml/python:bookworm\npython: /usr/bin/python3\n',
+      'gitml/models/iris.yaml': 'kind: Model\nexperiment: train\nartifact: model\nflavor: sklearn\nsample: sample\nenvironment: bare\n',
+    });
+    try {
+      const rec = record({ experiment: 'train', source: { commit: git(dir, 'rev-parse', 'HEAD'), tree: git(dir, 'rev-parse', 'HEAD^{tree}'), branch: 'main' } });
+      const files = { 'model.pkl': readFileSync(path.join(iris.dir, 'model/model.pkl')), 'sample.json': readFileSync(path.join(iris.dir, 'sample.json'), 'utf8') };
+      await addRun(dir, rec, files as unknown as Record<string, string>);
+      await registerModel({ dir, name: 'iris', runId: rec.id, version: 'v0.1.0' });
+      closeRunStore();
+      const r = gitml(dir, ['serve', 'iris@v0.1.0', '--port', '0', '--quiet']);
+      expect(r.code, r.stderr).toBe(1);
+      const line = r.stderr.split('\n').find((l) => l.startsWith('error: '));
+      expect(line).toMatch(/the Python of environment bare \(\/usr\/bin\/python3\) cannot import scikit-learn/);
+      expect(line).toMatch(/gitml\/environments\/bare\.yaml/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      removeDir(dir);
+      removeDir(iris.dir);
+    }
+  }, 120_000);
+});
