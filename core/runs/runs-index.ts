@@ -26,10 +26,10 @@
  */
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import type { RunRecord } from './types.js';
 import { fieldOf } from './query.js';
+import { randomHex } from './git/builtins.js';
 
 /** Format version: a file with another version is rebuilt. */
 export const INDEX_VERSION = 1;
@@ -255,7 +255,7 @@ export function writeIndexFile(file: string, meta: { ref: string; tip: string | 
   }
   const header: IndexHeader = {
     version: INDEX_VERSION,
-    id: randomBytes(8).toString('hex'),
+    id: randomHex(8),
     ref: meta.ref,
     tip: meta.tip,
     tree: meta.tree,
@@ -289,7 +289,7 @@ export function writeIndexFile(file: string, meta: { ref: string; tip: string | 
   len.writeUInt32LE(headBuf.length);
   mkdirSync(path.dirname(file), { recursive: true });
   sweepTemps(file);
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const tmp = `${file}.${process.pid}.${randomHex(4)}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
     for (const b of [MAGIC, len, headBuf, ...parts]) writeSync(fd, b);
