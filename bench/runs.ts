@@ -1,7 +1,7 @@
 /**
  * Runs store benchmark on repositories built through the real recording path:
  *
- *   npx tsx bench/runs.ts [--runs 100000] [--small 10000] [--writers 4] [--rounds 7] [--no-gc]
+ *   npx tsx bench/runs.ts [--runs 100000] [--small 10000] [--writers 4] [--rounds 7] [--no-gc] [--build-only] [--resume]
  *
  * Each repository is built once by --writers processes calling recordRun (10 params, 10 metrics
  * with a 3-point series each, logs; compare-and-swap on the ref, packing on, as a daemon records)
@@ -104,25 +104,33 @@ async function ensureRepo(n: number, writers: number): Promise<string> {
   const dir = path.join(outDir, `runs-${n}`);
   if (existsSync(path.join(dir, '.git', 'gitml-bench-built'))) return dir;
   const tmp = path.join(buildRoot, `gitml-bench-runs-${n}.building`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  sh('git', ['init', '-q', '-b', 'main'], tmp);
-  sh('git', ['config', 'user.name', 'gitml bench'], tmp);
-  sh('git', ['config', 'user.email', 'bench@gitml.invalid'], tmp);
+  // A build that was stopped goes on from the runs it has (--resume), still through recordRun.
+  let have = 0;
+  if (process.argv.includes('--resume') && existsSync(path.join(tmp, '.git'))) {
+    await maintenanceDone(tmp);
+    have = Number(sh('git', ['rev-list', '--count', 'runs'], tmp));
+    process.stderr.write(`  resuming the build of ${n.toLocaleString('en')} runs at ${have.toLocaleString('en')}\n`);
+  } else {
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    sh('git', ['init', '-q', '-b', 'main'], tmp);
+    sh('git', ['config', 'user.name', 'gitml bench'], tmp);
+    sh('git', ['config', 'user.email', 'bench@gitml.invalid'], tmp);
+  }
   const t0 = performance.now();
-  let done = 0;
+  let done = have;
   let last = 0;
-  const per = Math.ceil(n / writers);
+  const per = Math.ceil((n - have) / writers);
   await Promise.all(
     Array.from({ length: writers }, (_, w) => {
-      const count = Math.min(per, n - w * per);
-      const kid = spawn(process.execPath, ['--import', 'tsx', here, '--writer', tmp, String(count), String(w * per)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const count = Math.max(0, Math.min(per, n - have - w * per));
+      const kid = spawn(process.execPath, ['--import', 'tsx', here, '--writer', tmp, String(count), String(have + w * per)], { stdio: ['ignore', 'pipe', 'inherit'] });
       kid.stdout.on('data', (b: Buffer) => {
         for (const l of b.toString().split('\n')) if (l) done += Number(l);
         const now = performance.now();
         if (now - last > 5000) {
           last = now;
-          process.stderr.write(`  building ${n.toLocaleString('en')} runs: ${done.toLocaleString('en')} recorded, ${(done / ((now - t0) / 1000)).toFixed(0)} runs/s\n`);
+          process.stderr.write(`  building ${n.toLocaleString('en')} runs: ${done.toLocaleString('en')} recorded, ${((done - have) / ((now - t0) / 1000)).toFixed(0)} runs/s\n`);
         }
       });
       return new Promise<void>((res, rej) => kid.on('exit', (c) => (c === 0 ? res() : rej(new Error(`writer exited ${c}`)))));
@@ -132,7 +140,7 @@ async function ensureRepo(n: number, writers: number): Promise<string> {
   await maintenanceDone(tmp);
   const count = Number(sh('git', ['rev-list', '--count', 'runs'], tmp));
   if (count !== n) throw new Error(`built ${count} commits, expected ${n}`);
-  writeFileSync(path.join(tmp, '.git', 'gitml-bench-built'), JSON.stringify({ n, writers, seconds, builtIn: buildRoot }));
+  writeFileSync(path.join(tmp, '.git', 'gitml-bench-built'), JSON.stringify({ n, writers, seconds, builtIn: buildRoot, ...(have ? { resumedAt: have } : {}) }));
   rmSync(dir, { recursive: true, force: true });
   if (path.dirname(tmp) === outDir) renameSync(tmp, dir);
   else {
