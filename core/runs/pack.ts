@@ -15,9 +15,11 @@
  * reachability), so it cannot race a writer that has written objects but not yet moved its ref;
  * it never writes gc.log, and git's automatic gc stays as the user configured it. One pass at a
  * time per repository: `objects/gitml-pack.lock`, taken exclusively here and removed by the
- * shell that runs the repack when it ends (one a killed shell leaves is stale after 10 minutes).
+ * shell that runs the repack when it ends; the lock names that shell's pid, so one a killed pass
+ * leaves is cleared as soon as that process is gone (or after 10 minutes, whatever it says).
  */
-import { closeSync, openSync, readdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { pidAlive } from '../pid.js';
 import { childProcess } from './git/builtins.js';
 import path from 'node:path';
 
@@ -51,7 +53,9 @@ function takeLock(file: string): boolean {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return false;
       try {
-        if (Date.now() - statSync(file).mtimeMs < STALE_LOCK_MS) return false;
+        const pid = Number(readFileSync(file, 'utf8').trim());
+        const dead = Number.isInteger(pid) && pid > 0 && !pidAlive(pid);
+        if (!dead && Date.now() - statSync(file).mtimeMs < STALE_LOCK_MS) return false;
         unlinkSync(file);
       } catch {
         /* removed meanwhile: try again */
@@ -69,10 +73,21 @@ export function maybePack(dir: string, objectsDir: string, opts: { enabled?: boo
   const env = opts.env ?? process.env;
   if (opts.enabled === false || env.GITML_AUTO_GC === '0') return false;
   if (estimateLoose(objectsDir) < packThreshold(env)) return false;
+  return startPack(dir, objectsDir) !== undefined;
+}
+
+/**
+ * Start one packing pass in the background unless one is running; returns the pid of its process
+ * group (the shell, git repack and git pack-objects), or undefined.
+ */
+export function startPack(dir: string, objectsDir: string): number | undefined {
   const lock = packLockFile(objectsDir);
-  if (!takeLock(lock)) return false;
+  if (!takeLock(lock)) return undefined;
   try {
     const child = childProcess().spawn('sh', ['-c', REPACK, 'gitml-pack', lock], { cwd: dir, stdio: 'ignore', detached: true });
+    // The shell owns the lock from here (had its pass already ended, the lock now names a dead
+    // process, and the next pass clears it).
+    if (child.pid) writeFileSync(lock, `${child.pid}\n`);
     child.on('error', () => {
       try {
         unlinkSync(lock);
@@ -81,13 +96,13 @@ export function maybePack(dir: string, objectsDir: string, opts: { enabled?: boo
       }
     });
     child.unref();
-    return true;
+    return child.pid;
   } catch {
     try {
       unlinkSync(lock);
     } catch {
       /* gone */
     }
-    return false;
+    return undefined;
   }
 }
