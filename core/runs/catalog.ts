@@ -151,16 +151,11 @@ export function baseRow(c: Catalog, p: string): number {
   const b = c.base;
   if (!b || b.n === 0) return -1;
   const id = p.slice(p.lastIndexOf('/') + 1);
-  const ids = b.ids();
-  let lo = 0;
-  let hi = ids.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (ids[mid] > id) lo = mid + 1;
-    else hi = mid;
-  }
+  // A new run's id is not in the snapshot: found so without reading the paths (several MB at 100,000 runs).
+  const lo = b.lowerBound(id);
+  if (lo >= b.n || b.idAt(lo) !== id) return -1;
   const paths = b.paths();
-  for (let i = lo; i < ids.length && ids[i] === id; i++) if (paths[i] === p) return i;
+  for (let i = lo; i < b.n && b.idAt(i) === id; i++) if (paths[i] === p) return i;
   return -1;
 }
 

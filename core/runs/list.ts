@@ -146,9 +146,8 @@ async function query(
   else if (!sort) order = mergeNewestFirst(cand, extra, base, limit);
   else {
     // Snapshot rows are stored newest first, so between two of them the row number is the id
-    // order: the ids (100,000 strings at 100k runs) are read only when journal runs take part.
-    const ids = base && extra.length ? base.ids() : [];
-    const idOf = (x: number) => (x >= 0 ? ids[x] : extra[-1 - x].id);
+    // order: ids are read only when journal runs take part.
+    const idOf = (x: number) => (x >= 0 ? base!.idAt(x) : extra[-1 - x].id);
     let cmp: (a: number, b: number) => number;
     {
       const key = sort.key;
@@ -185,13 +184,12 @@ const compareIds = (a: string, b: string) => (a < b ? 1 : a > b ? -1 : 0);
 function mergeNewestFirst(cand: number[], extra: RunRecord[], base: IndexFile | null, limit: number | undefined): number[] {
   const fromBase = cand.filter((x) => x >= 0);
   const fromExtra = cand.filter((x) => x < 0).sort((a, b) => compareIds(extra[-1 - a].id, extra[-1 - b].id));
-  const ids = base && fromBase.length ? base.ids() : [];
   const want = limit === undefined ? cand.length : Math.min(limit, cand.length);
   const out: number[] = [];
   let i = 0;
   let j = 0;
   while (out.length < want) {
-    if (j >= fromExtra.length || (i < fromBase.length && compareIds(ids[fromBase[i]], extra[-1 - fromExtra[j]].id) <= 0)) out.push(fromBase[i++]);
+    if (j >= fromExtra.length || (i < fromBase.length && compareIds(base!.idAt(fromBase[i]), extra[-1 - fromExtra[j]].id) <= 0)) out.push(fromBase[i++]);
     else out.push(fromExtra[j++]);
   }
   return out;
