@@ -1,19 +1,22 @@
 /**
- * `gitml ui` benchmark: `npx tsx bench/ui.ts [--runs 100000] [--keys 200] [--keep]`.
+ * `gitml ui` benchmark: `npx tsx bench/ui.ts [--runs 100000] [--small 10000] [--keys 200] [--keep]`.
  *
- * Builds a repository of N synthetic runs (git fast-import: run.json, a short metric series and
- * a log per run, five experiments, one with a primary metric), warms the runs index once with
- * `gitml runs`, then measures, each against a baseline taken in the same run:
+ * Runs on the repositories bench/runs.ts builds through recordRun (bench/out/runs-N: 10 params,
+ * 10 metrics with a series, logs; five experiments; build them with `npx tsx bench/runs.ts
+ * --build-only --runs N --small M`), copied, with `gitml/experiments/train.yaml` declaring a
+ * primary metric in the copy's working tree. `--fast-import` generates them instead (git
+ * fast-import: no recordRun, a packed repository real use never produces). It warms the runs
+ * index once with `gitml runs`, then measures, each against a baseline taken in the same run:
  *   - first screen: the real `gitml ui` in tmux (80x24), from spawn until the table's rows are
  *     on the screen, against `gitml runs --limit 50` from spawn to exit (median of 3 each);
  *   - key press to redraw while scrolling (j) and filtering (typing a --where condition), in
- *     process through ink-testing-library, p50/p99 at N runs against the same at 1,000 runs;
+ *     process through ink-testing-library, p50/p99 at N runs against the same at --small runs;
  *   - peak memory (VmHWM) of the `gitml ui` process after the keys, against the peak of
  *     `gitml runs --limit 50` (GNU time).
  * Machines are shared: read the ratios, not the milliseconds.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +34,22 @@ const arg = (name: string, dflt: string) => {
   return i >= 0 ? process.argv[i + 1] : dflt;
 };
 const N = Number(arg('runs', '100000'));
+const SMALL = Number(arg('small', '10000'));
+const FAST_IMPORT = process.argv.includes('--fast-import');
+
+/** A copy of bench/out/runs-N (recorded through recordRun by bench/runs.ts) with a primary metric declared. */
+function recorded(n: number): string {
+  const src = path.join(here, 'out', `runs-${n}`);
+  if (!existsSync(path.join(src, '.git', 'gitml-bench-built'))) {
+    throw new Error(`${src} is not built: run \`npx tsx bench/runs.ts --build-only --runs ${n}\` first (or pass --fast-import)`);
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), `gitml-bench-ui-${n}-`));
+  cpSync(src, dir, { recursive: true });
+  mkdirSync(path.join(dir, 'gitml', 'experiments'), { recursive: true });
+  writeFileSync(path.join(dir, 'gitml.yaml'), 'kind: Workspace\nname: bench\n');
+  writeFileSync(path.join(dir, 'gitml', 'experiments', 'train.yaml'), 'kind: Experiment\ncommand: [python3, train.py]\nmetrics:\n  primary: accuracy\n  goal: maximize\n');
+  return dir;
+}
 const KEYS = Number(arg('keys', '200'));
 const KEEP = process.argv.includes('--keep');
 const EXPERIMENTS = ['train', 'tune', 'evaluate', 'baseline', 'ablation'];
@@ -171,9 +190,9 @@ async function keyLatency(dir: string): Promise<{ scroll: number[]; filter: numb
 async function main(): Promise<void> {
   console.log(`gitml ui benchmark: ${N} runs (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`);
   const t0 = performance.now();
-  const big = await generate(N);
-  const small = await generate(1000);
-  console.log(`  generated in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${big}`);
+  const big = FAST_IMPORT ? await generate(N) : recorded(N);
+  const small = FAST_IMPORT ? await generate(SMALL) : recorded(SMALL);
+  console.log(`  ${FAST_IMPORT ? 'generated (git fast-import)' : 'copied from bench/out (recorded through recordRun)'} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${big}`);
   timeCli(big); // builds the index: the figures below are with a warm index
   timeCli(small);
   const cli = [timeCli(big), timeCli(big), timeCli(big)];
@@ -189,7 +208,7 @@ async function main(): Promise<void> {
   const ks = await keyLatency(small);
   closeRunStore();
   const line = (what: string, a: number[], b: number[]) =>
-    console.log(`${what}: p50 ${pct(a, 50).toFixed(1)} ms, p99 ${pct(a, 99).toFixed(1)} ms at ${N} runs vs p50 ${pct(b, 50).toFixed(1)} ms, p99 ${pct(b, 99).toFixed(1)} ms at 1000 runs = ${(pct(a, 99) / pct(b, 99)).toFixed(2)}x at p99`);
+    console.log(`${what}: p50 ${pct(a, 50).toFixed(1)} ms, p99 ${pct(a, 99).toFixed(1)} ms at ${N} runs vs p50 ${pct(b, 50).toFixed(1)} ms, p99 ${pct(b, 99).toFixed(1)} ms at ${SMALL} runs = ${(pct(a, 99) / pct(b, 99)).toFixed(2)}x at p99`);
   line(`key to redraw, scrolling (${KEYS} keys)`, kb.scroll, ks.scroll);
   line('key to redraw, typing a filter (one key a character)', kb.filter, ks.filter);
   if (!KEEP) {

@@ -2,6 +2,8 @@
  * `gitml runs`: list, show, compare runs and read their logs and metric series, from the runs
  * branch. Thin over core/runs; the store is imported lazily so `gitml --help` stays fast.
  */
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { ListRunsOptions } from '../../core/runs/list.js';
 import type { RunRecord } from '../../core/runs/types.js';
@@ -10,7 +12,29 @@ import { collect, repoDir, usage } from '../util.js';
 
 const store = () => import('../../core/runs/store.js');
 /** Runs whose gitml process died unrecorded are settled (recorded failed) before anyone reads them. */
-const settleLost = async (dir: string) => (await import('../../core/run/reap.js')).reapLostRuns(dir);
+const settleLost = async (dir: string) => {
+  if (!mayHaveLiveRuns(dir)) return;
+  await (await import('../../core/run/reap.js')).reapLostRuns(dir);
+};
+
+/**
+ * false when `.git/gitml/live` holds no status file, so no run can be lost: the reaper (and the
+ * git and os modules it loads) is then not loaded at all, which a listing's start-up feels.
+ * Anything unusual (a worktree's `.git` file, an unreadable folder) goes to the reaper.
+ */
+function mayHaveLiveRuns(dir: string): boolean {
+  const dotgit = path.join(dir, '.git');
+  try {
+    if (!statSync(dotgit).isDirectory()) return true;
+  } catch {
+    return true;
+  }
+  try {
+    return readdirSync(path.join(dotgit, 'gitml', 'live')).some((f) => f.endsWith('.json'));
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
 
 const DEFAULT_HUMAN_LIMIT = 50;
 

@@ -29,7 +29,9 @@ async function uiAction(opts: UiOpts, cmd: Command): Promise<void> {
   // machine): the first screen waits for the slower of the two, not for both in turn.
   const runs = (async () => {
     await (await import('./ui-settle.js')).settleLost(dir);
-    return (await import('../ui/model/runs.js')).loadRuns({ dir, experiment: opts.experiment });
+    // The first screen's rows only (the best by the primary metric, from the runs index); the App
+    // reads every run right after it has drawn them.
+    return (await import('../ui/model/runs.js')).loadRuns({ dir, experiment: opts.experiment, limit: 200 });
   })();
   const [{ render }, React, { App }] = await withoutCiEnv(() => Promise.all([import('ink'), import('react'), import('../ui/app.js')]));
   const initialRuns = await runs;

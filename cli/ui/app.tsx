@@ -49,7 +49,12 @@ export function App(p: AppProps): React.ReactElement {
   const pollMs = p.pollMs ?? 1500;
   const branches = useLoad(async () => [(await loadRunStoreConfig(p.dir)).branch, await statusBranch(p.dir)], [p.dir]);
   const version = useRefsVersion(p.dir, branches.value, pollMs);
-  const runs = useLoad(() => loadRuns({ dir: p.dir, experiment: p.experiment }), [p.dir, p.experiment, version], p.initialRuns);
+  // Initial runs that are only the first screen's: every run is read once that screen is drawn.
+  const [whole, setWhole] = useState(false);
+  useEffect(() => {
+    if (p.initialRuns?.partial) setWhole(true);
+  }, []);
+  const runs = useLoad(() => loadRuns({ dir: p.dir, experiment: p.experiment }), [p.dir, p.experiment, version, whole], p.initialRuns);
   const registry = useLoad(() => loadRegistry(p.dir), [p.dir, version]);
   const services = useLoad(() => loadServices(p.dir), [p.dir, version]);
 

@@ -6,7 +6,7 @@
  *
  * Example: `newRunId()` → `01jd3q6k2f7x9m1c4v8r2t5w0n`.
  */
-import { randomBytes } from 'node:crypto';
+import { crypto } from './git/builtins.js';
 import { GitmlError } from '../errors.js';
 
 export const RUN_ID_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
@@ -20,7 +20,7 @@ let lastTime = -1;
 let lastRand: number[] = [];
 
 function randomDigits(): number[] {
-  const bytes = randomBytes(RAND_LEN);
+  const bytes = crypto().randomBytes(RAND_LEN);
   return Array.from(bytes, (b) => b & 31);
 }
 

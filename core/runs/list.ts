@@ -2,7 +2,6 @@
  * listRuns: every run on the branch (through the runs index), filtered, sorted and limited.
  */
 import { GitmlError, isGitmlError } from '../errors.js';
-import { resolveCommit } from '../git.js';
 import { RUN_STATUSES, type RunRecord } from './types.js';
 import { openRuns, type RunsRepo } from './backend.js';
 import { loadRunStoreConfig, type RunStoreConfig } from './config.js';
@@ -144,12 +143,13 @@ async function query(
 
   let order: number[];
   if (!sort && extra.length === 0) order = limit === undefined ? cand : cand.slice(0, limit); // snapshot rows are newest first
+  else if (!sort) order = mergeNewestFirst(cand, extra, base, limit);
   else {
-    const ids = base ? base.ids() : [];
-    const idOf = (x: number) => (x >= 0 ? ids[x] : extra[-1 - x].id);
+    // Snapshot rows are stored newest first, so between two of them the row number is the id
+    // order: ids are read only when journal runs take part.
+    const idOf = (x: number) => (x >= 0 ? base!.idAt(x) : extra[-1 - x].id);
     let cmp: (a: number, b: number) => number;
-    if (!sort) cmp = (a, b) => compareIds(idOf(a), idOf(b));
-    else {
+    {
       const key = sort.key;
       let baseVal: (i: number) => unknown = () => undefined;
       if (base) {
@@ -162,7 +162,7 @@ async function query(
         }
       }
       const val = (x: number) => (x >= 0 ? baseVal(x) : fieldOf(extra[-1 - x], key));
-      cmp = (a, b) => compareValues(val(a), idOf(a), val(b), idOf(b), sort.desc);
+      cmp = extra.length ? (a, b) => compareValues(val(a), idOf(a), val(b), idOf(b), sort.desc) : (a, b) => compareValuesTie(val(a), val(b), sort.desc, a < b ? -1 : a > b ? 1 : 0);
     }
     order = topK(cand, limit, cmp);
   }
@@ -175,6 +175,41 @@ async function query(
 }
 
 const compareIds = (a: string, b: string) => (a < b ? 1 : a > b ? -1 : 0);
+
+/**
+ * The default order (newest first) of snapshot candidates (already in that order) and journal
+ * candidates (a few, sorted here), merged up to `limit`: no sort over every run, so a listing
+ * after a few new runs costs what it cost before them.
+ */
+function mergeNewestFirst(cand: number[], extra: RunRecord[], base: IndexFile | null, limit: number | undefined): number[] {
+  const fromBase = cand.filter((x) => x >= 0);
+  const fromExtra = cand.filter((x) => x < 0).sort((a, b) => compareIds(extra[-1 - a].id, extra[-1 - b].id));
+  const want = limit === undefined ? cand.length : Math.min(limit, cand.length);
+  const out: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (out.length < want) {
+    if (j >= fromExtra.length || (i < fromBase.length && compareIds(base!.idAt(fromBase[i]), extra[-1 - fromExtra[j]].id) <= 0)) out.push(fromBase[i++]);
+    else out.push(fromExtra[j++]);
+  }
+  return out;
+}
+
+/** compareValues between two snapshot rows, `tie` standing for the id comparison. */
+function compareValuesTie(a: unknown, b: unknown, desc: boolean, tie: number): number {
+  const am = a === undefined || a === null || (typeof a === 'number' && Number.isNaN(a));
+  const bm = b === undefined || b === null || (typeof b === 'number' && Number.isNaN(b));
+  if (am || bm) return am === bm ? tie : am ? 1 : -1;
+  let cmp: number;
+  if (typeof a === 'number' && typeof b === 'number') cmp = a - b;
+  else {
+    const sa = String(a);
+    const sb = String(b);
+    cmp = sa < sb ? -1 : sa > sb ? 1 : 0;
+  }
+  if (cmp === 0) return tie;
+  return desc ? -cmp : cmp;
+}
 
 /** The first `k` of `xs` in the order of `cmp`, as a stable sort then slice would give them. */
 function topK(xs: number[], k: number | undefined, cmp: (a: number, b: number) => number): number[] {
@@ -231,7 +266,8 @@ async function resolveSourceCommit(repo: RunsRepo, text: string): Promise<string
   const t = text.trim();
   if (/^[0-9a-fA-F]{1,40}$/.test(t)) return t.toLowerCase();
   try {
-    if (t) return await resolveCommit(repo.dir, t);
+    // core/git loads child_process: only a revision (not a hex prefix) needs it.
+    if (t) return await (await import('../git.js')).resolveCommit(repo.dir, t);
   } catch (e) {
     if (!isGitmlError(e, 'UNKNOWN_REVISION') && !isGitmlError(e, 'USAGE')) throw e;
   }

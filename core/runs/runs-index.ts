@@ -26,10 +26,10 @@
  */
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import type { RunRecord } from './types.js';
 import { fieldOf } from './query.js';
+import { randomHex } from './git/builtins.js';
 
 /** Format version: a file with another version is rebuilt. */
 export const INDEX_VERSION = 1;
@@ -106,6 +106,11 @@ export interface IndexHeader {
   names: { params: string[]; metrics: string[]; inputs: string[] };
   /** Column keys whose values include an object: answered from the rows. */
   objectKeys: string[];
+  /**
+   * 26 when every id has 26 characters (gitml's run ids): the ids section is then fixed-width
+   * lines, and one id is read at its offset without splitting the section (absent: split it).
+   */
+  idWidth?: number;
   ids: Section;
   paths: Section;
   blobs: Section;
@@ -255,7 +260,7 @@ export function writeIndexFile(file: string, meta: { ref: string; tip: string | 
   }
   const header: IndexHeader = {
     version: INDEX_VERSION,
-    id: randomBytes(8).toString('hex'),
+    id: randomHex(8),
     ref: meta.ref,
     tip: meta.tip,
     tree: meta.tree,
@@ -264,6 +269,7 @@ export function writeIndexFile(file: string, meta: { ref: string; tip: string | 
     problems: meta.problems,
     names: { params: [...names.params], metrics: [...names.metrics], inputs: [...names.inputs] },
     objectKeys,
+    ...(rows.every((r) => r.record.id.length === 26 && !/[^\x20-\x7e]/.test(r.record.id)) ? { idWidth: 26 } : {}),
     ids,
     paths,
     blobs,
@@ -289,7 +295,7 @@ export function writeIndexFile(file: string, meta: { ref: string; tip: string | 
   len.writeUInt32LE(headBuf.length);
   mkdirSync(path.dirname(file), { recursive: true });
   sweepTemps(file);
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const tmp = `${file}.${process.pid}.${randomHex(4)}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
     for (const b of [MAGIC, len, headBuf, ...parts]) writeSync(fd, b);
@@ -349,7 +355,8 @@ export class IndexFile {
   }
 
   private read(s: Section, check = true): Buffer {
-    const b = Buffer.alloc(s.len);
+    // Not zero-filled: the read fills it or the file is refused.
+    const b = Buffer.allocUnsafe(s.len);
     if (s.len && readSync(this.fd, b, 0, s.len, this.base + s.off) !== s.len) throw new IndexFileError('short read', 'damaged');
     if (check && crc32(b) !== s.crc) throw new IndexFileError('checksum mismatch', 'damaged');
     return b;
@@ -364,8 +371,31 @@ export class IndexFile {
     return this.header.n;
   }
 
+  private idsBuf(): Buffer {
+    return this.memo('idsBuf', () => this.read(this.header.ids));
+  }
+
   ids(): string[] {
-    return this.memo('ids', () => (this.n ? this.read(this.header.ids).toString('utf8').split('\n') : []));
+    return this.memo('ids', () => (this.n ? this.idsBuf().toString('utf8').split('\n') : []));
+  }
+
+  /** The id of row `i`: read at its offset when ids are fixed-width (see idWidth), no split of 100,000 ids. */
+  idAt(i: number): string {
+    const w = this.header.idWidth;
+    if (w !== 26 || this.header.ids.len !== this.n * 27 - 1) return this.ids()[i];
+    return this.idsBuf().toString('latin1', i * 27, i * 27 + 26);
+  }
+
+  /** The first row whose id is `id` or older (rows are sorted newest first), by binary search. */
+  lowerBound(id: string): number {
+    let lo = 0;
+    let hi = this.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.idAt(mid) > id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   paths(): string[] {
@@ -428,7 +458,7 @@ export class IndexFile {
       const start = offs[i];
       const len = offs[i + 1] - start;
       if (!(len >= 0) || start + len > this.header.rows.len) throw new IndexFileError('bad row offset', 'damaged');
-      const b = Buffer.alloc(len);
+      const b = Buffer.allocUnsafe(len);
       if (readSync(this.fd, b, 0, len, this.base + this.header.rows.off + start) !== len) throw new IndexFileError('short read', 'damaged');
       return this.parseRow(b, i, crcs);
     });

@@ -30,21 +30,66 @@ export interface RunsData {
   /** Metric and param names, most common first. */
   metricNames: string[];
   paramNames: string[];
+  /** Runs of each experiment that declares a primary metric (which experiment the table is about). */
+  counts?: Record<string, number>;
+  /**
+   * Only the first rows by the default sort, not every run (`loadRuns` with `limit`: the first
+   * screen, drawn before every record is read); `total` runs match.
+   */
+  partial?: boolean;
+  total?: number;
 }
 
 export interface LoadRunsOptions {
   dir: string;
   experiment?: string;
+  /**
+   * Read only this many runs, the first by the table's default sort (best primary metric first),
+   * through the runs index: the first screen then costs the rows it shows, not the whole history.
+   */
+  limit?: number;
 }
+
+/** Orders already computed by the index for a runs array (sortRuns then costs nothing). */
+const presorted = new WeakMap<RunRecord[], Map<string, RunRecord[]>>();
+const sortSpec = (s: Sort) => `${s.desc ? '-' : ''}${s.key}`;
 
 /**
  * Every run (of one experiment when given), newest first, with the names the table can show.
+ * The order by the default sort comes from the index too (its columns, not the records), so the
+ * table's first sort is free.
  *
  * Example: `const data = await loadRuns({ dir, experiment: 'train' })`.
  */
 export async function loadRuns(o: LoadRunsOptions): Promise<RunsData> {
-  const [list, primaries] = await Promise.all([listRuns({ dir: o.dir, experiment: o.experiment }), readPrimaries(o.dir)]);
-  return { runs: list.runs, problems: list.problems, recorded: list.recorded, primaries, metricNames: byFrequency(list.runs, 'metrics'), paramNames: byFrequency(list.runs, 'params') };
+  const primaries = await readPrimaries(o.dir);
+  // Which experiment's primary metric leads the table: counted on the index's experiment column.
+  const counts: Record<string, number> = {};
+  const named = o.experiment !== undefined ? [o.experiment].filter((e) => primaries[e]) : Object.keys(primaries);
+  for (const e of named) counts[e] = (await listRuns({ dir: o.dir, experiment: e, limit: 0 })).total;
+  const primary = pickPrimary(primaries, counts, o.experiment);
+  const sort = defaultSort(primary);
+  // A primary metric no run has recorded yet is refused as a sort key by listRuns: no presorted order then.
+  const byPrimary = sort
+    ? await listRuns({ dir: o.dir, experiment: o.experiment, sort: sortSpec(sort), limit: o.limit }).catch((e: unknown) => {
+        if (isGitmlError(e, 'USAGE')) return undefined;
+        throw e;
+      })
+    : undefined;
+  const partial = o.limit !== undefined;
+  const list = partial && byPrimary ? byPrimary : await listRuns({ dir: o.dir, experiment: o.experiment, limit: o.limit });
+  if (sort && byPrimary) presorted.set(list.runs, new Map([[sortSpec(sort), byPrimary.runs]]));
+  return {
+    runs: list.runs,
+    problems: list.problems,
+    recorded: list.recorded,
+    primaries,
+    metricNames: byFrequency(list.runs, 'metrics'),
+    paramNames: byFrequency(list.runs, 'params'),
+    counts,
+    total: list.total,
+    ...(partial && list.total > list.runs.length ? { partial: true } : {}),
+  };
 }
 
 function byFrequency(runs: RunRecord[], map: 'metrics' | 'params'): string[] {
@@ -77,11 +122,18 @@ export async function readPrimaries(dir: string): Promise<Record<string, Primary
 
 /** The primary metric of the table: the chosen experiment's, else that of the experiment with the most runs. */
 export function tablePrimary(data: RunsData, experiment?: string): PrimaryMetric | undefined {
-  if (experiment !== undefined) return data.primaries[experiment];
-  const count = new Map<string, number>();
-  for (const r of data.runs) if (data.primaries[r.experiment]) count.set(r.experiment, (count.get(r.experiment) ?? 0) + 1);
-  const top = [...count].sort((a, b) => b[1] - a[1])[0];
-  return top ? data.primaries[top[0]] : undefined;
+  if (data.counts) return pickPrimary(data.primaries, data.counts, experiment);
+  const count: Record<string, number> = {};
+  for (const r of data.runs) if (data.primaries[r.experiment]) count[r.experiment] = (count[r.experiment] ?? 0) + 1;
+  return pickPrimary(data.primaries, count, experiment);
+}
+
+function pickPrimary(primaries: Record<string, PrimaryMetric>, counts: Record<string, number>, experiment?: string): PrimaryMetric | undefined {
+  if (experiment !== undefined) return primaries[experiment];
+  const top = Object.entries(counts)
+    .filter(([e, n]) => n > 0 && primaries[e])
+    .sort((a, b) => b[1] - a[1])[0];
+  return top ? primaries[top[0]] : undefined;
 }
 
 export interface Column {
@@ -233,7 +285,9 @@ export interface Sort {
 /** Sorted copy (newest first when `sort` is undefined: the order listRuns returns). */
 export function sortRuns(runs: RunRecord[], sort: Sort | undefined): RunRecord[] {
   if (!sort) return runs;
-  return [...runs].sort(sorter(`${sort.desc ? '-' : ''}${sort.key}`));
+  const known = presorted.get(runs)?.get(sortSpec(sort));
+  if (known) return known;
+  return [...runs].sort(sorter(sortSpec(sort)));
 }
 
 /** Default sort: best primary metric first when the table has one. */

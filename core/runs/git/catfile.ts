@@ -4,9 +4,10 @@
  * The child is unref'd while idle so it never keeps a CLI process alive, and it is restarted
  * if it dies.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { GitmlError } from '../../errors.js';
+import { childProcess } from './builtins.js';
 
 export interface GitObject {
   oid: string;
@@ -35,7 +36,7 @@ export class CatFile {
 
   private start(): ChildProcessWithoutNullStreams {
     if (this.proc) return this.proc;
-    const proc = spawn('git', ['cat-file', '--batch'], { cwd: this.dir, stdio: ['pipe', 'pipe', 'pipe'] });
+    const proc = childProcess().spawn('git', ['cat-file', '--batch'], { cwd: this.dir, stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc = proc;
     proc.stdout.on('data', (chunk: Buffer) => this.onData(chunk));
     proc.stderr.on('data', () => {});

@@ -3,14 +3,14 @@
  * git's own GIT_AUTHOR_* variables, else `user.name` / `user.email` from git config, else
  * "gitml <gitml@localhost>". Resolved once per repository and process.
  */
-import { execFileSync } from 'node:child_process';
+import { childProcess } from './builtins.js';
 import type { Ident } from './objects.js';
 
 const cache = new Map<string, { author: Ident; committer: Ident }>();
 
 function fromConfig(dir: string): Partial<Ident> {
   try {
-    const out = execFileSync('git', ['config', '--get-regexp', '^user\\.(name|email)$'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = childProcess().execFileSync('git', ['config', '--get-regexp', '^user\\.(name|email)$'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const r: Partial<Ident> = {};
     for (const line of out.split('\n')) {
       const m = /^user\.(name|email) (.*)$/.exec(line);

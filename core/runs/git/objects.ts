@@ -4,13 +4,12 @@
  * decoding trees and commits. Spawning `git mktree` per tree would cost milliseconds each;
  * recording a run writes about ten objects.
  */
-import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { deflateSync, constants as zc } from 'node:zlib';
-import { randomBytes } from 'node:crypto';
 import { GitmlError, fromSystemError } from '../../errors.js';
 import { writeAllSync } from '../../fs.js';
+import { crypto, randomHex } from './builtins.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 
@@ -30,7 +29,7 @@ export const isTreeMode = (mode: string): boolean => mode === MODE_TREE || mode 
 
 export function hashObject(type: ObjectType, content: Buffer): { oid: string; header: Buffer } {
   const header = Buffer.from(`${type} ${content.length}\0`);
-  const h = createHash('sha1');
+  const h = crypto().createHash('sha1');
   h.update(header);
   h.update(content);
   return { oid: h.digest('hex'), header };
@@ -56,7 +55,7 @@ export function writeObject(objectsDir: string, type: ObjectType, content: Buffe
   const level = content.length > 1 << 20 ? 1 : zc.Z_DEFAULT_COMPRESSION;
   const data = deflateSync(Buffer.concat([header, content]), { level });
   // git's own temporary-object naming, so `git gc` cleans up after a crash.
-  const tmp = path.join(dir, `tmp_obj_gitml_${process.pid}_${randomBytes(4).toString('hex')}`);
+  const tmp = path.join(dir, `tmp_obj_gitml_${process.pid}_${randomHex(4)}`);
   try {
     let fd = -1;
     for (let attempt = 0; fd < 0; attempt++) {

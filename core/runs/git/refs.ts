@@ -11,13 +11,12 @@
  * report LOCK_HELD.
  */
 import { appendFileSync, closeSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { GitmlError } from '../../errors.js';
 import { identLine, type Ident } from './objects.js';
 import { pidAlive } from '../../pid.js';
 import { writeAllSync } from '../../fs.js';
+import { nodeOs, randomHex } from './builtins.js';
 
 const ZERO = '0'.repeat(40);
 
@@ -100,10 +99,10 @@ export function clearStaleLock(commondir: string, ref: string, opts: LockOptions
   } catch {
     return false; // unknown owner (git itself, or a crash before the side file): never clear
   }
-  if (owner.ino !== st.ino || owner.host !== (opts.host ?? hostname()) || pidAlive(owner.pid)) return false;
+  if (owner.ino !== st.ino || owner.host !== (opts.host ?? nodeOs().hostname()) || pidAlive(owner.pid)) return false;
   // Move it aside atomically, then make sure what we moved is the lock we judged stale: a
   // fresh lock taken between our stat and the rename must be put back.
-  const aside = path.join(ownerDir(commondir), `stale-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const aside = path.join(ownerDir(commondir), `stale-${process.pid}-${randomHex(4)}`);
   try {
     renameSync(lockPath, aside);
   } catch {
@@ -158,11 +157,11 @@ export async function casRef(o: CasOptions): Promise<void> {
   // O_EXCL does). A writer killed at any instant thus never leaves a lock nobody can clear.
   const od = ownerDir(o.commondir);
   mkdirSync(od, { recursive: true });
-  const tmp = path.join(od, `tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = path.join(od, `tmp-${process.pid}-${randomHex(4)}`);
   closeSync(openSync(tmp, 'wx', 0o644));
   const ino = statSync(tmp).ino;
   const owner = ownerFile(o.commondir, o.ref, ino);
-  writeFileSync(owner, JSON.stringify({ pid: process.pid, host: o.host ?? hostname(), ino, time: Date.now() } satisfies OwnerInfo));
+  writeFileSync(owner, JSON.stringify({ pid: process.pid, host: o.host ?? nodeOs().hostname(), ino, time: Date.now() } satisfies OwnerInfo));
   let linked = false;
   let wait = 1;
   try {
