@@ -128,7 +128,8 @@ this repository (lock) or an environment problem.`,
       const running = owner !== undefined;
       const out = { running, ...(st ?? {}), ...(owner ? { pid: owner.pid, host: owner.host } : {}), queue, inflight: running ? (st?.inflight ?? []) : [] };
       process.exitCode = running ? EXIT.OK : EXIT.FAILURE;
-      if (opts.json) return printJson(out);
+      // `daemon` itself has --json: commander may hand it to the parent.
+      if (opts.json || cmd.optsWithGlobals().json) return printJson(out);
       const lines: string[] = [];
       lines.push(running ? `${c.green('running', process.stdout)}: pid ${owner!.pid} on ${termSafe(owner!.host, { line: true })}${st ? ` since ${st.startedAt}` : ''}` : `no daemon serves this repository${st ? ` (last one, pid ${st.pid}, stopped ${st.stoppedAt ?? st.updatedAt})` : ''}`);
       if (st) {

@@ -146,6 +146,8 @@ class Daemon {
   private readonly services: ServiceReconciler;
   private readonly log: (e: DaemonEvent) => void;
   private watching = false;
+  /** `ready` is said once, after the first pass (scripts wait for it before pushing). */
+  private readySaid = false;
   private webhookAddr: string | undefined;
 
   constructor(private readonly o: DaemonOptions, private readonly ddir: string) {
@@ -220,6 +222,10 @@ class Daemon {
         } catch (err) {
           if (this.o.once) throw err;
           this.log({ event: 'error', error: errInfo(err) });
+        }
+        if (!this.readySaid) {
+          this.readySaid = true;
+          this.log({ event: 'ready' });
         }
         if (this.o.once) {
           await this.drain();
@@ -299,6 +305,7 @@ class Daemon {
       const delay = Math.min(MAX_BACKOFF_MS, this.interval * 2 ** Math.min(this.fetchFailures - 1, 20));
       this.nextFetchAt = this.now() + delay;
       this.log({ event: 'remote-unreachable', remote, failures: this.fetchFailures, retryInMs: delay, error: errInfo(err) });
+      this.writeStatus();
     }
   }
 

@@ -30,7 +30,15 @@ export async function fetchRemote(dir: string, remote: string): Promise<{ reject
   const f = await runGit(dir, ['fetch', '--quiet', '--prune', '--no-tags', '--', remote, `+refs/heads/*:${remoteRefPrefix(remote)}*`]);
   if (f.code !== 0) throw new GitmlError('REMOTE', `cannot fetch from remote ${JSON.stringify(remote)}: ${redactUrls(gitReason(f.stderr))}`, { remote }, { retryable: true });
   const { pullRuns } = await import('../runs/sync.js');
+  const { modelTags } = await import('./services.js');
+  const before = JSON.stringify(await modelTags(dir));
   const r = await pullRuns({ dir, remote, tags: true });
+  // New model tags are about to be deployed: the bytes of registered versions come now, as `gitml pull` brings them.
+  if (JSON.stringify(await modelTags(dir)) !== before) {
+    const { pullArtifacts } = await import('../artifacts/sync.js');
+    const { registeredArtifacts } = await import('../registry/artifacts.js');
+    await pullArtifacts({ dir, remote, mode: 'registered', registered: async () => (await registeredArtifacts({ dir })).map((a) => a.sha256) });
+  }
   return { rejectedTags: r.rejectedTags };
 }
 

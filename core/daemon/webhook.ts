@@ -116,25 +116,24 @@ export async function startWebhook(o: WebhookOptions): Promise<WebhookServer> {
         req.resume();
         return refuse(405, 'webhooks are POST requests');
       }
-      const tooBig = () => {
-        refuse(413, `body over ${max} bytes`, {}, true);
-        // Read nothing more: the connection goes once the answer is out.
-        req.pause();
-        res.once('finish', () => setTimeout(() => req.socket.destroy(), 200).unref());
-      };
-      const declared = Number(header(req, 'content-length') ?? NaN);
-      if (declared > max) return tooBig();
       const chunks: Buffer[] = [];
       let size = 0;
       let over = false;
+      const tooBig = () => {
+        over = true;
+        chunks.length = 0;
+        refuse(413, `body over ${max} bytes`, {}, true);
+        // What the client still sends is read and dropped (so it sees the answer rather than a
+        // reset), never kept; the connection goes after a grace period whatever it sends.
+        req.resume();
+        setTimeout(() => req.socket.destroy(), 2000).unref();
+      };
+      const declared = Number(header(req, 'content-length') ?? NaN);
+      if (declared > max) return tooBig();
       req.on('data', (c: Buffer) => {
         if (over) return;
         size += c.length;
-        if (size > max) {
-          over = true;
-          chunks.length = 0;
-          return tooBig();
-        }
+        if (size > max) return tooBig();
         chunks.push(c);
       });
       req.on('error', () => req.socket.destroy());
