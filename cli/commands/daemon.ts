@@ -11,6 +11,7 @@ interface DaemonOpts {
   remote?: string;
   webhook?: string;
   reconcile?: string;
+  claimTtl: string;
 }
 
 /** The environment variable holding the webhook secret (never a flag: flags show in `ps`). */
@@ -52,6 +53,7 @@ export function register(program: Command): void {
     .option('--remote <name>', 'follow this remote: fetch it every --interval, run what its branches bring, push runs and artifacts back')
     .option('--webhook <host:port>', `serve GitHub, GitLab and Gitea push webhooks here (secret in $${WEBHOOK_SECRET_ENV}); each verified push fetches --remote at once`)
     .option('--reconcile <duration>', 're-reconcile every service this often (0: only on tags), default the --interval')
+    .option('--claim-ttl <duration>', 'with --remote: how long a claim on the remote outlives a worker that stopped renewing it', '10m')
     .option('--json', 'log one JSON object per line instead of text')
     .addHelpText(
       'after',
@@ -61,7 +63,10 @@ last commit the daemon processed on that branch matches triggers.paths, its own 
 code folder. A new or force-pushed branch is compared with its merge-base with the default
 branch; the first pass only records where each branch is. With --remote the branches are the
 remote's (refs/remotes/NAME/*), fetched every --interval (an unreachable remote is retried
-with a growing delay, up to 5 minutes) and on each verified webhook.
+with a growing delay, up to 5 minutes) and on each verified webhook. Each queue entry is
+claimed on the remote (refs/gitml/claims/ID, created by a push that fails if it exists), so
+several daemons following one remote never start one entry twice; the claim of a worker that
+died expires after --claim-ttl (at once when it was a process of this host) and is taken over.
 
 A new or moved model version or stage tag deploys the services that follow that model; every
 --reconcile, every service is reconciled again (a killed replica comes back).
@@ -79,6 +84,7 @@ this repository (lock) or an environment problem.`,
       if (!Number.isInteger(workers) || workers < 1) usage(`--workers expects a whole number >= 1, got ${JSON.stringify(opts.workers)}`);
       const intervalMs = await duration('--interval', opts.interval);
       const reconcileMs = opts.reconcile === undefined ? undefined : await duration('--reconcile', opts.reconcile, true);
+      const claimTtlMs = await duration('--claim-ttl', opts.claimTtl);
       let webhook: { host: string; port: number; secret: string } | undefined;
       if (opts.webhook !== undefined) {
         if (!opts.remote) usage('--webhook needs --remote: a verified push fetches that remote');
@@ -97,6 +103,7 @@ this repository (lock) or an environment problem.`,
           once: opts.once,
           intervalMs,
           reconcileMs,
+          claimTtlMs,
           workers,
           remote: opts.remote,
           webhook,

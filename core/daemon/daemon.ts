@@ -20,6 +20,7 @@ import { addToQueue } from '../queue/add.js';
 import { hostname } from 'node:os';
 import { claimNext, settleLost, type Claim } from '../queue/claim.js';
 import type { QueueEntry } from '../queue/types.js';
+import type { RemoteClaim } from '../queue/remote-claim.js';
 import { ServiceReconciler, changedModels, modelTags } from './services.js';
 import { affectedExperiments, defaultBranch } from '../triggers/affected.js';
 import { checkRemoteName, remoteRefPrefix } from './remote.js';
@@ -47,6 +48,8 @@ export interface DaemonOptions {
   webhook?: { host: string; port: number; secret: string; maxBodyBytes?: number };
   /** Re-reconcile every service this often (ms; default the interval; 0 never). */
   reconcileMs?: number;
+  /** With `remote`: how long a claim on the remote lives unless renewed (ms; default 10 minutes). */
+  claimTtlMs?: number;
   /** Aborted: stop the runs in flight now and hand their entries back to the queue. */
   hardSignal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
@@ -129,6 +132,8 @@ const MAX_BACKOFF_MS = 5 * 60_000;
 class Daemon {
   started = 0;
   private readonly inflight = new Map<string, { p: Promise<void>; entry: QueueEntry; at: string; controller: AbortController }>();
+  /** Entries another daemon holds on the remote, with when to look again. */
+  private readonly heldElsewhere = new Map<string, number>();
   private failure: unknown;
   private wakeUp: (() => void) | undefined;
   private woken = false;
@@ -327,14 +332,22 @@ class Daemon {
     while (!this.stopping && this.failure === undefined && this.inflight.size < workers) {
       // A claim that fails (the queue lock held too long, a full disk) stops claiming, but the
       // runs in flight are still waited for: the lock is never released under a running run.
-      const claim = await claimNext({ dir: this.o.dir, clock: this.o.clock }).catch((e: unknown) => {
+      const t = this.now();
+      const claim = await claimNext({ dir: this.o.dir, clock: this.o.clock, filter: (e) => (this.heldElsewhere.get(e.id) ?? 0) <= t }).catch((e: unknown) => {
         this.failure = e;
         return undefined;
       });
       if (!claim) break;
+      let remoteClaim: RemoteClaim | undefined;
+      if (this.o.remote) {
+        const r = await this.claimRemote(claim, this.o.remote);
+        if (r === 'stop') break;
+        if (r === 'skip') continue;
+        remoteClaim = r;
+      }
       this.started++;
       const controller = new AbortController();
-      const p = this.runClaim(claim, controller).finally(() => {
+      const p = this.runClaim(claim, controller, remoteClaim).finally(() => {
         this.inflight.delete(claim.entry.id);
         this.writeStatus();
         this.wake();
@@ -346,6 +359,45 @@ class Daemon {
       this.failure = undefined;
       throw f;
     }
+  }
+
+  /**
+   * Claim the entry on the remote too, so a daemon on another machine following the same
+   * remote never starts it as well. Held elsewhere and finished: the entry is settled with that
+   * outcome; held and running: handed back here and looked at again after an interval (a dead
+   * holder's claim expires and is taken over). The remote unreachable: handed back, no more
+   * claims this pass.
+   */
+  private async claimRemote(claim: Claim, remote: string): Promise<RemoteClaim | 'skip' | 'stop'> {
+    const e = claim.entry;
+    const { claimOnRemote } = await import('../queue/remote-claim.js');
+    let r: Awaited<ReturnType<typeof claimOnRemote>>;
+    try {
+      r = await claimOnRemote({ dir: this.o.dir, remote, id: e.id, ttlMs: this.claimTtl, clock: this.o.clock });
+    } catch (err) {
+      await claim.release().catch(() => undefined);
+      this.log({ event: 'claim-failed', id: e.id, experiment: e.experiment, remote, error: errInfo(err) });
+      return 'stop';
+    }
+    if (r.ok) {
+      this.heldElsewhere.delete(e.id);
+      if (r.tookOver) this.log({ event: 'claim-taken-over', id: e.id, experiment: e.experiment, from: `${r.tookOver.host}:${r.tookOver.pid}`, expiresAt: r.tookOver.expiresAt });
+      return r.claim;
+    }
+    const h = r.holder;
+    if (h?.state === 'done') {
+      await claim.finish({ state: h.status === 'completed' ? 'completed' : h.status === 'canceled' ? 'canceled' : 'failed', runId: h.runId, runStatus: h.status, error: h.status === 'completed' ? undefined : `run on ${h.host}: ${h.status ?? 'unknown'}` });
+      this.heldElsewhere.delete(e.id);
+    } else {
+      await claim.release();
+      this.heldElsewhere.set(e.id, this.now() + Math.min(this.interval, this.claimTtl));
+    }
+    this.log({ event: 'claimed-elsewhere', id: e.id, experiment: e.experiment, commit: e.commit, holder: h ? `${h.host}:${h.pid}` : null, state: h?.state ?? null, runId: h?.runId ?? null });
+    return 'skip';
+  }
+
+  private get claimTtl(): number {
+    return this.o.claimTtlMs ?? 10 * 60_000;
   }
 
   /** Start entries until nothing more can start and nothing is in flight. */
@@ -363,31 +415,41 @@ class Daemon {
   }
 
   /** Run one claimed entry with the run engine and record its outcome on the entry. */
-  private async runClaim(c: Claim, controller: AbortController): Promise<void> {
+  private async runClaim(c: Claim, controller: AbortController, rc?: RemoteClaim): Promise<void> {
     const e = c.entry;
     this.log({ event: 'run-started', id: e.id, experiment: e.experiment, commit: e.commit, compute: e.compute, attempt: e.attempts });
     this.writeStatus();
     const poll = setInterval(() => c.cancelRequested() && controller.abort(), 500);
     poll.unref();
+    const renew = rc ? setInterval(() => void rc.renew().catch((err: unknown) => this.log({ event: 'claim-failed', id: e.id, remote: this.o.remote, error: errInfo(err) })), Math.max(250, this.claimTtl / 3)) : undefined;
+    renew?.unref();
+    const remoteSettle = async (f: () => Promise<void>) => {
+      if (renew) clearInterval(renew);
+      await f().catch((err: unknown) => this.log({ event: 'claim-failed', id: e.id, remote: this.o.remote, error: errInfo(err) }));
+    };
     try {
       const { runExperiment } = await import('../run/run-experiment.js');
       const r = await runExperiment({ dir: this.o.dir, experiment: e.experiment, rev: e.commit, params: e.params, sourceBranch: e.branch, trigger: e.trigger, signal: controller.signal });
       const status = r.record.status;
       if (this.o.hardSignal?.aborted && !c.cancelRequested()) {
+        if (rc) await remoteSettle(() => rc.release());
         await c.release();
         this.log({ event: 'run-handed-back', id: e.id, experiment: e.experiment, runId: r.runId, status });
       } else {
         const state = status === 'completed' ? 'completed' : status === 'canceled' ? 'canceled' : 'failed';
+        if (rc) await remoteSettle(() => rc.done({ runId: r.runId, status }));
         await c.finish({ state, runId: r.runId, runStatus: status, error: state === 'failed' ? r.record.error : undefined });
         this.log({ event: 'run-finished', id: e.id, experiment: e.experiment, runId: r.runId, status });
       }
       this.schedulePush();
     } catch (err) {
       const info = errInfo(err);
+      if (rc) await remoteSettle(() => rc.done({ status: 'failed' }));
       await c.finish({ state: 'failed', error: `${info.code}: ${info.message}` }).catch((x) => this.log({ event: 'error', error: errInfo(x) }));
       this.log({ event: 'run-error', id: e.id, experiment: e.experiment, error: info });
     } finally {
       clearInterval(poll);
+      if (renew) clearInterval(renew);
     }
   }
 

@@ -25,21 +25,35 @@ export function remoteRefPrefix(remote: string): string {
   return `refs/remotes/${remote}/`;
 }
 
-/** Fetch the remote's branches (pruned), then merge its runs and adopt its model tags. */
-export async function fetchRemote(dir: string, remote: string): Promise<{ rejectedTags: string[] }> {
-  const f = await runGit(dir, ['fetch', '--quiet', '--prune', '--no-tags', '--', remote, `+refs/heads/*:${remoteRefPrefix(remote)}*`]);
+/** Refs under `prefix` as `name oid` lines (a cheap snapshot to see whether a fetch brought anything). */
+async function snapshot(dir: string, ...patterns: string[]): Promise<string> {
+  return (await runGit(dir, ['for-each-ref', '--format=%(refname) %(objectname)', ...patterns])).stdout;
+}
+
+/**
+ * Fetch the remote's branches (pruned) and its tags into a namespace of their own, in one
+ * fetch; only when its runs branch or its tags moved, merge its runs and adopt its model tags
+ * as `gitml pull` does (a second round trip a commit push does not need).
+ */
+export async function fetchRemote(dir: string, remote: string): Promise<{ rejectedTags: string[]; pulled: boolean }> {
+  const { loadRunStoreConfig } = await import('../runs/config.js');
+  const runsRef = `${remoteRefPrefix(remote)}${(await loadRunStoreConfig(dir)).branch}`;
+  const tagsNs = `refs/gitml/remote-tags/${remote}/`;
+  const before = await snapshot(dir, runsRef, tagsNs);
+  const f = await runGit(dir, ['fetch', '--quiet', '--prune', '--no-tags', '--no-write-fetch-head', '--', remote, `+refs/heads/*:${remoteRefPrefix(remote)}*`, `+refs/tags/*:${tagsNs}*`]);
   if (f.code !== 0) throw new GitmlError('REMOTE', `cannot fetch from remote ${JSON.stringify(remote)}: ${redactUrls(gitReason(f.stderr))}`, { remote }, { retryable: true });
+  if ((await snapshot(dir, runsRef, tagsNs)) === before) return { rejectedTags: [], pulled: false };
   const { pullRuns } = await import('../runs/sync.js');
   const { modelTags } = await import('./services.js');
-  const before = JSON.stringify(await modelTags(dir));
+  const tagsBefore = JSON.stringify(await modelTags(dir));
   const r = await pullRuns({ dir, remote, tags: true });
   // New model tags are about to be deployed: the bytes of registered versions come now, as `gitml pull` brings them.
-  if (JSON.stringify(await modelTags(dir)) !== before) {
+  if (JSON.stringify(await modelTags(dir)) !== tagsBefore) {
     const { pullArtifacts } = await import('../artifacts/sync.js');
     const { registeredArtifacts } = await import('../registry/artifacts.js');
     await pullArtifacts({ dir, remote, mode: 'registered', registered: async () => (await registeredArtifacts({ dir })).map((a) => a.sha256) });
   }
-  return { rejectedTags: r.rejectedTags };
+  return { rejectedTags: r.rejectedTags, pulled: true };
 }
 
 /** Push what runs left behind: artifacts before the runs that name them, then the status branch. */
