@@ -1,5 +1,5 @@
 /**
- * Daemon overheads: `npx tsx bench/daemon.ts [--runs 5] [--entries 300] [--loop 1000] [--idle 60]`
+ * Daemon overheads: `npx tsx bench/daemon.ts [--runs 5] [--entries 300] [--loop 1000] [--idle 60] [--parts inproc,live,idle,queue]`
  * (needs `npm run build`: the live parts run the CLI as a user does).
  *
  *   commit → claimed    after a local commit touching src/ of the python template, one scan
@@ -39,6 +39,8 @@ const RUNS = arg('--runs', 5);
 const ENTRIES = arg('--entries', 300);
 const LOOP = arg('--loop', 1000);
 const IDLE_S = arg('--idle', 60);
+/** Which parts to run: `--parts inproc,live,idle,queue` (default all). */
+const PARTS = new Set((process.argv.includes('--parts') ? process.argv[process.argv.indexOf('--parts') + 1] : 'inproc,live,idle,queue').split(','));
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '../bin/gitml.js');
 const ENV = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x', NO_COLOR: '1' };
 const SECRET = 'bench secret';
@@ -183,6 +185,7 @@ async function live(parent: string, dir: string): Promise<void> {
   console.log(`webhook → run started (fetch, runs pull, scan, claim): median ${mh.toFixed(0)} ms; git fetch alone ${mf.toFixed(0)} ms; ratio ${(mh / mf).toFixed(1)}x (${RUNS} deliveries; target < 1 s)`);
 
   // Idle: the same daemon, nothing to do.
+  if (!PARTS.has('idle')) return void (await w.stop());
   await sleep(2000);
   const a = procUsage(w.pid);
   const t0 = now();
@@ -227,9 +230,9 @@ async function main(): Promise<void> {
     const dir = path.join(parent, 'demo');
     Object.assign(process.env, ENV);
     await initRepo({ dir, template: 'python' });
-    await inProcess(dir);
-    await live(parent, dir);
-    await queueVsLoop(parent);
+    if (PARTS.has('inproc')) await inProcess(dir);
+    if (PARTS.has('live') || PARTS.has('idle')) await live(parent, dir);
+    if (PARTS.has('queue')) await queueVsLoop(parent);
   } finally {
     rmSync(parent, { recursive: true, force: true });
   }

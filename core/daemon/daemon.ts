@@ -1,7 +1,11 @@
 /**
- * `gitml daemon`: one pass reads the repository's branch refs, finds the branches whose tip
- * moved since the last commit processed, enqueues the experiments each new tip affects, then
- * runs queued entries with the run engine within each compute target's concurrency. Every
+ * `gitml daemon`: one pass reads the branch refs (the repository's own, or with `remote` the
+ * remote's, fetched first), finds the branches whose tip moved since the last commit
+ * processed, enqueues the experiments each new tip affects, hands the services of models whose
+ * tags moved to the reconciler, then starts queued entries with the run engine within each
+ * compute target's concurrency (claimed on the remote too when following one). Runs, deploys
+ * and pushes go on between passes; the refs watch, a webhook or a finished run wakes the next
+ * pass early. Every
  * step is an event handed to `log` (one line each in the CLI). Nothing in a pass throws for
  * bad input: invalid YAML, an experiment that cannot be queued or a run that fails are
  * events, and the daemon goes on.
@@ -71,19 +75,39 @@ export async function branchTips(dir: string, skip: Set<string>, prefix = 'refs/
   return out;
 }
 
-/** The branches gitml writes itself, from gitml.yaml on the default branch (defaults when it does not load). */
-async function ownBranches(dir: string, defRef: string): Promise<Set<string>> {
-  const r = await loadEntities({ dir, rev: defRef }).catch(() => undefined);
+/** The default branch, asked of git at most every few seconds (three spawns a pass otherwise). */
+const defCache = new Map<string, { at: number; name: string }>();
+async function cachedDefaultBranch(dir: string): Promise<string> {
+  const hit = defCache.get(dir);
+  if (hit && Date.now() - hit.at < 10_000) return hit.name;
+  const name = await defaultBranch(dir);
+  defCache.set(dir, { at: Date.now(), name });
+  return name;
+}
+
+/** gitml.yaml read at one commit of the default branch: read again only when that branch moves. */
+const ownCache = new Map<string, { tip: string; own: Set<string> }>();
+
+/** The branches gitml writes itself, from gitml.yaml at the default branch's tip (defaults when it does not load). */
+async function ownBranches(dir: string, defRef: string, tip: string | undefined): Promise<Set<string>> {
+  const key = `${dir}\0${defRef}`;
+  const hit = ownCache.get(key);
+  if (hit && tip && hit.tip === tip) return hit.own;
+  const r = await loadEntities({ dir, rev: tip ?? defRef }).catch(() => undefined);
   const b = r?.value?.workspace.spec.branches;
-  return new Set([b?.runs ?? 'runs', b?.status ?? 'gitml-status']);
+  const own = new Set([b?.runs ?? 'runs', b?.status ?? 'gitml-status']);
+  if (tip) ownCache.set(key, { tip, own });
+  return own;
 }
 
 /** Scan the refs and enqueue what new commits affect; the state is saved after each branch. */
 export async function scanAndEnqueue(o: DaemonOptions, ddir: string, state: DaemonState): Promise<void> {
-  const def = await defaultBranch(o.dir);
+  const def = await cachedDefaultBranch(o.dir);
   const prefix = o.remote ? remoteRefPrefix(o.remote) : 'refs/heads/';
   const defaultRef = `${prefix}${def}`;
-  const tips = await branchTips(o.dir, await ownBranches(o.dir, defaultRef), prefix);
+  const all = await branchTips(o.dir, new Set(), prefix);
+  const own = await ownBranches(o.dir, defaultRef, all.get(def));
+  const tips = new Map([...all].filter(([b]) => !own.has(b)));
   const now = () => new Date((o.clock ?? Date.now)()).toISOString();
   for (const [branch, commit] of tips) {
     const prev = state.branches[branch]?.commit;
@@ -98,7 +122,7 @@ export async function scanAndEnqueue(o: DaemonOptions, ddir: string, state: Daem
     o.log({ event: 'commit', branch, commit, previous: prev ?? null, base: r.base ?? null, baseKind: r.baseKind, changed: r.changed.length, affected: r.experiments.map((e) => e.name) });
     for (const e of r.experiments) {
       try {
-        for (const { entry, added } of await addToQueue({ dir: o.dir, experiment: e.name, rev: commit, branch, trigger: { kind: 'daemon', ref: `refs/heads/${branch}`, event: 'push' } })) {
+        for (const { entry, added } of await addToQueue({ dir: o.dir, experiment: e.name, rev: commit, branch, entities: r.entities, trigger: { kind: 'daemon', ref: `refs/heads/${branch}`, event: 'push' } })) {
           o.log({ event: added ? 'queued' : 'already-queued', id: entry.id, experiment: entry.experiment, branch, commit, state: entry.state });
         }
       } catch (err) {

@@ -23,6 +23,9 @@ export async function watchRefs(dir: string, onChange: (file: string) => void, o
   const w: FSWatcher = watch([refs, common], {
     ignoreInitial: true,
     persistent: true,
+    // git replaces a ref by renaming its lock file over it; chokidar's `atomic` would hold
+    // that event back 100 ms to merge it with a re-add, which a hint does not need.
+    atomic: false,
     ignored: (p: string) => {
       if (p === common || p === refs || p === packed) return false;
       if (p.endsWith('.lock')) return true;

@@ -20,7 +20,7 @@ import { GitmlError } from '../errors.js';
 import { runGit } from '../git.js';
 import { loadFromFiles } from '../entities/load.js';
 import { commitFiles } from '../entities/sources.js';
-import type { Experiment, Loaded, Problem } from '../entities/types.js';
+import type { Entities, Experiment, Loaded, Problem } from '../entities/types.js';
 
 /** How the commit's changes were computed. */
 export type BaseKind =
@@ -38,7 +38,7 @@ export interface AffectedExperiment {
 }
 
 export type AffectedResult =
-  | { ok: true; branch: string; commit: string; base?: string; baseKind: BaseKind; changed: string[]; experiments: AffectedExperiment[] }
+  | { ok: true; branch: string; commit: string; base?: string; baseKind: BaseKind; changed: string[]; experiments: AffectedExperiment[]; entities: Entities }
   | { ok: false; branch: string; commit: string; problems: Problem[] };
 
 export interface AffectedOptions {
@@ -132,5 +132,5 @@ export async function affectedExperiments(o: AffectedOptions): Promise<AffectedR
   const { base, baseKind } = await chooseBase(o.dir, o, def);
   const changed = base === o.commit ? [] : await changedFiles(o.dir, o.commit, base);
   const experiments = matchExperiments(loaded.value.experiments.values(), o.branch, changed, def);
-  return { ok: true, branch: o.branch, commit: o.commit, base, baseKind, changed, experiments };
+  return { ok: true, branch: o.branch, commit: o.commit, base, baseKind, changed, experiments, entities: loaded.value };
 }
