@@ -75,3 +75,45 @@ export function acquireDaemonLock(ddir: string): () => void {
   }
   throw new GitmlError('LOCK_HELD', `cannot take the daemon lock ${file}`, { file }, { retryable: true });
 }
+
+/** What `gitml daemon status` shows: written by the running daemon after each pass and run. */
+export interface DaemonStatus {
+  pid: number;
+  host: string;
+  dir: string;
+  startedAt: string;
+  updatedAt: string;
+  stoppedAt?: string;
+  sources: {
+    refs: 'watch' | 'timer';
+    intervalMs: number;
+    remote: { name: string; lastFetchAt: string | null; failures: number; nextFetchAt: string } | null;
+    webhook: string | null;
+  };
+  branches: Record<string, { commit: string; at: string; invalid?: boolean }>;
+  inflight: Array<{ id: string; experiment: string; commit: string; startedAt: string }>;
+  lastError: { at: string; event: string; message: string } | null;
+}
+
+export function writeStatusFile(ddir: string, s: DaemonStatus): void {
+  writeFileAtomic(path.join(ddir, 'status.json'), JSON.stringify(s, null, 2) + '\n');
+}
+
+export function readStatusFile(ddir: string): DaemonStatus | undefined {
+  try {
+    return JSON.parse(readFileSync(path.join(ddir, 'status.json'), 'utf8')) as DaemonStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The live daemon holding the lock, if any (a lock of a dead process of this host is none). */
+export function lockOwner(ddir: string): { pid: number; host: string; at?: string } | undefined {
+  try {
+    const o = JSON.parse(readFileSync(path.join(ddir, 'daemon.lock'), 'utf8')) as { pid: number; host: string; at?: string };
+    if (o.host === hostname() && !pidAlive(o.pid)) return undefined;
+    return o;
+  } catch {
+    return undefined;
+  }
+}

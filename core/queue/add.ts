@@ -10,6 +10,7 @@
 import { GitmlError } from '../errors.js';
 import { prepareRun } from '../run/run-experiment.js';
 import { resolveParams } from '../run/params.js';
+import type { Entities } from '../entities/types.js';
 import type { ParamValue } from '../runs/types.js';
 import { enqueue } from './enqueue.js';
 import type { QueueEntry } from './types.js';
@@ -45,10 +46,17 @@ export interface AddToQueueOptions {
   trigger?: QueueEntry['trigger'];
   /** Branch to record (default: the current branch when rev is HEAD). */
   branch?: string;
+  /**
+   * The entities already read at `rev`, a full commit id (the daemon has them from deciding
+   * what the commit affects): the entry is made from them without preparing a run, which
+   * reads the working tree's state and the entities again. Checked again when the run starts.
+   */
+  entities?: Entities;
 }
 
 export async function addToQueue(o: AddToQueueOptions): Promise<Array<{ entry: QueueEntry; added: boolean }>> {
   const grid = sweepGrid(o.params ?? {}, o.sweep ?? {});
+  if (o.entities && o.rev && /^[0-9a-f]{40,64}$/.test(o.rev) && o.entities.dir) return fromEntities(o, o.entities, o.rev, grid);
   // The first combination checks everything else (revision, experiment, compute, command).
   const prep = await prepareRun({ dir: o.dir, experiment: o.experiment, rev: o.rev ?? 'HEAD', params: grid[0] as Record<string, ParamValue> });
   const combos = grid.map((g) => resolveParams({ experiment: prep.experiment.spec, given: g, experimentName: prep.experiment.name }));
@@ -67,6 +75,21 @@ export async function addToQueue(o: AddToQueueOptions): Promise<Array<{ entry: Q
         trigger: o.trigger ?? { kind: 'queue' },
       }),
     );
+  }
+  return out;
+}
+
+async function fromEntities(o: AddToQueueOptions, ents: Entities, commit: string, grid: Array<Record<string, string>>): Promise<Array<{ entry: QueueEntry; added: boolean }>> {
+  const { resolveExperiment } = await import('../entities/load.js');
+  const r = resolveExperiment(ents, o.experiment);
+  const compute = r.compute ? ents.compute.get(r.compute) : undefined;
+  if (!compute) {
+    throw new GitmlError('UNKNOWN_ENTITY', `experiment ${r.experiment.name} names no compute target gitml/compute/ defines (${JSON.stringify(r.compute ?? null)})`, { kind: 'ComputeTarget', name: r.compute });
+  }
+  const out: Array<{ entry: QueueEntry; added: boolean }> = [];
+  for (const g of grid) {
+    const params = resolveParams({ experiment: r.experiment.spec, given: g, experimentName: r.experiment.name });
+    out.push(await enqueue({ dir: o.dir, experiment: r.experiment.name, commit, branch: o.branch, params, compute: compute.name, concurrency: compute.spec.concurrency ?? 1, trigger: o.trigger ?? { kind: 'queue' } }));
   }
   return out;
 }

@@ -44,6 +44,8 @@ export interface Claim {
   finish(r: FinishResult): Promise<QueueEntry>;
   /** Whether `gitml queue cancel` asked this entry to stop. */
   cancelRequested(): boolean;
+  /** Hand the entry back (queued again, as if never claimed; a stopping daemon's runs in flight). */
+  release(): Promise<QueueEntry>;
 }
 
 export interface SettleEvent {
@@ -151,22 +153,26 @@ export async function claimNext(o: ClaimOptions): Promise<Claim | undefined> {
   return {
     entry,
     cancelRequested: () => readEntry(p, entry.id)?.cancelRequested === true,
-    finish: (r) =>
-      withQueueLock(p, () => {
-        const cur = readEntry(p, entry.id);
-        const owner = readClaim(claimFile(p, entry.id));
+    release: () => settle({ state: 'queued' }),
+    finish: (r) => settle(r),
+  };
+  function settle(r: Omit<FinishResult, 'state'> & { state: FinishResult['state'] | 'queued' }): Promise<QueueEntry> {
+    return withQueueLock(p, () => {
+        const cur = readEntry(p, entry!.id);
+        const owner = readClaim(claimFile(p, entry!.id));
         if (!cur || cur.state !== 'running' || !owner || owner.pid !== me.pid || owner.host !== me.host) {
-          throw new GitmlError('INTERNAL', `queue entry ${entry.id} is no longer claimed by this worker`, { id: entry.id });
+          throw new GitmlError('INTERNAL', `queue entry ${entry!.id} is no longer claimed by this worker`, { id: entry!.id });
         }
         const next: QueueEntry = { ...cur, state: r.state, updatedAt: new Date(clock()).toISOString() };
+        if (r.state === 'queued') next.attempts = Math.max(0, cur.attempts - 1);
         delete next.claim;
         delete next.error;
         if (r.runId) next.runId = r.runId;
         if (r.runStatus) next.runStatus = r.runStatus;
         if (r.error) next.error = r.error;
         writeEntry(p, next);
-        rmSync(claimFile(p, entry.id), { force: true });
+        rmSync(claimFile(p, entry!.id), { force: true });
         return next;
-      }),
-  };
+      });
+  }
 }

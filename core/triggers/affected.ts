@@ -20,7 +20,7 @@ import { GitmlError } from '../errors.js';
 import { runGit } from '../git.js';
 import { loadFromFiles } from '../entities/load.js';
 import { commitFiles } from '../entities/sources.js';
-import type { Experiment, Loaded, Problem } from '../entities/types.js';
+import type { Entities, Experiment, Loaded, Problem } from '../entities/types.js';
 
 /** How the commit's changes were computed. */
 export type BaseKind =
@@ -38,7 +38,7 @@ export interface AffectedExperiment {
 }
 
 export type AffectedResult =
-  | { ok: true; branch: string; commit: string; base?: string; baseKind: BaseKind; changed: string[]; experiments: AffectedExperiment[] }
+  | { ok: true; branch: string; commit: string; base?: string; baseKind: BaseKind; changed: string[]; experiments: AffectedExperiment[]; entities: Entities }
   | { ok: false; branch: string; commit: string; problems: Problem[] };
 
 export interface AffectedOptions {
@@ -52,6 +52,8 @@ export interface AffectedOptions {
   previous?: string;
   /** The default branch (merge-base of new and force-pushed branches). Default: `defaultBranch(dir)`. */
   defaultBranch?: string;
+  /** The ref of the default branch for the merge-base (default `refs/heads/<defaultBranch>`; a daemon following a remote gives its remote-tracking ref). */
+  defaultRef?: string;
 }
 
 /** The experiment's own file and its code folder: these always count as its paths. */
@@ -99,7 +101,7 @@ async function isAncestor(dir: string, a: string, b: string): Promise<boolean> {
 async function chooseBase(dir: string, o: AffectedOptions, def: string): Promise<{ base?: string; baseKind: BaseKind }> {
   if (o.previous && o.previous !== o.commit && (await isAncestor(dir, o.previous, o.commit))) return { base: o.previous, baseKind: 'previous' };
   if (o.previous === o.commit) return { base: o.commit, baseKind: 'previous' };
-  const mb = await runGit(dir, ['merge-base', o.commit, `refs/heads/${def}`]);
+  const mb = await runGit(dir, ['merge-base', o.commit, o.defaultRef ?? `refs/heads/${def}`]);
   const base = mb.stdout.trim();
   if (mb.code === 0 && /^[0-9a-f]{40,64}$/.test(base)) return { base, baseKind: 'merge-base' };
   return { baseKind: 'none' };
@@ -130,5 +132,5 @@ export async function affectedExperiments(o: AffectedOptions): Promise<AffectedR
   const { base, baseKind } = await chooseBase(o.dir, o, def);
   const changed = base === o.commit ? [] : await changedFiles(o.dir, o.commit, base);
   const experiments = matchExperiments(loaded.value.experiments.values(), o.branch, changed, def);
-  return { ok: true, branch: o.branch, commit: o.commit, base, baseKind, changed, experiments };
+  return { ok: true, branch: o.branch, commit: o.commit, base, baseKind, changed, experiments, entities: loaded.value };
 }

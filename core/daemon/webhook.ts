@@ -1,0 +1,200 @@
+/**
+ * Push webhooks from GitHub, GitLab and Gitea, each verified by its own scheme against one
+ * shared secret: GitHub's `X-Hub-Signature-256` (`sha256=` + HMAC-SHA256 of the body), Gitea's
+ * `X-Gitea-Signature` (hex HMAC-SHA256 of the body), GitLab's `X-Gitlab-Token` (the secret
+ * itself). A verified push only wakes the daemon for a fetch: the payload is never trusted
+ * for what changed, the fetched refs are.
+ *
+ * Answers: 202 accepted; 200 for a verified delivery that triggers nothing (a ping, another
+ * event, a replayed delivery id); 401 wrong or missing signature (nothing queued); 400
+ * malformed JSON; 413 a body over the limit, refused from its Content-Length or as soon as the
+ * bytes read pass the limit, never buffered; 405 not a POST. A handler error is a 500, never
+ * a crash of the daemon.
+ *
+ * @example
+ *   const s = await startWebhook({ host: '127.0.0.1', port: 9000, secret, onPush: (p) => fetchNow(p) });
+ *   await s.close();
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Provider = 'github' | 'gitlab' | 'gitea';
+
+export interface PushHook {
+  provider: Provider;
+  delivery?: string;
+  event: string;
+  ref?: string;
+}
+
+export interface WebhookOptions {
+  host: string;
+  port: number;
+  secret: string;
+  /** Largest body read (bytes); GitHub caps payloads at 25 MB. */
+  maxBodyBytes?: number;
+  onPush: (p: PushHook) => void;
+  /** Every refused or ignored delivery, for the log. */
+  onRefused?: (r: { status: number; reason: string; provider?: Provider; delivery?: string }) => void;
+}
+
+export interface WebhookServer {
+  address: { host: string; port: number };
+  close(): Promise<void>;
+}
+
+export const MAX_WEBHOOK_BODY = 25 * 1024 * 1024;
+const SEEN_MAX = 10_000;
+
+const PUSH_EVENTS: Record<Provider, string[]> = {
+  github: ['push', 'create'],
+  gitea: ['push', 'create'],
+  gitlab: ['Push Hook', 'Tag Push Hook'],
+};
+
+function header(req: http.IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function sameBytes(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Which provider sent it (Gitea also sends GitHub's headers, so it is asked first). */
+function providerOf(req: http.IncomingMessage): Provider | undefined {
+  if (header(req, 'x-gitea-event')) return 'gitea';
+  if (header(req, 'x-gitlab-event')) return 'gitlab';
+  if (header(req, 'x-github-event')) return 'github';
+  return undefined;
+}
+
+/** Whether the delivery carries the right signature for its provider. */
+export function verify(provider: Provider, headers: http.IncomingHttpHeaders, body: Buffer, secret: string): boolean {
+  const h = (n: string) => {
+    const v = headers[n];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const hmac = () => createHmac('sha256', secret).update(body).digest('hex');
+  if (provider === 'gitlab') {
+    const t = h('x-gitlab-token');
+    return t !== undefined && sameBytes(t, secret);
+  }
+  if (provider === 'gitea') {
+    const s = h('x-gitea-signature');
+    return s !== undefined && sameBytes(s.toLowerCase(), hmac());
+  }
+  const s = h('x-hub-signature-256');
+  return s !== undefined && sameBytes(s.toLowerCase(), `sha256=${hmac()}`);
+}
+
+function deliveryOf(provider: Provider, req: http.IncomingMessage): string | undefined {
+  if (provider === 'github') return header(req, 'x-github-delivery');
+  if (provider === 'gitea') return header(req, 'x-gitea-delivery');
+  return header(req, 'x-gitlab-event-uuid') ?? header(req, 'idempotency-key');
+}
+
+export async function startWebhook(o: WebhookOptions): Promise<WebhookServer> {
+  const max = o.maxBodyBytes ?? MAX_WEBHOOK_BODY;
+  const seen = new Map<string, true>();
+  const reply = (res: http.ServerResponse, status: number, body: Record<string, unknown>, close = false) => {
+    if (res.headersSent) return;
+    res.writeHead(status, { 'content-type': 'application/json', ...(close ? { connection: 'close' } : {}) });
+    res.end(JSON.stringify(body) + '\n');
+  };
+
+  const server = http.createServer((req, res) => {
+    const refuse = (status: number, reason: string, extra: { provider?: Provider; delivery?: string } = {}, close = false) => {
+      o.onRefused?.({ status, reason, ...extra });
+      reply(res, status, { error: reason }, close);
+    };
+    try {
+      if (req.method !== 'POST') {
+        req.resume();
+        return refuse(405, 'webhooks are POST requests');
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let over = false;
+      const tooBig = () => {
+        over = true;
+        chunks.length = 0;
+        refuse(413, `body over ${max} bytes`, {}, true);
+        // What the client still sends is read and dropped (so it sees the answer rather than a
+        // reset), never kept; the connection goes after a grace period whatever it sends.
+        req.resume();
+        setTimeout(() => req.socket.destroy(), 2000).unref();
+      };
+      const declared = Number(header(req, 'content-length') ?? NaN);
+      if (declared > max) return tooBig();
+      req.on('data', (c: Buffer) => {
+        if (over) return;
+        size += c.length;
+        if (size > max) return tooBig();
+        chunks.push(c);
+      });
+      req.on('error', () => req.socket.destroy());
+      req.on('end', () => {
+        if (over) return;
+        try {
+          handle(req, res, Buffer.concat(chunks), refuse);
+        } catch {
+          refuse(500, 'internal error');
+        }
+      });
+    } catch {
+      refuse(500, 'internal error');
+    }
+  });
+
+  function handle(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, refuse: (s: number, r: string, x?: { provider?: Provider; delivery?: string }) => void): void {
+    const provider = providerOf(req);
+    if (!provider) return refuse(401, 'no GitHub, GitLab or Gitea webhook headers');
+    const delivery = deliveryOf(provider, req);
+    if (!verify(provider, req.headers, body, o.secret)) return refuse(401, `wrong or missing ${provider} signature`, { provider, delivery });
+    let payload: { ref?: unknown };
+    try {
+      payload = JSON.parse(body.toString('utf8')) as { ref?: unknown };
+    } catch {
+      return refuse(400, 'the body is not JSON', { provider, delivery });
+    }
+    if (delivery !== undefined && seen.has(delivery)) {
+      o.onRefused?.({ status: 200, reason: 'replayed delivery', provider, delivery });
+      return reply(res, 200, { ignored: 'replayed delivery' });
+    }
+    if (delivery !== undefined) {
+      seen.set(delivery, true);
+      if (seen.size > SEEN_MAX) seen.delete(seen.keys().next().value as string);
+    }
+    const event = header(req, `x-${provider}-event`) ?? '';
+    if (!PUSH_EVENTS[provider].includes(event)) {
+      o.onRefused?.({ status: 200, reason: `event ${event} triggers nothing`, provider, delivery });
+      return reply(res, 200, { ignored: event });
+    }
+    const ref = payload && typeof payload === 'object' && typeof payload.ref === 'string' ? payload.ref : undefined;
+    reply(res, 202, { accepted: true });
+    o.onPush({ provider, delivery, event, ref });
+  }
+
+  server.on('clientError', (_e, socket) => socket.destroy());
+  server.requestTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as AddressInfo;
+  return {
+    address: { host: a.address, port: a.port },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
