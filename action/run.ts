@@ -180,7 +180,7 @@ async function affectedByPush(ctx: ActionContext, branch: string, sha: string): 
   if (!loaded.value) return { ok: false, branch, commit: sha, problems: loaded.errors };
   const changed = await changedFiles(ctx.dir, sha);
   const experiments = matchExperiments(loaded.value.experiments.values(), branch, changed, defaultBranch ?? (await defaultBranchOf(ctx.dir)));
-  return { ok: true, branch, commit: sha, baseKind: 'none', changed, experiments };
+  return { ok: true, branch, commit: sha, baseKind: 'none', changed, experiments, entities: loaded.value };
 }
 
 /** push to a branch, workflow_dispatch, or `command: run`. */

@@ -1,2 +1,2 @@
 import{createRequire as __gitmlRequire}from'node:module';import{fileURLToPath as __gitmlPath}from'node:url';import{dirname as __gitmlDir}from'node:path';const require=__gitmlRequire(import.meta.url);const __filename=__gitmlPath(import.meta.url);const __dirname=__gitmlDir(__filename);
-import{a,b,c}from"./chunk-QW7C7A75.mjs";import"./chunk-YXAZTVH5.mjs";import"./chunk-UWEMYAGX.mjs";export{a as CatFile,b as catFile,c as closeCatFiles};
+import{a,b,c,d,e}from"./chunk-EZRTVSS6.mjs";import"./chunk-YXAZTVH5.mjs";import"./chunk-UWEMYAGX.mjs";export{c as findRepoRoot,b as git,d as gitDir,e as resolveCommit,a as runGit};

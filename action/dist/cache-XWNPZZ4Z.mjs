@@ -1,0 +1,2 @@
+import{createRequire as __gitmlRequire}from'node:module';import{fileURLToPath as __gitmlPath}from'node:url';import{dirname as __gitmlDir}from'node:path';const require=__gitmlRequire(import.meta.url);const __filename=__gitmlPath(import.meta.url);const __dirname=__gitmlDir(__filename);
+import{j as a,k as b,l as c,m as d}from"./chunk-FQSG2NX7.mjs";import"./chunk-KGED5NDZ.mjs";import"./chunk-YXAZTVH5.mjs";import"./chunk-UWEMYAGX.mjs";export{a as cacheFile,d as digestsUnder,c as dropCopy,b as verifiedCopy};
