@@ -1,7 +1,7 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { cancelEntry, listQueue } from '../../core/queue/cancel.js';
 import { claimNext, settleLost } from '../../core/queue/claim.js';
 import { enqueue, queueKey } from '../../core/queue/enqueue.js';
@@ -15,11 +15,8 @@ const dirs: string[] = [];
 afterEach(() => {
   while (dirs.length) removeDir(dirs.pop()!);
 });
-beforeAll(() => {
-  // The worker processes run the compiled queue.
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(r.stdout + r.stderr);
-}, 300_000);
+// The worker processes run the compiled queue: test/support/global-setup.ts compiles dist/ once
+// before any test (compiling again here would rewrite dist/ under the other test files' CLIs).
 
 function repo(): string {
   const d = makeRepo({ 'README.md': 'x\n' });
