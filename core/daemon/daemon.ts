@@ -26,6 +26,7 @@ import { claimNext, settleLost, type Claim } from '../queue/claim.js';
 import type { QueueEntry } from '../queue/types.js';
 import type { RemoteClaim } from '../queue/remote-claim.js';
 import { ServiceReconciler, changedModels, modelTags } from './services.js';
+import { MonitorSchedule } from './monitoring.js';
 import { affectedExperiments, defaultBranch } from '../triggers/affected.js';
 import { checkRemoteName, remoteRefPrefix } from './remote.js';
 import { acquireDaemonLock, daemonDir, readState, writeState, writeStatusFile, type DaemonState, type DaemonStatus } from './state.js';
@@ -143,7 +144,7 @@ export async function drainQueue(o: DaemonOptions): Promise<number> {
 }
 
 /** Events that are errors: the last one is kept for `gitml daemon status`. */
-const ERROR_EVENTS = new Set(['error', 'run-error', 'trigger-invalid', 'trigger-failed', 'remote-unreachable', 'push-failed', 'deploy-failed']);
+const ERROR_EVENTS = new Set(['error', 'run-error', 'trigger-invalid', 'trigger-failed', 'remote-unreachable', 'push-failed', 'deploy-failed', 'monitor-failed']);
 
 const MAX_BACKOFF_MS = 5 * 60_000;
 
@@ -173,6 +174,7 @@ class Daemon {
   private lastError: { at: string; event: string; message: string } | undefined;
   private readonly startedAt: string;
   private readonly services: ServiceReconciler;
+  private readonly monitors: MonitorSchedule;
   private readonly log: (e: DaemonEvent) => void;
   private watching = false;
   /** `ready` is said once, after the first pass (scripts wait for it before pushing). */
@@ -189,6 +191,7 @@ class Daemon {
       o.log(e);
     };
     this.services = new ServiceReconciler({ dir: o.dir, log: this.log, env: o.env, rev: () => this.deployRev() });
+    this.monitors = new MonitorSchedule({ dir: o.dir, ddir, log: this.log, env: o.env, now: () => this.now() });
     o.hardSignal?.addEventListener('abort', () => {
       for (const r of this.inflight.values()) r.controller.abort();
     }, { once: true });
@@ -259,6 +262,7 @@ class Daemon {
         if (this.o.once) {
           await this.drain();
           await this.services.idle();
+          await this.monitors.idle();
           await this.flushPush();
           break;
         }
@@ -269,6 +273,7 @@ class Daemon {
       // Stopping: no new runs; those in flight finish (or, after a hard stop, are handed back).
       await this.settleInflight();
       await this.services.idle();
+      await this.monitors.idle();
       await this.flushPush();
       this.log({ event: 'stop' });
     } finally {
@@ -312,6 +317,7 @@ class Daemon {
       this.nextReconcileAt = this.now() + this.reconcileMs;
       this.services.request('all', 'periodic');
     }
+    this.monitors.tick();
     await this.startClaims();
     if (this.pushFailed) this.schedulePush();
     this.writeStatus();

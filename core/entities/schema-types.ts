@@ -634,6 +634,10 @@ export interface Service {
    */
   monitoring?: {
     /**
+     * How often `gitml daemon` monitors the service (its deployed replicas' sampled requests against the reference), records the report and, past `retrain.threshold`, retrains. Without it the daemon does not monitor the service.
+     */
+    every?: string;
+    /**
      * Share of requests written to the sample log.
      */
     sampleRate?: number;

@@ -15,9 +15,10 @@ export interface WriteTagOptions {
   /** Tagger time; default: now. */
   now?: Date;
   /**
-   * Without `now`: wait until the clock is past this second (epoch seconds). Git keeps whole
-   * seconds and GTO orders events by time alone, so a promotion or deprecation stamped in the
-   * same second as the event it follows could be ordered differently by GTO.
+   * Without `now`: the second (epoch seconds) of the model's last event; the tag is stamped
+   * after it. Git keeps whole seconds and GTO orders events by time alone, so a promotion or
+   * deprecation stamped in the same second as the event it follows (or before it, behind a
+   * clock that is ahead) could be ordered differently by GTO.
    */
   after?: number;
   env?: NodeJS.ProcessEnv;
@@ -25,17 +26,13 @@ export interface WriteTagOptions {
 
 export async function writeTag(o: WriteTagOptions): Promise<{ tag: string; object: string }> {
   const env: NodeJS.ProcessEnv = { ...(o.env ?? process.env) };
-  if (!o.now && o.after !== undefined) {
-    // Never more than a second in practice; bounded against a tag stamped in the future.
-    // Timers run on a monotonic clock and may fire a hair before the wall clock turns the
-    // second, so check the wall clock again.
-    const target = (o.after + 1) * 1000 + 5;
-    const deadline = Date.now() + 2000;
-    while (Date.now() < target && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, Math.max(1, Math.min(target, deadline) - Date.now())));
-    }
-  }
   if (o.now) env.GIT_COMMITTER_DATE = `${Math.floor(o.now.getTime() / 1000)} +0000`;
+  else if (o.after !== undefined && Math.floor(Date.now() / 1000) <= o.after) {
+    // Stamped one second past the model's last event instead of now: in the same second, or
+    // behind a tag stamped ahead of this clock (another machine's), GTO would order the new
+    // event before the one it follows. No waiting for the clock to get there.
+    env.GIT_COMMITTER_DATE = `${o.after + 1} +0000`;
+  }
   // --cleanup=whitespace: the default "strip" would drop message lines starting with '#'.
   const r = await runGit(o.dir, ['tag', '-a', '--cleanup=whitespace', '-m', o.message, o.tag, o.commit], { env });
   if (r.code !== 0) {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { EXIT } from '../../core/errors.js';
 import { describeDocker, dockerClient } from '../support/docker.js';
-import { gitml } from '../support/repo.js';
+import { git, gitml } from '../support/repo.js';
 import { SERVICE_ENV, editService, removeProject, serviceRepo } from '../support/services.js';
 import { shiftedIrisBatches } from './shifted.js';
 
@@ -43,6 +43,20 @@ describeDocker('gitml monitor on a deployed Docker service', () => {
     expect(rep.current.rows).toBe(rows);
     expect(rep.current.file).toMatch(/sample logs of iris \(2 replicas\)/);
     expect(rep.driftedColumns).toEqual(['petal_length']);
+
+    // The daemon monitors on the service's schedule: a report recorded on the status branch,
+    // and not again before `every` has passed.
+    editService(dir, (y) => y.replace(/sampleRate: 1\n/, 'sampleRate: 1\n  every: 1h\n'));
+    const daemon = () => {
+      const r = gitml(dir, ['daemon', '--once', '--json'], { env: SERVICE_ENV, timeout: 300_000 });
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; [k: string]: unknown });
+    };
+    const first = daemon().filter((e) => e.event === 'monitored');
+    expect(first).toEqual([expect.objectContaining({ service: 'iris', drifted: ['petal_length'], rows: rows })]);
+    const latest = JSON.parse(git(dir, 'show', `gitml-status:${String(first[0].recorded).replace(/reports\/.*$/, 'latest.json')}`)) as { id: string };
+    expect(latest.id).toBe(first[0].id);
+    expect(daemon().filter((e) => e.event === 'monitored')).toEqual([]);
 
     const volumes = async () => (await (await dockerClient()).listVolumes({ filters: JSON.stringify({ label: [`dev.gitml.project=${path.basename(dir)}`] }) })).Volumes?.map((v) => v.Name) ?? [];
     expect(await volumes()).toHaveLength(1);
