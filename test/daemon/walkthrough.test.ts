@@ -10,19 +10,12 @@ import { spawnSync } from 'node:child_process';
 import { describeDocker } from '../support/docker.js';
 import { BIN, GIT_ENV, ROOT, gitml, tmpDir } from '../support/repo.js';
 import { SERVICE_ENV, removeProject } from '../support/services.js';
+import { readmeBlock } from '../support/readme.js';
 
 const PORT = 18631;
 const base = tmpDir('gitml-daemon-walk-');
 const demo = path.join(base, 'demo');
 
-function readmeBlock(heading: string): string {
-  const md = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const at = md.indexOf(heading);
-  if (at < 0) throw new Error(`README.md has no section ${heading}`);
-  const m = /```bash\n([\s\S]*?)```/.exec(md.slice(at));
-  if (!m) throw new Error(`no bash block under ${heading}`);
-  return m[1];
-}
 
 describeDocker('README: Triggers', () => {
   afterAll(async () => {

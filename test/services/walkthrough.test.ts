@@ -3,26 +3,18 @@
 // process, `gitml services` shows what the walk-through left: v0.0.1 back in production after
 // the rollback, serving on the port.
 import { afterAll, expect, test } from 'vitest';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describeDocker } from '../support/docker.js';
-import { BIN, GIT_ENV, ROOT, gitml, tmpDir } from '../support/repo.js';
+import { BIN, GIT_ENV, gitml, tmpDir } from '../support/repo.js';
 import { SERVICE_ENV, removeProject } from '../support/services.js';
+import { readmeBlock } from '../support/readme.js';
 
 const PORT = 18620;
 const base = tmpDir('gitml-walk-');
 const demo = path.join(base, 'deploydemo');
 
-/** The first bash block after the heading. */
-export function readmeBlock(heading: string): string {
-  const md = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const at = md.indexOf(heading);
-  if (at < 0) throw new Error(`README.md has no section ${heading}`);
-  const m = /```bash\n([\s\S]*?)```/.exec(md.slice(at));
-  if (!m) throw new Error(`no bash block under ${heading}`);
-  return m[1];
-}
 
 describeDocker('README: Deploying services', () => {
   afterAll(async () => {
