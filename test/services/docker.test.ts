@@ -10,7 +10,7 @@ import path from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { describeDocker, dockerClient } from '../support/docker.js';
+import { TINY_IMAGE, describeDocker, dockerClient } from '../support/docker.js';
 import { git, gitml } from '../support/repo.js';
 import { SCORE_BODY, SERVICE_ENV, editService, gitmlAsync, removeProject, serviceRepo, startLoad } from '../support/services.js';
 
@@ -55,6 +55,15 @@ describeDocker('docker services', () => {
     git(repo.dir, 'commit', '-qam', 'train: C=9 writes a broken model');
     const run = JSON.parse(cli(['run', 'train', '--compute', 'docker', '--param', 'C=9', '--json']).stdout) as { id: string };
     repo.versions.push((JSON.parse(cli(['model', 'register', 'iris', '--run', run.id, '--json']).stdout) as { version: string }).version);
+    // A fourth version whose serving environment cannot be built: its image build fails.
+    writeFileSync(path.join(repo.dir, 'broken.Dockerfile'), `FROM ${TINY_IMAGE}\nRUN echo gitml-serving-build-fails && exit 7\n`);
+    writeFileSync(path.join(repo.dir, 'gitml/environments/broken.yaml'), 'kind: Environment\ndockerfile: broken.Dockerfile\ncontext: gitml\n');
+    const model = path.join(repo.dir, 'gitml/models/iris.yaml');
+    writeFileSync(model, readFileSync(model, 'utf8') + 'environment: broken\n');
+    git(repo.dir, 'add', '-A');
+    git(repo.dir, 'commit', '-qm', 'iris is served from an environment that does not build');
+    const run4 = JSON.parse(cli(['run', 'train', '--compute', 'docker', '--param', 'C=3', '--json']).stdout) as { id: string };
+    repo.versions.push((JSON.parse(cli(['model', 'register', 'iris', '--run', run4.id, '--json']).stdout) as { version: string }).version);
   }, 900_000);
   afterAll(async () => {
     if (project) await removeProject(project);
@@ -219,6 +228,21 @@ describeDocker('docker services', () => {
     const down = cli(['deploy'], { DOCKER_HOST: 'tcp://127.0.0.1:1' });
     expect(down.code).toBe(3);
     expect(down.stderr + down.stdout).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  test('an image that fails to build: exit 1, the build\'s failing step named, Stalled recorded, the old version keeps serving', async () => {
+    const before = await score();
+    expect(before.status).toBe(200);
+    expect(cli(['model', 'promote', 'iris', repo.versions[3], 'production']).code).toBe(0);
+    const r = cli(['deploy', '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    const out = JSON.parse(r.stdout) as { services: Array<{ error?: { code: string; message: string } }> };
+    expect(out.services[0].error?.message).toMatch(/gitml-serving-build-fails|exit(ed)? (code )?7|returned a non-zero code: 7/);
+    expect(r.stderr + r.stdout).not.toMatch(/\n\s+at /);
+    expect(await score()).toEqual(before);
+    const status = JSON.parse(git(repo.dir, 'show', 'gitml-status:services/iris/status.json')) as { conditions: Array<{ type: string; status: boolean }> };
+    expect(status.conditions.find((c) => c.type === 'Stalled')?.status).toBe(true);
+    expect(services()[0].state).toBe('Stalled');
   });
 
   test('prune removes a service whose YAML is gone', async () => {
