@@ -58,7 +58,8 @@ export function register(program: Command): void {
     .option('--dry-run', 'print the plan (steps, and the objects for --render) and change nothing')
     .option('--render', 'print the objects each service would get (containers and proxy config, or Kubernetes YAML) without contacting any engine or cluster')
     .option('--prune', 'also remove what gitml deployed for services whose YAML is gone')
-    .option('--wait', 'wait for the rollout to finish (always the case for Docker; kept for scripts)')
+    .option('--wait', 'wait until the new replicas are ready and traffic has moved (the default)')
+    .option('--no-wait', 'Kubernetes: return once the Deployments are applied; the cluster rolls out, and the next deploy (or the daemon) moves traffic and removes what is left (Docker always waits: its proxy moves traffic only to ready replicas)')
     .option('--rev <revision>', 'deploy the YAML of this commit or branch (default: the tip of the default branch)')
     .option('--json', 'print the result as JSON')
     .addHelpText(
@@ -91,7 +92,7 @@ Exit status: 0 when every service is Ready, 1 when one failed (Stalled), 2 on ba
       }
       const { deploy } = await import('../../core/services/reconcile.js');
       const p = progress(process.stderr);
-      const r = await deploy({ dir, services: names, rev: opts.rev, dryRun: opts.dryRun, prune: opts.prune, onProgress: (l) => p.update(l) });
+      const r = await deploy({ dir, services: names, rev: opts.rev, dryRun: opts.dryRun, prune: opts.prune, wait: opts.wait !== false, onProgress: (l) => p.update(l) });
       p.done();
       if (opts.dryRun && !opts.json) {
         const { renderServices } = await import('../../core/services/render.js');

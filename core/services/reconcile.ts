@@ -34,6 +34,11 @@ export interface DeployOptions {
   dryRun?: boolean;
   /** Remove what gitml deployed for services whose YAML is gone. */
   prune?: boolean;
+  /**
+   * Wait for the new replicas and move traffic (default true). False, on Kubernetes: apply
+   * the objects and return; the next reconcile moves traffic and removes the rest.
+   */
+  wait?: boolean;
   /** What started this deploy, for the history (`deploy`, `rollback`, `daemon`). */
   trigger?: string;
   /** How long to wait for another deploy of the same service (ms). */
@@ -218,10 +223,15 @@ async function deployOne(o: DeployOptions, state: DesiredState, entry: DesiredEn
         r.recorded = await record(o, state, { name: desired.name, compute: entry.compute.name }, desired, [], { conditions }, true, r.url);
         return;
       }
+      if (o.wait === false && desired.compute.type !== 'kubernetes') {
+        // Refused before anything is applied or recorded: a flag, not a failed rollout.
+        r.error = { code: 'USAGE', message: `${desired.name} is on ${desired.compute.type} compute ${desired.compute.name}, which moves traffic only to ready replicas: --no-wait applies to Kubernetes computes` };
+        return;
+      }
       let outcome: ApplyOutcome;
       try {
         await ensureImages(o, root, desired, r.steps, driver);
-        outcome = await applyPlan(driver, desired, r.steps, { progress: o.onProgress, signal: o.signal });
+        outcome = o.wait === false ? await applyWithoutWaiting(driver, desired, r.steps, o) : await applyPlan(driver, desired, r.steps, { progress: o.onProgress, signal: o.signal });
       } catch (e) {
         const err = errorOf(e);
         outcome = { applied: [], failed: { step: r.steps[0], ...err }, conditions: stalled(err.code, err.message) };
@@ -237,6 +247,26 @@ async function deployOne(o: DeployOptions, state: DesiredState, entry: DesiredEn
     r.error = errorOf(e);
   }
   return r;
+}
+
+/**
+ * `--no-wait` on Kubernetes: the objects are applied (Service, Deployments) and nothing is
+ * waited for; moving traffic and removing the old replicas are left to the next reconcile,
+ * which finds the new pods ready. Recorded as Reconciling, not Ready.
+ */
+async function applyWithoutWaiting(driver: ServiceDriver, desired: DesiredService, steps: Step[], o: DeployOptions): Promise<ApplyOutcome> {
+  const now: Step[] = steps.filter((s) => s.kind === 'ensure-front' || s.kind === 'start-replicas');
+  const outcome = await applyPlan(driver, desired, now, { progress: o.onProgress, signal: o.signal });
+  if (outcome.failed) return outcome;
+  const left = steps.length - now.length;
+  return {
+    applied: outcome.applied,
+    conditions: [
+      { type: 'Ready', status: false, reason: 'Progressing', message: 'applied without waiting (--no-wait): the cluster is rolling out' },
+      { type: 'Reconciling', status: true, reason: 'RolloutStarted', message: left ? `${left} step(s) left for the next deploy: ${steps.filter((s) => !now.includes(s)).map(describeStep).join('; ')}` : 'nothing left' },
+      { type: 'Stalled', status: false, reason: 'Progressing', message: '' },
+    ],
+  };
 }
 
 /** Build (or find) the image of every version the plan starts replicas of. */

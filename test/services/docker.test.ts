@@ -225,6 +225,17 @@ describeDocker('docker services', () => {
     expect(unknown.code).toBe(1);
     expect((JSON.parse(unknown.stdout) as { services: Array<{ error?: { code: string } }> }).services[0].error?.code).toBe('UNKNOWN_ENTITY');
 
+    // --no-wait is for Kubernetes: refused for a Docker service, before anything is applied or recorded.
+    const head = git(repo.dir, 'rev-parse', 'gitml-status').trim();
+    const running = (await replicas()).length;
+    editService(repo.dir, (y) => y.replace(/^replicas: .*$/m, 'replicas: 2'));
+    const nowait = cli(['deploy', '--no-wait']);
+    expect(nowait.code).toBe(2);
+    expect(nowait.stdout + nowait.stderr).toMatch(/--no-wait applies to Kubernetes computes/);
+    expect(git(repo.dir, 'rev-parse', 'gitml-status').trim()).toBe(head);
+    expect(await replicas()).toHaveLength(running);
+    editService(repo.dir, (y) => y.replace(/^replicas: .*$/m, 'replicas: 1'));
+
     const down = cli(['deploy'], { DOCKER_HOST: 'tcp://127.0.0.1:1' });
     expect(down.code).toBe(3);
     expect(down.stderr + down.stdout).not.toMatch(/\n\s+at /); // no stack trace

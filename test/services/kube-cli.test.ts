@@ -108,6 +108,24 @@ describeDocker('services on kubernetes (CLI, fake API server)', () => {
     for (const q of applies) expect(q.query.fieldManager).toBe('gitml');
   }, 600_000);
 
+  test('--no-wait applies the new Deployment and returns Reconciling; the next deploy moves traffic and says Ready', async () => {
+    await promoteModel({ dir, name: 'iris', version: versions[1], stage: 'production', now: now(), env });
+    const r = await gitml(dir, ['deploy', 'iris', '--no-wait', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { services: Array<{ outcome: { conditions: Array<{ type: string; status: boolean; reason: string; message: string }> } }> };
+    const cond = Object.fromEntries(out.services[0].outcome.conditions.map((c) => [c.type, c]));
+    expect(cond.Ready).toMatchObject({ status: false, reason: 'Progressing' });
+    expect(cond.Reconciling).toMatchObject({ status: true, reason: 'RolloutStarted' });
+    expect(cond.Reconciling.message).toMatch(/wait until 2 replica\(s\) of v0\.0\.2/);
+    expect(r.stderr).not.toMatch(/Deployment iris: \d\/\d updated/); // no rollout was watched
+    const dep = server.get('deployments', 'ml', 'iris') as { spec: { template: { metadata: { labels: Record<string, string> } } } };
+    expect(JSON.stringify(dep.spec.template)).toContain(versions[1]);
+    const next = await gitml(dir, ['deploy', 'iris', '--json']);
+    expect(next.code, next.stderr).toBe(0);
+    const list = JSON.parse((await gitml(dir, ['services', '--json'])).stdout) as Array<{ name: string; state: string; running: Array<{ version: string; ready: number }> }>;
+    expect(list.find((s) => s.name === 'iris')).toMatchObject({ state: 'Ready', running: [expect.objectContaining({ version: versions[1], ready: 2 })] });
+  }, 600_000);
+
   test('an image the cluster cannot pull: the rollout stops at the pending deadline with the kubelet\'s reason, and the status says Stalled', async () => {
     // localhost:5000 is the same registry for the local engine's push, but the fake kubelet
     // reaches only 127.0.0.1:5000: the cluster cannot pull what was pushed.
