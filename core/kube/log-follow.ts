@@ -46,6 +46,8 @@ export async function followLog(kube: KubeApi, pod: string, container: string, o
   let backoff = opts.backoffMs ?? 200;
   let failures = 0;
   let last: string | undefined;
+  /** Lines delivered with the timestamp `last`: several lines may share one (a kubelet with a coarse clock, a burst). */
+  let atLast = 0;
   const running =
     opts.stillRunning ??
     (async () => {
@@ -61,6 +63,10 @@ export async function followLog(kube: KubeApi, pod: string, container: string, o
   for (;;) {
     let partial = '';
     let delivered = false;
+    // A resumed stream starts at `sinceTime` = the last line's time: what came before it, and
+    // the lines of that very time already delivered, are skipped; nothing else is.
+    const resumedAt = last;
+    let skipAtLast = atLast;
     const onData = (chunk: string): void => {
       const lines = (partial + chunk).split('\n');
       partial = lines.pop() ?? '';
@@ -69,8 +75,16 @@ export async function followLog(kube: KubeApi, pod: string, container: string, o
         const sp = line.indexOf(' ');
         const ts = sp > 0 ? line.slice(0, sp) : '';
         const key = comparableTime(ts);
-        if (last !== undefined && key <= last) continue; // delivered before the cut
-        last = key;
+        if (resumedAt !== undefined && key < resumedAt) continue; // delivered before the cut
+        if (resumedAt !== undefined && key === resumedAt && skipAtLast > 0) {
+          skipAtLast--;
+          continue;
+        }
+        if (key === last) atLast++;
+        else {
+          last = key;
+          atLast = 1;
+        }
         out += `${sp > 0 ? line.slice(sp + 1) : line}\n`;
       }
       if (out) {

@@ -142,7 +142,7 @@ describe('KubernetesTarget', () => {
       },
     });
     const r = await h.target.run(h.job);
-    expect(r.status).toBe('completed');
+    expect(r.status, JSON.stringify({ error: r.error, exitCode: r.exitCode, logs: h.logs.slice(-10) })).toBe('completed');
     expect(r.exitCode).toBe(0);
     expect(r.image).toBe(h.image);
     expect(r.imageDigest).toBe(`sha256:${createHash('sha256').update(h.job.runId).digest('hex')}`);
