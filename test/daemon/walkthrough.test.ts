@@ -4,13 +4,12 @@
 // pushed commit and pushes the run back; a pushed stage tag deploys the service; a replica
 // killed by hand comes back; SIGTERM stops the daemon with exit 0.
 import { afterAll, expect, test } from 'vitest';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { describeDocker } from '../support/docker.js';
-import { BIN, GIT_ENV, ROOT, gitml, tmpDir } from '../support/repo.js';
+import { gitml, tmpDir } from '../support/repo.js';
 import { SERVICE_ENV, removeProject } from '../support/services.js';
-import { readmeBlock } from '../support/readme.js';
+import { runReadmeBlock } from '../support/readme.js';
 
 const PORT = 18631;
 const base = tmpDir('gitml-daemon-walk-');
@@ -30,19 +29,7 @@ describeDocker('README: Triggers', () => {
   });
 
   test('a pushed commit runs and reaches the remote; a pushed stage tag deploys; a killed replica comes back', () => {
-    const block = readmeBlock('## Triggers');
-    expect(block).toMatch(/^DEMO=\S+ PORT=\d+$/m);
-    const script = block.replace(/^DEMO=\S+ PORT=\d+$/m, `DEMO=${demo} PORT=${PORT}`);
-    const bin = path.join(base, 'bin');
-    mkdirSync(bin, { recursive: true });
-    writeFileSync(path.join(bin, 'gitml'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`);
-    chmodSync(path.join(bin, 'gitml'), 0o755);
-    const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
-      cwd: base,
-      env: { ...process.env, ...GIT_ENV, ...SERVICE_ENV, NO_COLOR: '1', PATH: [bin, path.join(ROOT, '.venv/bin'), process.env.PATH].join(path.delimiter) },
-      encoding: 'utf8',
-      timeout: 900_000,
-    });
+    const r = runReadmeBlock({ heading: '## Triggers', base, demo, port: PORT, env: SERVICE_ENV, venv: true });
     const log = (() => {
       try {
         return readFileSync(path.join(demo, 'daemon.log'), 'utf8');

@@ -3,13 +3,11 @@
 // process, `gitml services` shows what the walk-through left: v0.0.1 back in production after
 // the rollback, serving on the port.
 import { afterAll, expect, test } from 'vitest';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { describeDocker } from '../support/docker.js';
-import { BIN, GIT_ENV, gitml, tmpDir } from '../support/repo.js';
+import { gitml, tmpDir } from '../support/repo.js';
 import { SERVICE_ENV, removeProject } from '../support/services.js';
-import { readmeBlock } from '../support/readme.js';
+import { runReadmeBlock } from '../support/readme.js';
 
 const PORT = 18620;
 const base = tmpDir('gitml-walk-');
@@ -22,19 +20,7 @@ describeDocker('README: Deploying services', () => {
   });
 
   test('register, promote, deploy, score, promote a new version, deploy, roll back', () => {
-    const block = readmeBlock('## Deploying services');
-    expect(block).toMatch(/^DEMO=\S+ PORT=\d+$/m);
-    const script = block.replace(/^DEMO=\S+ PORT=\d+$/m, `DEMO=${demo} PORT=${PORT}`);
-    const bin = path.join(base, 'bin');
-    mkdirSync(bin, { recursive: true });
-    writeFileSync(path.join(bin, 'gitml'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`);
-    chmodSync(path.join(bin, 'gitml'), 0o755);
-    const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
-      cwd: base,
-      env: { ...process.env, ...GIT_ENV, ...SERVICE_ENV, NO_COLOR: '1', PATH: `${bin}${path.delimiter}${process.env.PATH}` },
-      encoding: 'utf8',
-      timeout: 900_000,
-    });
+    const r = runReadmeBlock({ heading: '## Deploying services', base, demo, port: PORT, env: SERVICE_ENV });
     expect(r.status, `${r.stderr}\n${r.stdout}`).toBe(0);
     expect(r.stdout).toMatch(/\{"result": ?\[0\]\}/); // the score
     expect(r.stdout).toMatch(/nothing to change/);
