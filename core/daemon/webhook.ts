@@ -46,6 +46,9 @@ export interface WebhookServer {
 
 export const MAX_WEBHOOK_BODY = 25 * 1024 * 1024;
 const SEEN_MAX = 10_000;
+/** How long, and how many more bytes, an oversized body is read and dropped after its 413. */
+const LINGER_MS = 30_000;
+const LINGER_BYTES = 128 * 1024 * 1024;
 
 const PUSH_EVENTS: Record<Provider, string[]> = {
   github: ['push', 'create'],
@@ -100,16 +103,16 @@ function deliveryOf(provider: Provider, req: http.IncomingMessage): string | und
 export async function startWebhook(o: WebhookOptions): Promise<WebhookServer> {
   const max = o.maxBodyBytes ?? MAX_WEBHOOK_BODY;
   const seen = new Map<string, true>();
-  const reply = (res: http.ServerResponse, status: number, body: Record<string, unknown>, close = false) => {
+  const reply = (res: http.ServerResponse, status: number, body: Record<string, unknown>) => {
     if (res.headersSent) return;
-    res.writeHead(status, { 'content-type': 'application/json', ...(close ? { connection: 'close' } : {}) });
+    res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body) + '\n');
   };
 
   const server = http.createServer((req, res) => {
-    const refuse = (status: number, reason: string, extra: { provider?: Provider; delivery?: string } = {}, close = false) => {
+    const refuse = (status: number, reason: string, extra: { provider?: Provider; delivery?: string } = {}) => {
       o.onRefused?.({ status, reason, ...extra });
-      reply(res, status, { error: reason }, close);
+      reply(res, status, { error: reason });
     };
     try {
       if (req.method !== 'POST') {
@@ -122,11 +125,21 @@ export async function startWebhook(o: WebhookOptions): Promise<WebhookServer> {
       const tooBig = () => {
         over = true;
         chunks.length = 0;
-        refuse(413, `body over ${max} bytes`, {}, true);
-        // What the client still sends is read and dropped (so it sees the answer rather than a
-        // reset), never kept; the connection goes after a grace period whatever it sends.
+        // A lingering close: the answer goes out at once, what the client still sends is read
+        // and dropped (never kept), and the connection is ended when the body ends, or cut
+        // once LINGER_MS or LINGER_BYTES more have passed whatever it sends. Answering with
+        // `Connection: close` instead makes Node destroy the socket as soon as the answer is
+        // flushed, so a sender still writing its body sees a reset (EPIPE), not the 413.
+        refuse(413, `body over ${max} bytes`);
+        const socket = req.socket;
+        let dropped = 0;
+        req.on('data', (c: Buffer) => {
+          dropped += c.length;
+          if (dropped > LINGER_BYTES) socket.destroy();
+        });
+        req.once('end', () => socket.end());
         req.resume();
-        setTimeout(() => req.socket.destroy(), 2000).unref();
+        setTimeout(() => socket.destroy(), LINGER_MS).unref();
       };
       const declared = Number(header(req, 'content-length') ?? NaN);
       if (declared > max) return tooBig();
