@@ -54,11 +54,12 @@ export interface KubeApi {
   /** The log so far (not following). */
   readPodLog(name: string, container: string): Promise<string>;
   /**
-   * Follow a container's log; resolves when the stream ends or `signal` fires. `timestamps`
-   * prefixes each line with its RFC 3339 time and `sinceTime` starts there, so a dropped stream
-   * can be resumed (log-follow.ts).
+   * Stream a container's log as it arrives, following it unless `follow` is false (then the
+   * log so far, without holding it whole); resolves when the stream ends or `signal` fires.
+   * `timestamps` prefixes each line with its RFC 3339 time and `sinceTime` starts there, so a
+   * dropped stream can be resumed (log-follow.ts).
    */
-  followPodLog(name: string, container: string, onData: (text: string) => void, opts?: { signal?: AbortSignal; timestamps?: boolean; sinceTime?: string }): Promise<void>;
+  streamPodLog(name: string, container: string, onData: (text: string) => void, opts?: { follow?: boolean; signal?: AbortSignal; timestamps?: boolean; sinceTime?: string }): Promise<void>;
   /** Server-side apply (PATCH application/apply-patch+yaml, fieldManager=gitml, force=true). */
   applyObject<T extends KubernetesObject>(obj: T): Promise<T>;
   /** Delete any object by apiVersion/kind/metadata (Background propagation); gone already is fine. */
@@ -287,18 +288,18 @@ export async function kubeClient(compute: KubernetesCompute, repoDir: string, op
     },
     readPod: (name) => call(`read pod ${name}`, () => core.readNamespacedPod({ name, namespace })),
     readPodLog: (name, container) => call(`read the log of pod ${name}`, () => core.readNamespacedPodLog({ name, namespace, container })),
-    async followPodLog(name, container, onData, fopts = {}) {
+    async streamPodLog(name, container, onData, fopts = {}) {
       // Our own request rather than client-node's Log: its body is piped without error
       // forwarding, so a connection dropped mid-stream would leave the follow hanging forever.
       // Here a reset rejects (retryable) and a clean end resolves.
       const url = new URL(`${server}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}/log`);
       url.searchParams.set('container', container);
-      url.searchParams.set('follow', 'true');
+      if (fopts.follow !== false) url.searchParams.set('follow', 'true');
       if (fopts.timestamps) url.searchParams.set('timestamps', 'true');
       if (fopts.sinceTime) url.searchParams.set('sinceTime', fopts.sinceTime);
       const reqOpts: https.RequestOptions = { method: 'GET', headers: {} };
       await kc.applyToHTTPSOptions(reqOpts);
-      const what = `follow the log of pod ${name}`;
+      const what = `${fopts.follow === false ? 'read' : 'follow'} the log of pod ${name}`;
       await new Promise<void>((resolve, reject) => {
         if (fopts.signal?.aborted) return resolve();
         const lib = url.protocol === 'http:' ? http : https;

@@ -24,6 +24,7 @@ import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { ComputeTarget, KubernetesCompute, Loaded } from '../entities/types.js';
 import { GitmlError } from '../errors.js';
 import type { ApplyContext, ServiceDriver } from '../services/driver.js';
+import { replicaSpec } from '../services/plan.js';
 import type { ActualReplica, ActualService, DesiredService, DesiredVersion, Step } from '../services/types.js';
 import type { KubeApi } from './client.js';
 import { TRACK_LABEL } from './labels.js';
@@ -31,6 +32,7 @@ import {
   COMMIT_ANNOTATION,
   DIGEST_ANNOTATION,
   IMAGE_ANNOTATION,
+  REPLICA_SPEC_ANNOTATION,
   SERVER_CONTAINER,
   VERSION_ANNOTATION,
   objectsYaml,
@@ -108,6 +110,8 @@ export function serviceSpecFor(desired: DesiredService, compute: KubernetesCompu
     ...(compute.gateway ? { gateway: { ...compute.gateway } } : {}),
     ...(compute.pendingDeadline !== undefined ? { pendingDeadlineSeconds: compute.pendingDeadline } : {}),
     revision: { commit: desired.revision, ...(primary.tag ? { tag: primary.tag } : {}) },
+    ...(desired.sampleRate ? { sampleRate: desired.sampleRate } : {}),
+    replicaSpec: replicaSpec(desired),
   };
 }
 
@@ -216,6 +220,7 @@ export function createKubernetesServiceDriver(opts: KubernetesServiceDriverOptio
             image: a[IMAGE_ANNOTATION] ?? p.spec?.containers.find((c) => c.name === SERVER_CONTAINER)?.image ?? '',
             role: p.metadata?.labels?.[TRACK_LABEL] === 'canary' ? 'canary' : 'primary',
             ...(digest ? { digest } : {}),
+            ...(a[REPLICA_SPEC_ANNOTATION] ? { spec: a[REPLICA_SPEC_ANNOTATION] } : {}),
             ready: isReady(p),
           } satisfies ActualReplica;
         })
@@ -260,6 +265,9 @@ export function createKubernetesServiceDriver(opts: KubernetesServiceDriverOptio
     },
     async delete(service: string): Promise<void> {
       await (await connect()).services.deleteService(service);
+    },
+    async sampleLogs(service: string, dest: string): Promise<string[]> {
+      return (await connect()).services.sampleLogs(service, dest);
     },
   };
 }

@@ -94,7 +94,7 @@ export async function followLog(kube: KubeApi, pod: string, container: string, o
     };
     let reason: string;
     try {
-      await kube.followPodLog(pod, container, onData, { signal: opts.signal, timestamps: true, ...(last ? { sinceTime: last } : {}) });
+      await kube.streamPodLog(pod, container, onData, { follow: true, signal: opts.signal, timestamps: true, ...(last ? { sinceTime: last } : {}) });
       if (opts.signal?.aborted) return;
       if (!(await running())) {
         if (partial) onData('\n');

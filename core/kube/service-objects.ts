@@ -34,6 +34,12 @@ export const PENDING_DEADLINE_ANNOTATION = 'dev.gitml/pending-deadline-seconds';
 export const VERSION_ANNOTATION = 'dev.gitml/version';
 export const IMAGE_ANNOTATION = 'dev.gitml/image';
 export const DIGEST_ANNOTATION = 'dev.gitml/digest';
+/** On the pod template: the replica settings besides version and image (services/plan.ts replicaSpec). */
+export const REPLICA_SPEC_ANNOTATION = 'dev.gitml/replica-spec';
+/** The sample log of a pod: its standard output, where each sampled line carries the server's prefix. */
+export const SAMPLE_LOG_STDOUT = '-';
+/** What starts a sampled request's line in a pod's log (templates/server/gitml_server.py SAMPLE_LINE_PREFIX). */
+export const SAMPLE_LINE_PREFIX = 'gitml-sample ';
 
 /** An object gitml renders for a service (Deployment, Service or HTTPRoute). */
 export interface KubeObject {
@@ -147,7 +153,7 @@ function podSpec(spec: KubeServiceSpec, v: KubeServiceVersion): V1PodSpec {
         image: imageByDigest(v.image, v.digest),
         imagePullPolicy: 'IfNotPresent',
         ports: [{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }],
-        env: scratch.env,
+        env: [...scratch.env, ...(spec.sampleRate ? [{ name: 'GITML_SAMPLE_LOG', value: SAMPLE_LOG_STDOUT }, { name: 'GITML_SAMPLE_RATE', value: String(spec.sampleRate) }] : [])],
         resources: resources(spec),
         // Startup allows ten minutes for the model to load; liveness then only restarts a hung server.
         startupProbe: probe('/v2/health/live', 5, 120),
@@ -182,7 +188,7 @@ function deployment(spec: KubeServiceSpec, track: KubeTrack, v: KubeServiceVersi
         // Start first: a new pod must be ready before an old one goes, so capacity never drops.
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
         // The template holds only what the pods run: a new commit or tag alone must not restart them.
-        template: { metadata: { labels, annotations: { [VERSION_ANNOTATION]: v.version, [IMAGE_ANNOTATION]: v.image, ...(v.digest ? { [DIGEST_ANNOTATION]: v.digest } : {}) } }, spec: podSpec(spec, v) },
+        template: { metadata: { labels, annotations: { [VERSION_ANNOTATION]: v.version, [IMAGE_ANNOTATION]: v.image, ...(v.digest ? { [DIGEST_ANNOTATION]: v.digest } : {}), ...(spec.replicaSpec ? { [REPLICA_SPEC_ANNOTATION]: spec.replicaSpec } : {}) } }, spec: podSpec(spec, v) },
       },
     },
     `Deployment ${names.deployment[track]}`,

@@ -92,6 +92,13 @@ export interface KubeServiceSpec {
   pendingDeadlineSeconds?: number;
   /** What this deploy comes from, recorded as annotations on the objects. */
   revision?: { commit?: string; tag?: string };
+  /**
+   * Share of scoring requests each pod samples (`monitoring.sampleRate`): written to the
+   * container's standard output, read back through the pods' logs by `gitml monitor`.
+   */
+  sampleRate?: number;
+  /** The replica settings (services/plan.ts replicaSpec), on the pod template: changed settings replace the pods. */
+  replicaSpec?: string;
 }
 
 /** Port the scoring server listens on inside the model image (core/package/image.ts IMAGE_PORT). */

@@ -14,11 +14,13 @@
  *   await services.waitForRollout('iris', { onProgress: console.error });
  *   await services.prune('iris', renderServiceObjects(spec));
  */
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
 import type { KubernetesObject, V1Deployment, V1Pod, V1ReplicaSet, V1Service } from '@kubernetes/client-node';
 import { GitmlError, isGitmlError } from '../errors.js';
 import { kubeError, type KubeApi, type RbacRule } from './client.js';
 import { followLog } from './log-follow.js';
-import { PENDING_DEADLINE_ANNOTATION, SERVER_CONTAINER, serviceSelector, type HTTPRouteObject, type KubeObject } from './service-objects.js';
+import { PENDING_DEADLINE_ANNOTATION, SAMPLE_LINE_PREFIX, SERVER_CONTAINER, serviceSelector, type HTTPRouteObject, type KubeObject } from './service-objects.js';
 import { DEFAULT_PENDING_DEADLINE } from './service-spec.js';
 import { sleep } from '../sleep.js';
 
@@ -230,6 +232,48 @@ export class KubeServices {
       lastLine = line;
       await sleep(this.opts.pollMs ?? 1000, opts.signal);
     }
+  }
+
+  /**
+   * The sampled requests of every pod of the service, read from the pods' logs through the
+   * API (the server writes them to standard output, each line prefixed SAMPLE_LINE_PREFIX),
+   * streamed into `dest/requests-<pod>.jsonl` without the prefix, never held whole. A pod
+   * that has not started has no log yet and gives no file. What the cluster keeps of a log
+   * (the kubelet rotates them) bounds how far back this reaches.
+   */
+  async sampleLogs(service: string, dest: string): Promise<string[]> {
+    const pods = await this.call({ verb: 'list', resource: 'pods', apiGroup: '' }, () => this.kube.listPods(serviceSelector(service)));
+    const files: string[] = [];
+    for (const p of pods) {
+      const name = p.metadata!.name!;
+      // Pod names are DNS-1123 subdomains: checked anyway, as they become file names.
+      if (!/^[a-z0-9][a-z0-9.-]*$/.test(name)) continue;
+      const file = path.join(dest, `requests-${name}.jsonl`);
+      const out = createWriteStream(file);
+      let partial = '';
+      const keep = (line: string): void => {
+        if (line.startsWith(SAMPLE_LINE_PREFIX)) out.write(`${line.slice(SAMPLE_LINE_PREFIX.length)}\n`);
+      };
+      const read = this.call({ verb: 'get', resource: 'pods/log', apiGroup: '' }, () =>
+        this.kube.streamPodLog(name, SERVER_CONTAINER, (text) => {
+          const lines = (partial + text).split('\n');
+          partial = lines.pop() ?? '';
+          for (const l of lines) keep(l);
+        }, { follow: false }),
+      );
+      const started = await read.then(
+        () => true,
+        (e) => {
+          if (isGitmlError(e, 'KUBERNETES') && (e.data.status === 400 || e.data.status === 404)) return false; // not started yet, or gone
+          throw e;
+        },
+      ).finally(() => new Promise<void>((resolve, reject) => {
+        if (partial) keep(partial); // a last line without its newline (a log cut mid-line is skipped as torn by the reader)
+        out.end((e?: Error | null) => (e ? reject(e) : resolve()));
+      }));
+      if (started) files.push(file);
+    }
+    return files.sort();
   }
 
   /**

@@ -1090,12 +1090,22 @@ def _escape_label(v: str) -> str:
 # --------------------------------------------------------------------------------------
 # Request sampling for monitoring: one JSON line per sampled scoring request.
 
+# Sampled requests written to standard output (a sample log named "-", as pods do: their
+# log is read through the Kubernetes API) start with this, among the server's other lines.
+SAMPLE_LINE_PREFIX = "gitml-sample "
+
+
 class Sampler:
     def __init__(self, path: str, rate: float, rng: random.Random | None = None):
         self.path = path
         self.rate = rate
         self.rng = rng or random.Random()
         self.lock = threading.Lock()
+        if path == "-":
+            self.file = sys.stdout
+            self.prefix = SAMPLE_LINE_PREFIX
+            return
+        self.prefix = ""
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
         self.file = open(path, "a", encoding="utf-8")
@@ -1107,7 +1117,7 @@ class Sampler:
         # NaN and infinities (MLflow's missing values) are not JSON: logged as null.
         if any(type(v) is float and not math.isfinite(v) for r in records for v in r.values()):
             records = plain(records)
-        line = json.dumps({
+        line = self.prefix + json.dumps({
             "ts": _now_iso(),
             "model": bundle.model,
             "version": bundle.version,
@@ -1125,7 +1135,8 @@ class Sampler:
 
     def close(self) -> None:
         with self.lock:
-            self.file.close()
+            if self.file is not sys.stdout:
+                self.file.close()
 
 
 # --------------------------------------------------------------------------------------
@@ -2236,7 +2247,7 @@ def parse_args(argv: list, env: dict):
     p.add_argument("--max-body-bytes", type=int, default=_env_number(env, "GITML_MAX_BODY_BYTES", int, DEFAULTS["max_body_bytes"]), help="largest request body accepted (env GITML_MAX_BODY_BYTES; default 10 MiB)")
     p.add_argument("--timeout", type=float, default=_env_number(env, "GITML_TIMEOUT", float, DEFAULTS["timeout"]), help="seconds a client may take to send a request, and idle keep-alive time (env GITML_TIMEOUT; default 30)")
     p.add_argument("--max-connections", type=int, default=_env_number(env, "GITML_MAX_CONNECTIONS", int, DEFAULTS["max_connections"]), help="open connections at most; beyond it a new client takes the place of the one that has waited longest for its request, and 503 only when none can go (env GITML_MAX_CONNECTIONS; default 256)")
-    p.add_argument("--sample-log", default=env.get("GITML_SAMPLE_LOG") or None, help="append sampled scoring requests (inputs and outputs) to this JSON-lines file (env GITML_SAMPLE_LOG)")
+    p.add_argument("--sample-log", default=env.get("GITML_SAMPLE_LOG") or None, help="append sampled scoring requests (inputs and outputs) to this JSON-lines file, or with '-' to standard output, each line prefixed 'gitml-sample ' (env GITML_SAMPLE_LOG)")
     p.add_argument("--sample-rate", type=float, default=_env_number(env, "GITML_SAMPLE_RATE", float, DEFAULTS["sample_rate"]), help="fraction of scoring requests to sample, 0..1 (env GITML_SAMPLE_RATE; default 1)")
     p.add_argument("--grace", type=float, default=_env_number(env, "GITML_GRACE", float, DEFAULTS["grace"]), help="seconds to let in-flight requests finish on SIGTERM (env GITML_GRACE; default 10)")
     p.add_argument("--check", action="store_true", help="load the bundle and the model, score sample.json, print the result and exit (0 ok, 1 failed)")

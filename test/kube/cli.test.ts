@@ -4,29 +4,15 @@
  * and the Job goes to the recording API server, whose kubelet pulls that image from the
  * registry and runs the pod's command. The kubeconfig is a file named in the compute YAML.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { V1Job } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { TEST_REGISTRY, TINY_IMAGE, describeDocker } from '../support/docker.js';
 import { FakeKubeApiServer } from '../support/kube-apiserver.js';
-import { BIN, GIT_ENV, makeRepo, removeDir, tmpDir, type CliResult } from '../support/repo.js';
+import { gitmlAsync, makeRepo, removeDir, tmpDir, type CliResult } from '../support/repo.js';
 
 /** The real CLI, asynchronously: the fake API server answers from this same process. */
-function gitml(cwd: string, args: string[], opts: { timeout?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...GIT_ENV, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeout ?? 120_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
+const gitml = (cwd: string, args: string[], opts: { timeout?: number } = {}): Promise<CliResult> => gitmlAsync(cwd, args, opts);
 
 let server: FakeKubeApiServer;
 let repo = '';

@@ -16,7 +16,7 @@ const LINES = [`${T1} a`, `${T1} b`, `${T2} c`, `${T2} d`, `${T2} e`, `${T2} f`]
 function fakeKube(cutAfter: number): { kube: KubeApi; calls: Array<string | undefined> } {
   const calls: Array<string | undefined> = [];
   const kube = {
-    async followPodLog(_pod: string, _c: string, onData: (s: string) => void, o: { sinceTime?: string }) {
+    async streamPodLog(_pod: string, _c: string, onData: (s: string) => void, o: { sinceTime?: string }) {
       calls.push(o.sinceTime);
       const from = o.sinceTime ? LINES.filter((l) => l.slice(0, l.indexOf(' ')) >= o.sinceTime!) : LINES;
       const send = calls.length === 1 ? from.slice(0, cutAfter) : from;

@@ -5,7 +5,6 @@
  * to the real local registry and the pods run it by digest; a new stage version rolls out;
  * rollback moves the tag back; `gitml services` shows it from another process.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { EXIT } from '../../core/errors.js';
@@ -16,25 +15,13 @@ import { registerModel } from '../../core/registry/register.js';
 import { promoteModel } from '../../core/registry/promote.js';
 import { TEST_REGISTRY, TINY_IMAGE, describeDocker } from '../support/docker.js';
 import { FakeKubeApiServer } from '../support/kube-apiserver.js';
-import { BIN, GIT_ENV, git, tmpDir, type CliResult } from '../support/repo.js';
+import { gitmlAsync, git, tmpDir, type CliResult } from '../support/repo.js';
 import { addRun, clock, makeRegistryRepo, record } from '../registry/fixtures.js';
 
 const env = { GIT_COMMITTER_NAME: 'Test', GIT_COMMITTER_EMAIL: 'test@example.com' };
 
-function gitml(cwd: string, args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...GIT_ENV, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); if (process.env.GITML_DEBUG_KUBE) process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${d}`); });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
+const gitml = (cwd: string, args: string[]): Promise<CliResult> =>
+  gitmlAsync(cwd, args, { env, ...(process.env.GITML_DEBUG_KUBE ? { onStderr: (d: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${d}`) } : {}) });
 
 let server: FakeKubeApiServer;
 let dir = '';
