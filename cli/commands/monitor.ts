@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .option('--share <x>', 'share of drifted columns at which the dataset has drifted (default 0.5)')
     .option('--metrics <url>', 'a replica\'s /metrics URL, for the service\'s health (repeatable)', collect)
     .option('--record', 'store the report on the status branch (branches.status, default gitml-status): monitor/SERVICE/reports/ and monitor/SERVICE/latest.json')
-    .option('--retrain', 'when the drift share reaches the service\'s monitoring.retrain.threshold, run its retraining experiment now, register the model, and promote it when it is better (monitoring.retrain.promote)')
+    .option('--retrain', 'when the drift share reaches the service\'s monitoring.retrain.threshold, run its retraining experiment now (or queue it for the running daemon), register the model, and promote it when it is better (monitoring.retrain.promote)')
     .option('--json', 'print the report as JSON (with --record or --retrain: {report, recorded, retrain})')
     .addHelpText(
       'after',
@@ -40,13 +40,16 @@ p < 0.05); a larger one gets the normed Wasserstein distance and Jensen-Shannon 
 above 0.1). PSI (above 0.1) on request. The reference is the Model's \`reference:\` output of
 the run behind the served version, else its \`sample:\` output.
 
-Requests: without --requests, the sample logs of the deployed service's replicas (on Docker,
-the service's samples volume, written when \`monitoring.sampleRate\` is above 0).
+Requests: without --requests, the sample logs of the deployed service's replicas, written
+when \`monitoring.sampleRate\` is above 0 (on Docker, the service's samples volume; on
+Kubernetes, the pods' logs, read through the API).
 
 With --retrain and a service's monitoring.retrain {experiment, threshold, promote, backoff}:
 the experiment runs (its lineage says trigger drift:REPORT_ID), the model is registered, and
-promoted to \`promote\` when its primary metric beats that stage's version. One retraining
-at a time per service; after a failed one the next waits \`backoff\` (default 1h).
+promoted to \`promote\` when its primary metric beats that stage's version. While a
+\`gitml daemon\` serves the repository, the retraining is put in its queue instead and the
+daemon does all that. One retraining at a time per service (queued or running); after a
+failed one the next waits \`backoff\` (default 1h).
 
 Exit: 0 nothing drifted (or no requests yet), 1 a column or the predictions drifted (or the
 retraining run failed), 2 bad usage, 3 the
@@ -84,9 +87,12 @@ sample log cannot be read.`,
       }
       let retrained: import('../../core/monitor/retrain.js').RetrainResult | undefined;
       if (opts.retrain) {
-        const { retrainOnDrift } = await import('../../core/monitor/retrain.js');
+        const { retrainOnDrift, queueRetraining } = await import('../../core/monitor/retrain.js');
+        const { daemonDir, lockOwner } = await import('../../core/daemon/state.js');
         const quiet = opts.json === true;
-        retrained = await retrainOnDrift({
+        // A daemon serving the repository runs it from its queue; otherwise it runs here.
+        const daemon = lockOwner(await daemonDir(repoDir(cmd.optsWithGlobals())));
+        retrained = await (daemon ? queueRetraining : retrainOnDrift)({
           dir: repoDir(cmd.optsWithGlobals()),
           service,
           report: r,

@@ -25,6 +25,7 @@ import { hostname } from 'node:os';
 import { claimNext, settleLost, type Claim } from '../queue/claim.js';
 import type { QueueEntry } from '../queue/types.js';
 import type { RemoteClaim } from '../queue/remote-claim.js';
+import type { RunRecord } from '../runs/types.js';
 import { ServiceReconciler, changedModels, modelTags } from './services.js';
 import { MonitorSchedule } from './monitoring.js';
 import { affectedExperiments, defaultBranch } from '../triggers/affected.js';
@@ -191,7 +192,7 @@ class Daemon {
       o.log(e);
     };
     this.services = new ServiceReconciler({ dir: o.dir, log: this.log, env: o.env, rev: () => this.deployRev() });
-    this.monitors = new MonitorSchedule({ dir: o.dir, ddir, log: this.log, env: o.env, now: () => this.now() });
+    this.monitors = new MonitorSchedule({ dir: o.dir, ddir, log: this.log, env: o.env, now: () => this.now(), onQueued: () => this.wake() });
     o.hardSignal?.addEventListener('abort', () => {
       for (const r of this.inflight.values()) r.controller.abort();
     }, { once: true });
@@ -263,6 +264,7 @@ class Daemon {
           await this.drain();
           await this.services.idle();
           await this.monitors.idle();
+          await this.drain(); // a retraining the monitor queued runs in this pass too
           await this.flushPush();
           break;
         }
@@ -470,6 +472,7 @@ class Daemon {
         if (rc) await remoteSettle(() => rc.done({ runId: r.runId, status }));
         await c.finish({ state, runId: r.runId, runStatus: status, error: state === 'failed' ? r.record.error : undefined });
         this.log({ event: 'run-finished', id: e.id, experiment: e.experiment, runId: r.runId, status });
+        if (e.retrain) await this.settleRetraining(e, r.runId, r.record);
       }
       this.schedulePush();
     } catch (err) {
@@ -477,9 +480,22 @@ class Daemon {
       if (rc) await remoteSettle(() => rc.done({ status: 'failed' }));
       await c.finish({ state: 'failed', error: `${info.code}: ${info.message}` }).catch((x) => this.log({ event: 'error', error: errInfo(x) }));
       this.log({ event: 'run-error', id: e.id, experiment: e.experiment, error: info });
+      if (e.retrain) await this.settleRetraining(e, undefined, undefined, `${info.code}: ${info.message}`);
     } finally {
       clearInterval(poll);
       if (renew) clearInterval(renew);
+    }
+  }
+
+  /** A retraining on drift has run: register (and promote) by the service's policy, or back off. */
+  private async settleRetraining(e: QueueEntry, runId: string | undefined, record: RunRecord | undefined, error?: string): Promise<void> {
+    const t = e.retrain!;
+    try {
+      const { settleRetraining } = await import('../monitor/retrain.js');
+      const r = await settleRetraining({ dir: this.o.dir, service: t.service, model: t.model, report: t.report, ...(runId ? { runId } : {}), ...(record ? { record } : {}), ...(error ? { error } : {}), env: this.o.env });
+      this.log({ event: 'retrain', service: t.service, action: r.action, message: r.message, entry: e.id, ...(runId ? { run: runId } : {}), ...(r.version ? { version: r.version } : {}) });
+    } catch (err) {
+      this.log({ event: 'monitor-failed', service: t.service, error: errInfo(err) });
     }
   }
 

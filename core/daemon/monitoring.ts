@@ -2,8 +2,9 @@
  * The daemon monitors services on their schedule: every Service with `monitoring.every`
  * (e.g. `1h`) has its deployed replicas' sampled requests compared with its reference
  * (core/monitor), the report recorded on the status branch, and, when the drift share passes
- * `monitoring.retrain.threshold`, its retraining started (core/monitor/retrain.ts: one at a
- * time per service, with its back-off after a failure). Passes run one at a time in the
+ * `monitoring.retrain.threshold`, its retraining queued (core/monitor/retrain.ts: one at a
+ * time per service, with its back-off after a failure; the daemon's worker runs it and then
+ * registers and promotes by the policy). Passes run one at a time in the
  * background, so a monitor never holds up runs or deploys. When each service was last
  * monitored is kept in the daemon's folder, so a restart does not monitor everything again.
  */
@@ -23,6 +24,8 @@ export interface MonitorScheduleOptions {
   log: (e: DaemonEvent) => void;
   env?: NodeJS.ProcessEnv;
   now?: () => number;
+  /** A retraining was queued: the daemon claims it without waiting for its next pass. */
+  onQueued?: () => void;
 }
 
 export class MonitorSchedule {
@@ -89,10 +92,13 @@ export class MonitorSchedule {
     });
     this.o.log({ event: 'monitored', service, id: report.id, rows: report.current.rows, drifted: report.driftedColumns, driftShare: report.driftShare, ...(recorded ? { recorded: recorded.path } : {}) });
     if (report.noData || report.driftedColumns.length === 0) return;
-    const { retrainOnDrift } = await import('../monitor/retrain.js');
+    const { queueRetraining } = await import('../monitor/retrain.js');
     try {
-      const r = await retrainOnDrift({ dir: this.o.dir, service, report, env: this.o.env });
-      if (r.action !== 'no-policy' && r.action !== 'below-threshold') this.o.log({ event: 'retrain', service, action: r.action, message: r.message, ...(r.runId ? { run: r.runId } : {}), ...(r.version ? { version: r.version } : {}) });
+      // Through the queue: the run takes its turn with the others on the compute's concurrency,
+      // survives a restart of the daemon, and its worker registers (and promotes) the model.
+      const r = await queueRetraining({ dir: this.o.dir, service, report, env: this.o.env });
+      if (r.action !== 'no-policy' && r.action !== 'below-threshold') this.o.log({ event: 'retrain', service, action: r.action, message: r.message, ...(r.entry ? { entry: r.entry } : {}) });
+      if (r.action === 'queued') this.o.onQueued?.();
     } catch (e) {
       this.o.log({ event: 'monitor-failed', service, error: errInfo(e) });
     }

@@ -12,6 +12,8 @@
  * Example:
  *   const r = await retrainOnDrift({ dir: '.', service: 'iris', report });
  *   r.action   // 'promoted' | 'registered' | 'failed' | 'below-threshold' | 'in-flight' | 'backing-off' | 'no-policy'
+ *   const q = await queueRetraining({ dir: '.', service: 'iris', report });   // a daemon runs it
+ *   q.action   // 'queued' (q.entry), or as above
  */
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -24,6 +26,9 @@ import { promoteModel } from '../registry/promote.js';
 import { registerModel } from '../registry/register.js';
 import { resolveModelRef } from '../registry/resolve.js';
 import { runExperiment, type LogFn } from '../run/run-experiment.js';
+import type { Experiment, Loaded } from '../entities/types.js';
+import type { QueueEntry } from '../queue/types.js';
+import type { RunRecord } from '../runs/types.js';
 import type { MonitorReport } from './report.js';
 import { parseDuration } from './requests.js';
 
@@ -45,8 +50,10 @@ export interface RetrainOptions {
 }
 
 export interface RetrainResult {
-  action: 'promoted' | 'registered' | 'failed' | 'below-threshold' | 'in-flight' | 'backing-off' | 'no-policy';
+  action: 'promoted' | 'registered' | 'failed' | 'queued' | 'below-threshold' | 'in-flight' | 'backing-off' | 'no-policy';
   message: string;
+  /** The queue entry of a queued retraining (or of the one already waiting). */
+  entry?: string;
   runId?: string;
   version?: string;
   metric?: { name: string; goal: 'maximize' | 'minimize'; new?: number; current?: number };
@@ -98,7 +105,16 @@ function lock(file: string): (() => void) | undefined {
   return undefined;
 }
 
-export async function retrainOnDrift(o: RetrainOptions): Promise<RetrainResult> {
+interface Prepared {
+  policy: RetrainPolicy;
+  exp: Loaded<Experiment>;
+  threshold: number;
+  stateDir: string;
+  stateFile: string;
+}
+
+/** The policy, the threshold and the back-off checked: a result when nothing is to start. */
+async function prepare(o: RetrainOptions): Promise<RetrainResult | Prepared> {
   const now = o.clock ?? Date.now;
   const ents = await requireEntities({ dir: o.dir });
   const svc = ents.services.get(o.service);
@@ -111,11 +127,9 @@ export async function retrainOnDrift(o: RetrainOptions): Promise<RetrainResult> 
   if (o.report.noData || o.report.driftShare < threshold) {
     return { action: 'below-threshold', message: `drift share ${(o.report.driftShare * 100).toFixed(0)} % is below the retraining threshold ${(threshold * 100).toFixed(0)} %: no retraining` };
   }
-
   const r = await runGit(o.dir, ['rev-parse', '--git-common-dir']);
   if (r.code !== 0) throw new GitmlError('NOT_A_REPO', `${o.dir} is not inside a git repository`, { dir: o.dir });
-  const gd = path.resolve(o.dir, r.stdout.trim());
-  const dir = stateDir(gd);
+  const dir = stateDir(path.resolve(o.dir, r.stdout.trim()));
   mkdirSync(dir, { recursive: true });
   const stateFile = path.join(dir, `${o.service}.json`);
   const state = readState(stateFile);
@@ -124,41 +138,116 @@ export async function retrainOnDrift(o: RetrainOptions): Promise<RetrainResult> 
     const wait = Math.ceil((backoffMs - (now() - state.lastFailure)) / 60_000);
     return { action: 'backing-off', message: `the last retraining of ${o.service} failed (run ${state.lastRun ?? '?'}); the next may start in ${wait} min (monitoring.retrain.backoff)` };
   }
-  const release = lock(path.join(dir, `${o.service}.lock`));
+  return { policy, exp, threshold, stateDir: dir, stateFile };
+}
+
+const startMessage = (o: RetrainOptions, p: Prepared) => `drift share ${(o.report.driftShare * 100).toFixed(0)} % >= ${(p.threshold * 100).toFixed(0)} %: retraining with experiment ${p.policy.experiment}`;
+
+/** Retrain now, in this process (`gitml monitor --retrain` with no daemon running). */
+export async function retrainOnDrift(o: RetrainOptions): Promise<RetrainResult> {
+  const p = await prepare(o);
+  if ('action' in p) return p;
+  const release = lock(path.join(p.stateDir, `${o.service}.lock`));
   if (!release) return { action: 'in-flight', message: `a retraining of ${o.service} is already running: one at a time per service` };
   try {
-    o.onProgress?.(`drift share ${(o.report.driftShare * 100).toFixed(0)} % >= ${(threshold * 100).toFixed(0)} %: retraining with experiment ${policy.experiment}`);
-    const run = await runExperiment({ dir: o.dir, experiment: policy.experiment, trigger: { kind: 'drift', ref: o.report.id }, onLog: o.onLog, onProgress: o.onProgress, env: o.env });
-    if (run.record.status !== 'completed') {
-      writeState(stateFile, { lastFailure: now(), lastRun: run.runId });
-      return { action: 'failed', runId: run.runId, message: `retraining run ${run.runId} ${run.record.status}${run.record.error ? `: ${run.record.error}` : ''}; nothing registered; the next report may retry after ${policy.backoff ?? '1h'}` };
-    }
-    writeState(stateFile, { lastRun: run.runId });
-    const model = o.report.model;
-    const reg = await registerModel({ dir: o.dir, name: model, runId: run.runId, bump: 'patch', message: `retrained on drift report ${o.report.id} of service ${o.service}`, env: o.env });
-    if (!policy.promote) return { action: 'registered', runId: run.runId, version: reg.version, message: `registered ${model}@${reg.version} from retraining run ${run.runId} (no monitoring.retrain.promote: not promoted)` };
-
-    // Promote only when better than the version in that stage (or when the stage is empty).
-    const primary = exp.spec.metrics?.primary;
-    const goal = exp.spec.metrics?.goal ?? 'maximize';
-    const fresh = primary ? run.record.metrics?.[primary] : undefined;
-    let current: number | undefined;
-    try {
-      const cur = await resolveModelRef({ dir: o.dir, ref: `${model}#${policy.promote}` });
-      const v = primary ? cur.record.metrics?.[primary] : undefined;
-      current = typeof v === 'number' ? v : undefined;
-    } catch (e) {
-      if (!isGitmlError(e)) throw e;
-    }
-    const metric = primary ? { name: primary, goal, new: typeof fresh === 'number' ? fresh : undefined, current } : undefined;
-    const better = typeof fresh === 'number' && (current === undefined || (goal === 'maximize' ? fresh > current : fresh < current));
-    if (!primary || !better) {
-      const why = !primary ? `experiment ${policy.experiment} declares no metrics.primary to compare by` : `${primary} ${fresh ?? '?'} is not better than ${current} (${goal}) in ${policy.promote}`;
-      return { action: 'registered', runId: run.runId, version: reg.version, metric, message: `registered ${model}@${reg.version}; not promoted to ${policy.promote}: ${why}` };
-    }
-    await promoteModel({ dir: o.dir, name: model, version: reg.version, stage: policy.promote, message: `retrained on drift report ${o.report.id}`, env: o.env });
-    return { action: 'promoted', runId: run.runId, version: reg.version, metric, message: `registered ${model}@${reg.version} and promoted it to ${policy.promote} (${primary} ${fresh}${current === undefined ? '' : ` vs ${current}`})` };
+    if (await queuedRetraining(o.dir, o.service)) return { action: 'in-flight', message: `a retraining of ${o.service} is already in the daemon's queue: one at a time per service` };
+    o.onProgress?.(startMessage(o, p));
+    const run = await runExperiment({ dir: o.dir, experiment: p.policy.experiment, trigger: { kind: 'drift', ref: o.report.id }, onLog: o.onLog, onProgress: o.onProgress, env: o.env });
+    return await settleRetraining({ dir: o.dir, service: o.service, model: o.report.model, report: o.report.id, runId: run.runId, record: run.record, env: o.env, clock: o.clock });
   } finally {
     release();
   }
+}
+
+/** The retraining of `service` waiting or running in the daemon's queue, if any. */
+async function queuedRetraining(dir: string, service: string): Promise<QueueEntry | undefined> {
+  const { queuePaths, listEntries } = await import('../queue/store.js');
+  const { FINAL_QUEUE_STATES } = await import('../queue/types.js');
+  return listEntries(await queuePaths(dir)).find((e) => e.retrain?.service === service && !FINAL_QUEUE_STATES.includes(e.state));
+}
+
+/**
+ * Put the retraining in the daemon's queue (what the daemon's monitor does, and `gitml
+ * monitor --retrain` while a daemon serves the repository): the run happens there, at HEAD,
+ * with `trigger: drift:<report>`; the worker registers (and promotes) by the policy when it
+ * completes (settleRetraining). One at a time per service, queued or running.
+ */
+export async function queueRetraining(o: RetrainOptions): Promise<RetrainResult> {
+  const p = await prepare(o);
+  if ('action' in p) return p;
+  const release = lock(path.join(p.stateDir, `${o.service}.lock`));
+  if (!release) return { action: 'in-flight', message: `a retraining of ${o.service} is already running: one at a time per service` };
+  try {
+    const waiting = await queuedRetraining(o.dir, o.service);
+    if (waiting) return { action: 'in-flight', message: `a retraining of ${o.service} is already in the daemon's queue (entry ${waiting.id}, ${waiting.state}): one at a time per service`, entry: waiting.id };
+    o.onProgress?.(startMessage(o, p));
+    const { addToQueue } = await import('../queue/add.js');
+    const [q] = await addToQueue({ dir: o.dir, experiment: p.policy.experiment, rev: 'HEAD', trigger: { kind: 'drift', ref: o.report.id }, retrain: { service: o.service, model: o.report.model, report: o.report.id } });
+    return { action: 'queued', entry: q.entry.id, message: `queued the retraining of ${o.service} with experiment ${p.policy.experiment} (entry ${q.entry.id}); the daemon runs it, then registers the model${p.policy.promote ? ` and promotes it to ${p.policy.promote} if better` : ''}` };
+  } finally {
+    release();
+  }
+}
+
+export interface SettleRetrainingOptions {
+  dir: string;
+  service: string;
+  model: string;
+  /** The drift report's id. */
+  report: string;
+  runId?: string;
+  /** The run's record; none when the run could not start (`error` says why). */
+  record?: RunRecord;
+  error?: string;
+  env?: NodeJS.ProcessEnv;
+  clock?: () => number;
+}
+
+/**
+ * After a retraining run: a failed one starts the back-off (nothing registered); a completed
+ * one registers the model it made and, with `promote: STAGE`, promotes it when it beats the
+ * version in that stage by the experiment's primary metric and goal. The policy is the
+ * service's as it is now.
+ */
+export async function settleRetraining(o: SettleRetrainingOptions): Promise<RetrainResult> {
+  const now = o.clock ?? Date.now;
+  const ents = await requireEntities({ dir: o.dir });
+  const policy = (ents.services.get(o.service)?.spec.monitoring?.retrain ?? {}) as Partial<RetrainPolicy>;
+  const r = await runGit(o.dir, ['rev-parse', '--git-common-dir']);
+  if (r.code !== 0) throw new GitmlError('NOT_A_REPO', `${o.dir} is not inside a git repository`, { dir: o.dir });
+  const dir = stateDir(path.resolve(o.dir, r.stdout.trim()));
+  mkdirSync(dir, { recursive: true });
+  const stateFile = path.join(dir, `${o.service}.json`);
+  if (!o.record || !o.runId || o.record.status !== 'completed') {
+    writeState(stateFile, { lastFailure: now(), ...(o.runId ? { lastRun: o.runId } : {}) });
+    const what = o.record && o.runId ? `retraining run ${o.runId} ${o.record.status}${o.record.error ? `: ${o.record.error}` : ''}` : `the retraining could not run${o.error ? `: ${o.error}` : ''}`;
+    return { action: 'failed', ...(o.runId ? { runId: o.runId } : {}), message: `${what}; nothing registered; the next report may retry after ${policy.backoff ?? '1h'}` };
+  }
+  const record = o.record;
+  writeState(stateFile, { lastRun: o.runId });
+  const model = o.model;
+  const reg = await registerModel({ dir: o.dir, name: model, runId: o.runId, bump: 'patch', message: `retrained on drift report ${o.report} of service ${o.service}`, env: o.env });
+  if (!policy.promote) return { action: 'registered', runId: o.runId, version: reg.version, message: `registered ${model}@${reg.version} from retraining run ${o.runId} (no monitoring.retrain.promote: not promoted)` };
+
+  // Promote only when better than the version in that stage (or when the stage is empty).
+  const exp = ents.experiments.get(record.experiment);
+  const primary = exp?.spec.metrics?.primary;
+  const goal = exp?.spec.metrics?.goal ?? 'maximize';
+  const fresh = primary ? record.metrics?.[primary] : undefined;
+  let current: number | undefined;
+  try {
+    const cur = await resolveModelRef({ dir: o.dir, ref: `${model}#${policy.promote}` });
+    const v = primary ? cur.record.metrics?.[primary] : undefined;
+    current = typeof v === 'number' ? v : undefined;
+  } catch (e) {
+    if (!isGitmlError(e)) throw e;
+  }
+  const metric = primary ? { name: primary, goal, new: typeof fresh === 'number' ? fresh : undefined, current } : undefined;
+  const better = typeof fresh === 'number' && (current === undefined || (goal === 'maximize' ? fresh > current : fresh < current));
+  if (!primary || !better) {
+    const why = !primary ? `experiment ${record.experiment} declares no metrics.primary to compare by` : `${primary} ${fresh ?? '?'} is not better than ${current} (${goal}) in ${policy.promote}`;
+    return { action: 'registered', runId: o.runId, version: reg.version, metric, message: `registered ${model}@${reg.version}; not promoted to ${policy.promote}: ${why}` };
+  }
+  await promoteModel({ dir: o.dir, name: model, version: reg.version, stage: policy.promote, message: `retrained on drift report ${o.report}`, env: o.env });
+  return { action: 'promoted', runId: o.runId, version: reg.version, metric, message: `registered ${model}@${reg.version} and promoted it to ${policy.promote} (${primary} ${fresh}${current === undefined ? '' : ` vs ${current}`})` };
 }

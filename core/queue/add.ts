@@ -44,6 +44,8 @@ export interface AddToQueueOptions {
   params?: Record<string, string>;
   sweep?: Record<string, string[]>;
   trigger?: QueueEntry['trigger'];
+  /** A retraining on drift: registered (and promoted) by the worker when its run completes. */
+  retrain?: QueueEntry['retrain'];
   /** Branch to record (default: the current branch when rev is HEAD). */
   branch?: string;
   /**
@@ -73,6 +75,7 @@ export async function addToQueue(o: AddToQueueOptions): Promise<Array<{ entry: Q
         compute: prep.compute.name,
         concurrency: prep.compute.spec.concurrency ?? 1,
         trigger: o.trigger ?? { kind: 'queue' },
+        ...(o.retrain ? { retrain: o.retrain } : {}),
       }),
     );
   }

@@ -20,20 +20,25 @@ export interface EnqueueOptions {
   compute: string;
   concurrency?: number;
   trigger: QueueEntry['trigger'];
+  retrain?: QueueEntry['retrain'];
   clock?: () => number;
 }
 
-/** The entry id of a key: params with sorted names, so their order never makes a second entry. */
-export function queueKey(commit: string, experiment: string, params: Record<string, ParamValue>): string {
+/**
+ * The entry id of a key: params with sorted names, so their order never makes a second entry.
+ * A retraining's key also holds its drift report: the same code retrained on a later report
+ * is a new entry, not the one that ran before.
+ */
+export function queueKey(commit: string, experiment: string, params: Record<string, ParamValue>, report?: string): string {
   const sorted = Object.keys(params)
     .sort()
     .map((k) => [k, params[k]]);
-  return createHash('sha256').update(JSON.stringify([commit, experiment, sorted])).digest('hex').slice(0, 16);
+  return createHash('sha256').update(JSON.stringify(report === undefined ? [commit, experiment, sorted] : [commit, experiment, sorted, report])).digest('hex').slice(0, 16);
 }
 
 export async function enqueue(o: EnqueueOptions): Promise<{ entry: QueueEntry; added: boolean }> {
   const p = await queuePaths(o.dir);
-  const id = queueKey(o.commit, o.experiment, o.params);
+  const id = queueKey(o.commit, o.experiment, o.params, o.retrain?.report);
   return withQueueLock(p, () => {
     const existing = readEntry(p, id);
     if (existing) return { entry: existing, added: false };
@@ -49,6 +54,7 @@ export async function enqueue(o: EnqueueOptions): Promise<{ entry: QueueEntry; a
       concurrency: Math.max(1, Math.floor(o.concurrency ?? 1)),
       state: 'queued',
       trigger: o.trigger,
+      ...(o.retrain ? { retrain: o.retrain } : {}),
       createdAt: now,
       updatedAt: now,
       attempts: 0,

@@ -41,6 +41,11 @@ export interface QueueEntry {
   /** How many times its worker died while running it (settled as lost; retried once). */
   lost: number;
   claim?: ClaimOwner;
+  /**
+   * A retraining on drift (core/monitor/retrain.ts queueRetraining): when its run completes,
+   * the worker registers the model it made (and promotes it by the service's policy).
+   */
+  retrain?: { service: string; model: string; report: string };
   /** Set by `gitml queue cancel` on a running entry: its worker stops the run. */
   cancelRequested?: boolean;
   runId?: string;

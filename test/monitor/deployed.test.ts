@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { EXIT } from '../../core/errors.js';
 import { describeDocker, dockerClient } from '../support/docker.js';
+import { testPython } from '../support/python.js';
 import { git, gitml } from '../support/repo.js';
 import { SERVICE_ENV, editService, removeProject, serviceRepo } from '../support/services.js';
 import { shiftedIrisBatches } from './shifted.js';
@@ -46,14 +47,23 @@ describeDocker('gitml monitor on a deployed Docker service', () => {
 
     // The daemon monitors on the service's schedule: a report recorded on the status branch,
     // and not again before `every` has passed.
-    editService(dir, (y) => y.replace(/sampleRate: 1\n/, 'sampleRate: 1\n  every: 1h\n'));
+    // Past the retraining threshold the daemon queues the retraining, runs it from its queue and
+    // registers the model it made.
+    editService(dir, (y) => y.replace(/sampleRate: 1\n/, 'sampleRate: 1\n  every: 1h\n  retrain: { experiment: train, threshold: 0.25 }\n'));
+    const daemonEnv = { ...SERVICE_ENV, PATH: `${path.dirname(testPython())}${path.delimiter}${process.env.PATH}` };
     const daemon = () => {
-      const r = gitml(dir, ['daemon', '--once', '--json'], { env: SERVICE_ENV, timeout: 300_000 });
+      const r = gitml(dir, ['daemon', '--once', '--json'], { env: daemonEnv, timeout: 300_000 });
       expect(r.code, r.stderr).toBe(0);
       return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; [k: string]: unknown });
     };
-    const first = daemon().filter((e) => e.event === 'monitored');
+    const events = daemon();
+    const first = events.filter((e) => e.event === 'monitored');
     expect(first).toEqual([expect.objectContaining({ service: 'iris', drifted: ['petal_length'], rows: rows })]);
+    const retrain = events.filter((e) => e.event === 'retrain');
+    expect(retrain).toEqual([expect.objectContaining({ action: 'queued' }), expect.objectContaining({ action: 'registered', version: 'v0.0.2' })]);
+    expect(events).toContainEqual(expect.objectContaining({ event: 'run-finished', id: retrain[0].entry, status: 'completed' }));
+    const rerun = JSON.parse(gitml(dir, ['runs', 'show', String(retrain[1].run), '--json']).stdout) as { trigger: unknown };
+    expect(rerun.trigger).toEqual({ kind: 'drift', ref: first[0].id });
     const latest = JSON.parse(git(dir, 'show', `gitml-status:${String(first[0].recorded).replace(/reports\/.*$/, 'latest.json')}`)) as { id: string };
     expect(latest.id).toBe(first[0].id);
     expect(daemon().filter((e) => e.event === 'monitored')).toEqual([]);
