@@ -75,14 +75,40 @@ function providerOf(req: http.IncomingMessage): Provider | undefined {
   return undefined;
 }
 
-/** Whether the delivery carries the right signature for its provider. */
-export function verify(provider: Provider, headers: http.IncomingHttpHeaders, body: Buffer, secret: string): boolean {
+/** How far a signed GitLab delivery's `webhook-timestamp` may be from this clock (Standard Webhooks' default). */
+export const SIGNED_TIMESTAMP_TOLERANCE_S = 5 * 60;
+
+/**
+ * GitLab's signing token (the Standard Webhooks scheme): `webhook-signature` holds one or more
+ * space-separated `v1,<base64 HMAC-SHA256>` of `<webhook-id>.<webhook-timestamp>.<body>`, keyed
+ * by the secret (a `whsec_<base64>` secret is decoded first, as the specification's libraries
+ * do); a timestamp outside the tolerance is refused, so a captured delivery cannot be replayed.
+ */
+function standardWebhookValid(h: (n: string) => string | undefined, body: Buffer, secret: string, nowMs: number): boolean {
+  const id = h('webhook-id');
+  const ts = h('webhook-timestamp');
+  const sig = h('webhook-signature');
+  if (!id || !ts || !sig || !/^\d{1,12}$/.test(ts)) return false;
+  if (Math.abs(nowMs / 1000 - Number(ts)) > SIGNED_TIMESTAMP_TOLERANCE_S) return false;
+  const key = secret.startsWith('whsec_') ? Buffer.from(secret.slice(6), 'base64') : Buffer.from(secret);
+  const want = createHmac('sha256', key).update(`${id}.${ts}.`).update(body).digest('base64');
+  return sig.split(' ').some((entry) => entry.startsWith('v1,') && sameBytes(entry.slice(3), want));
+}
+
+/**
+ * Whether the delivery carries the right signature for its provider: GitHub's
+ * `X-Hub-Signature-256: sha256=<hex>` and Gitea's (and Forgejo's) `X-Gitea-Signature: <hex>`,
+ * HMAC-SHA256 of the exact body; GitLab's signing token when the delivery is signed
+ * (`webhook-signature`), else its secret token (`X-Gitlab-Token`, the secret itself).
+ */
+export function verify(provider: Provider, headers: http.IncomingHttpHeaders, body: Buffer, secret: string, nowMs = Date.now()): boolean {
   const h = (n: string) => {
     const v = headers[n];
     return Array.isArray(v) ? v[0] : v;
   };
   const hmac = () => createHmac('sha256', secret).update(body).digest('hex');
   if (provider === 'gitlab') {
+    if (h('webhook-signature') !== undefined) return standardWebhookValid(h, body, secret, nowMs);
     const t = h('x-gitlab-token');
     return t !== undefined && sameBytes(t, secret);
   }
@@ -97,7 +123,7 @@ export function verify(provider: Provider, headers: http.IncomingHttpHeaders, bo
 function deliveryOf(provider: Provider, req: http.IncomingMessage): string | undefined {
   if (provider === 'github') return header(req, 'x-github-delivery');
   if (provider === 'gitea') return header(req, 'x-gitea-delivery');
-  return header(req, 'x-gitlab-event-uuid') ?? header(req, 'idempotency-key');
+  return header(req, 'x-gitlab-event-uuid') ?? header(req, 'webhook-id') ?? header(req, 'idempotency-key');
 }
 
 export async function startWebhook(o: WebhookOptions): Promise<WebhookServer> {

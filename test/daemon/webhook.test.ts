@@ -6,7 +6,7 @@
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWebhook, type PushHook, type WebhookServer } from '../../core/daemon/webhook.js';
+import { SIGNED_TIMESTAMP_TOLERANCE_S, startWebhook, verify, type PushHook, type WebhookServer } from '../../core/daemon/webhook.js';
 
 const secret = 'hook-secret';
 let server: WebhookServer;
@@ -81,5 +81,31 @@ describe('webhook receiver', () => {
     });
     expect(status).toBe(202);
     expect(pushes).toMatchObject([{ provider: 'github', event: 'push', ref: 'refs/heads/main', delivery: 'after' }]);
+  });
+
+  it('verifies GitLab\'s signing token by the Standard Webhooks test vector; a stale timestamp, another body or secret fail; the plain token still works', () => {
+    // The test vector of the Standard Webhooks specification, the scheme GitLab's signing token follows.
+    const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+    const ts = 1614265330;
+    const headers = { 'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek', 'webhook-timestamp': String(ts), 'webhook-signature': 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' };
+    const body = Buffer.from('{"test": 2432232314}');
+    expect(verify('gitlab', headers, body, secret, ts * 1000)).toBe(true);
+    // Several signatures (a rotated key): one that matches is enough.
+    expect(verify('gitlab', { ...headers, 'webhook-signature': `v1,AAAA ${headers['webhook-signature']}` }, body, secret, ts * 1000)).toBe(true);
+    expect(verify('gitlab', headers, body, secret, (ts + SIGNED_TIMESTAMP_TOLERANCE_S + 1) * 1000)).toBe(false);
+    expect(verify('gitlab', headers, Buffer.from('{"test": 2432232315}'), secret, ts * 1000)).toBe(false);
+    expect(verify('gitlab', headers, body, 'whsec_c2VjcmV0LW9mLWEtcm90YXRlZC1lbmRwb2ludA==', ts * 1000)).toBe(false);
+    // A signed delivery is judged by its signature alone, even with the right plain token.
+    expect(verify('gitlab', { ...headers, 'webhook-signature': 'v1,AAAA', 'x-gitlab-token': secret }, body, secret, ts * 1000)).toBe(false);
+    expect(verify('gitlab', { 'x-gitlab-token': 'tok' }, body, 'tok')).toBe(true);
+    expect(verify('gitlab', { 'x-gitlab-token': 'tok2' }, body, 'tok')).toBe(false);
+  });
+
+  it('verifies Gitea\'s and Forgejo\'s X-Gitea-Signature as Gitea computes it (hex HMAC-SHA256 of the body, no prefix)', () => {
+    const body = Buffer.from('{"ref":"refs/heads/main"}');
+    const hex = createHmac('sha256', secret).update(body).digest('hex');
+    expect(verify('gitea', { 'x-gitea-signature': hex }, body, secret)).toBe(true);
+    expect(verify('gitea', { 'x-gitea-signature': `sha256=${hex}` }, body, secret)).toBe(false);
+    expect(verify('gitea', { 'x-gitea-signature': hex }, Buffer.from('{"ref":"refs/heads/x"}'), secret)).toBe(false);
   });
 });
