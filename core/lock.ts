@@ -4,11 +4,11 @@
  * is waited for, then refused with LOCK_HELD (retryable). Used around registry writes and
  * around each service's deploy, so two writers never interleave.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { GitmlError } from './errors.js';
-import { writeAllSync } from './fs.js';
+import { GitmlError, fromSystemError, isGitmlError } from './errors.js';
+import { createExclusive } from './fs.js';
 import { pidAlive } from './pid.js';
 
 export interface FileLockOptions {
@@ -21,6 +21,9 @@ export interface FileLockOptions {
   onWait?: (owner: { pid?: number; host?: string; at?: string }) => void;
 }
 
+/** How old a lock file that cannot be read must be to be taken for one a dead writer left. */
+const UNREADABLE_LOCK_MS = 10_000;
+
 /** Run `fn` holding the lock file `file` (its folder is created). */
 export async function withFileLock<T>(file: string, fn: () => Promise<T>, opts: FileLockOptions = {}): Promise<T> {
   const timeout = opts.timeoutMs ?? 15_000;
@@ -31,12 +34,11 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>, opts: 
   mkdirSync(path.dirname(file), { recursive: true });
   for (;;) {
     try {
-      const fd = openSync(file, 'wx');
-      writeAllSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }));
-      closeSync(fd);
-      break;
+      if (createExclusive(file, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }))) break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new GitmlError('IO', `cannot create ${file}: ${(e as Error).message}`, { file });
+      const sys = fromSystemError(e);
+      if (isGitmlError(sys, 'DISK_FULL')) throw sys;
+      throw new GitmlError('IO', `cannot create ${file}: ${(e as Error).message}`, { file });
     }
     let owner: { pid?: number; host?: string; at?: string } = {};
     try {
@@ -46,7 +48,16 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>, opts: 
         continue;
       }
     } catch {
-      /* being written right now, or not ours: wait */
+      // Being written right now: wait. Still unreadable after a while, it was left by a
+      // process that died between creating and writing it: cleared.
+      try {
+        if (Date.now() - statSync(file).mtimeMs > UNREADABLE_LOCK_MS) {
+          rmSync(file, { force: true });
+          continue;
+        }
+      } catch {
+        continue; // gone meanwhile
+      }
     }
     if (!told) {
       told = true;

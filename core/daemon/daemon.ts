@@ -22,10 +22,10 @@ import { runGit } from '../git.js';
 import { loadEntities } from '../entities/load.js';
 import { addToQueue } from '../queue/add.js';
 import { hostname } from 'node:os';
-import { claimNext, settleLost, type Claim } from '../queue/claim.js';
+import { claimNext, settleLost, type Claim, type FinishResult } from '../queue/claim.js';
 import type { QueueEntry } from '../queue/types.js';
 import type { RemoteClaim } from '../queue/remote-claim.js';
-import type { RunRecord } from '../runs/types.js';
+import { FINAL_STATUSES, type RunRecord } from '../runs/types.js';
 import { ServiceReconciler, changedModels, modelTags } from './services.js';
 import { MonitorSchedule } from './monitoring.js';
 import { affectedExperiments, defaultBranch } from '../triggers/affected.js';
@@ -158,6 +158,10 @@ const MAX_BACKOFF_MS = 5 * 60_000;
 class Daemon {
   started = 0;
   private readonly inflight = new Map<string, { p: Promise<void>; entry: QueueEntry; at: string; controller: AbortController }>();
+  /** Runs that ended without their record (a full disk), with the reason: recorded failed at a later pass. */
+  private readonly unrecorded = new Map<string, string>();
+  /** Entries whose outcome could not be written yet (a full disk): retried at every pass. */
+  private readonly unsettled = new Map<string, { claim: Claim; result: FinishResult }>();
   /** Entries another daemon holds on the remote, with when to look again. */
   private readonly heldElsewhere = new Map<string, number>();
   private failure: unknown;
@@ -311,6 +315,7 @@ class Daemon {
 
   /** One pass: settle lost entries, fetch (when due), scan branches and tags, start runs. */
   async pass(): Promise<void> {
+    await this.retryUnsettled();
     for (const s of await settleLost({ dir: this.o.dir, clock: this.o.clock })) this.log({ event: s.outcome === 'lost' ? 'lost' : 'requeued', id: s.id, experiment: s.experiment, owner: s.owner });
     await this.maybeFetch();
     await scanAndEnqueue({ ...this.o, log: this.log }, this.ddir, readState(this.ddir));
@@ -470,7 +475,7 @@ class Daemon {
       } else {
         const state = status === 'completed' ? 'completed' : status === 'canceled' ? 'canceled' : 'failed';
         if (rc) await remoteSettle(() => rc.done({ runId: r.runId, status }));
-        await c.finish({ state, runId: r.runId, runStatus: status, error: state === 'failed' ? r.record.error : undefined });
+        await this.finishEntry(c, { state, runId: r.runId, runStatus: status, error: state === 'failed' ? r.record.error : undefined });
         this.log({ event: 'run-finished', id: e.id, experiment: e.experiment, runId: r.runId, status });
         if (e.retrain) await this.settleRetraining(e, r.runId, r.record);
       }
@@ -478,12 +483,47 @@ class Daemon {
     } catch (err) {
       const info = errInfo(err);
       if (rc) await remoteSettle(() => rc.done({ status: 'failed' }));
-      await c.finish({ state: 'failed', error: `${info.code}: ${info.message}` }).catch((x) => this.log({ event: 'error', error: errInfo(x) }));
+      const runId = isGitmlError(err) && typeof err.data.runId === 'string' ? err.data.runId : undefined;
+      if (runId && isGitmlError(err, 'DISK_FULL')) this.unrecorded.set(runId, 'the disk was full when the run ended: its result could not be recorded then; recorded when there was room again, with its log as far as it was written (metrics and outputs not kept)');
+      await this.finishEntry(c, { state: 'failed', ...(runId ? { runId } : {}), error: `${info.code}: ${info.message}` });
       this.log({ event: 'run-error', id: e.id, experiment: e.experiment, error: info });
       if (e.retrain) await this.settleRetraining(e, undefined, undefined, `${info.code}: ${info.message}`);
     } finally {
       clearInterval(poll);
       if (renew) clearInterval(renew);
+    }
+  }
+
+  /**
+   * Record a claimed entry's outcome. When that cannot be written (a full disk), the claim is
+   * kept and the write retried at every pass: an entry is never left `running` for as long as
+   * this daemon lives because one write failed.
+   */
+  private async finishEntry(c: Claim, r: FinishResult): Promise<void> {
+    try {
+      await c.finish(r);
+      this.unsettled.delete(c.entry.id);
+    } catch (err) {
+      this.unsettled.set(c.entry.id, { claim: c, result: r });
+      this.log({ event: 'error', id: c.entry.id, error: errInfo(err) });
+    }
+  }
+
+  private async retryUnsettled(): Promise<void> {
+    if (this.unrecorded.size) {
+      const { reapLostRuns } = await import('../run/reap.js');
+      const { readLiveStatus } = await import('../run/live.js');
+      const reaped = await reapLostRuns(this.o.dir, { ended: this.unrecorded });
+      for (const id of [...this.unrecorded.keys()]) {
+        const st = readLiveStatus(this.o.dir, id)?.status;
+        if (!reaped.includes(id) && !(st && FINAL_STATUSES.includes(st))) continue;
+        this.unrecorded.delete(id);
+        this.log({ event: 'settled', runId: id, status: st ?? 'failed' });
+      }
+    }
+    for (const { claim, result } of [...this.unsettled.values()]) {
+      await this.finishEntry(claim, result);
+      if (!this.unsettled.has(claim.entry.id)) this.log({ event: 'settled', id: claim.entry.id, experiment: claim.entry.experiment, state: result.state });
     }
   }
 

@@ -3,11 +3,11 @@
  * processed on each branch (`state.json`, written atomically), and the lock that keeps a
  * second daemon off the same repository (`daemon.lock`, O_EXCL, pid and host).
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { GitmlError, fromSystemError } from '../errors.js';
-import { writeAllSync } from '../fs.js';
+import { createExclusive } from '../fs.js';
 import { git } from '../git.js';
 import { pidAlive } from '../pid.js';
 import { writeFileAtomic } from '../queue/store.js';
@@ -52,12 +52,9 @@ export function acquireDaemonLock(ddir: string): () => void {
   mkdirSync(ddir, { recursive: true });
   for (let i = 0; i < 3; i++) {
     try {
-      const fd = openSync(file, 'wx');
-      writeAllSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }));
-      closeSync(fd);
-      return () => rmSync(file, { force: true });
+      if (createExclusive(file, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }))) return () => rmSync(file, { force: true });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(e);
+      throw fromSystemError(e);
     }
     let owner: { pid?: number; host?: string } = {};
     try {

@@ -15,10 +15,11 @@
  *   const q = await queueRetraining({ dir: '.', service: 'iris', report });   // a daemon runs it
  *   q.action   // 'queued' (q.entry), or as above
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { GitmlError, isGitmlError } from '../errors.js';
+import { createExclusive } from '../fs.js';
 import { requireEntities } from '../entities/load.js';
 import { runGit } from '../git.js';
 import { pidAlive } from '../pid.js';
@@ -85,22 +86,15 @@ function writeState(file: string, s: RetrainState): void {
 /** Exclusive lock `<service>.lock` (pid + host); a lock of a dead pid on this host is taken over. */
 function lock(file: string): (() => void) | undefined {
   for (let attempt = 0; attempt < 2; attempt++) {
+    if (createExclusive(file, JSON.stringify({ pid: process.pid, host: hostname() }))) return () => rmSync(file, { force: true });
+    let owner: { pid?: number; host?: string } = {};
     try {
-      const fd = openSync(file, 'wx');
-      writeFileSync(fd, JSON.stringify({ pid: process.pid, host: hostname() }));
-      closeSync(fd);
-      return () => rmSync(file, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let owner: { pid?: number; host?: string } = {};
-      try {
-        owner = JSON.parse(readFileSync(file, 'utf8'));
-      } catch {
-        /* half-written: treat as held */
-      }
-      if (owner.host === hostname() && typeof owner.pid === 'number' && !pidAlive(owner.pid)) rmSync(file, { force: true });
-      else return undefined;
+      owner = JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      /* half-written: treat as held */
     }
+    if (owner.host === hostname() && typeof owner.pid === 'number' && !pidAlive(owner.pid)) rmSync(file, { force: true });
+    else return undefined;
   }
   return undefined;
 }

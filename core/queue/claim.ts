@@ -14,10 +14,10 @@
  *   const c = await claimNext({ dir });
  *   if (c) { const r = await run(c.entry); await c.finish({ state: 'completed', runId: r.runId }); }
  */
-import { closeSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { GitmlError, fromSystemError } from '../errors.js';
-import { writeAllSync } from '../fs.js';
+import { createExclusive } from '../fs.js';
 import { pidAlive } from '../pid.js';
 import { claimFile, listEntries, queuePaths, readEntry, sweepTemps, withQueueLock, writeEntry, type QueuePaths } from './store.js';
 import { FINAL_QUEUE_STATES, type ClaimOwner, type QueueEntry, type QueueState } from './types.js';
@@ -130,18 +130,13 @@ export async function claimNext(o: ClaimOptions): Promise<Claim | undefined> {
       if (e.state !== 'queued' || (o.filter && !o.filter(e))) continue;
       if ((running.get(e.compute) ?? 0) >= e.concurrency) continue;
       const owner: ClaimOwner = { ...me, at: now };
-      let fd: number;
+      let created: boolean;
       try {
-        fd = openSync(claimFile(p, e.id), 'wx');
+        created = createExclusive(claimFile(p, e.id), JSON.stringify(owner));
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue; // a claim the lock did not see: leave it
         throw fromSystemError(err);
       }
-      try {
-        writeAllSync(fd, JSON.stringify(owner));
-      } finally {
-        closeSync(fd);
-      }
+      if (!created) continue; // a claim the lock did not see: leave it
       const next: QueueEntry = { ...e, state: 'running', claim: owner, attempts: e.attempts + 1, updatedAt: now };
       delete next.error;
       writeEntry(p, next);

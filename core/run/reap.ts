@@ -13,6 +13,11 @@ import { FINAL_STATUSES, type RunRecord } from '../runs/types.js';
 import { liveDir, livePaths, readLiveStatus, writeLiveStatus } from './live.js';
 
 export interface ReapOptions {
+  /**
+   * Runs the caller knows have ended although their process lives (the daemon that ran them
+   * could not record their result: a full disk), with the reason to record.
+   */
+  ended?: ReadonlyMap<string, string>;
   /** The runs store configuration, when the caller has it (saves reading gitml.yaml). */
   config?: import('../runs/config.js').RunStoreConfig;
   now?: () => number;
@@ -29,7 +34,7 @@ export async function reapLostRuns(repoDir: string, opts: ReapOptions = {}): Pro
   const host = hostname();
   const lost = files
     .map((f) => readLiveStatus(repoDir, f.slice(0, -'.json'.length)))
-    .filter((s) => s && !FINAL_STATUSES.includes(s.status) && (s.host ?? host) === host && !pidAlive(s.pid));
+    .filter((s) => s && !FINAL_STATUSES.includes(s.status) && (s.host ?? host) === host && (opts.ended?.has(s.id) || !pidAlive(s.pid)));
   const reaped: string[] = [];
   for (const s of lost) {
     if (!s) continue;
@@ -59,7 +64,7 @@ export async function reapLostRuns(repoDir: string, opts: ReapOptions = {}): Pro
         writeLiveStatus(repoDir, { ...s, status: 'failed', endedAt: new Date((opts.now ?? Date.now)()).toISOString(), exitCode: null, error: 'lost before it was recorded' });
         continue;
       }
-      const error = `lost: the gitml process running it (pid ${s.pid} on ${host}) ended without recording a result; its command may have gone on running`;
+      const error = opts.ended?.get(s.id) ?? `lost: the gitml process running it (pid ${s.pid} on ${host}) ended without recording a result; its command may have gone on running`;
       // When it died is unknown (the log's last write says only when it last spoke): the record
       // ends now, when it was found lost, and has no duration.
       const { durationMs: _unknown, ...rest } = current.record;

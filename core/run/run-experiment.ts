@@ -13,7 +13,7 @@ import { closeSync, createWriteStream, mkdirSync, openSync, type WriteStream } f
 import { readdir, rm, stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
-import { GitmlError, fromSystemError } from '../errors.js';
+import { GitmlError, fromSystemError, isGitmlError } from '../errors.js';
 import { findRepoRoot, runGit } from '../git.js';
 import { packageRoot, safeRelPosix } from '../paths.js';
 import type { ComputeTarget, Entities, Environment, Experiment, Loaded } from '../entities/types.js';
@@ -417,15 +417,24 @@ export async function executeRun(opts: RunExperimentOptions, prep: PreparedRun, 
       record.environment = { ...record.environment, ...(result.image ? { image: result.image } : {}), ...(result.imageDigest ? { imageDigest: result.imageDigest } : {}) };
     }
     await new Promise<void>((res) => (logFile.destroyed ? res() : logFile.end(() => res())));
-    if (logError) throw fromSystemError(logError);
     progress('recording the run');
-    const rec = await recordRun({
-      dir: repoDir,
-      record,
-      logsFile: live.log,
-      ...(metrics && metrics.points.length ? { metrics: metrics.points } : {}),
-      ...(result.outputsDir ? { outputsDir: result.outputsDir } : {}),
-    });
+    let rec: Awaited<ReturnType<typeof recordRun>>;
+    try {
+      if (logError) throw fromSystemError(logError);
+      rec = await recordRun({
+        dir: repoDir,
+        record,
+        logsFile: live.log,
+        ...(metrics && metrics.points.length ? { metrics: metrics.points } : {}),
+        ...(result.outputsDir ? { outputsDir: result.outputsDir } : {}),
+      });
+    } catch (e) {
+      // The disk filled up under the run: nothing more fits. The branch keeps it `running` and
+      // the live log what was written; whoever knows the run has ended (the daemon that ran it,
+      // or anyone once this process is gone) records it failed when there is room (reap.ts).
+      if (isGitmlError(e, 'DISK_FULL')) Object.assign(e.data, { runId });
+      throw e;
+    }
     status(record.status, { endedAt: record.endedAt, exitCode: record.exitCode, error: record.error, commit: rec.commit });
     if (!opts.keepScratch) await rm(scratch.base, { recursive: true, force: true }).catch(() => {});
     return { runId, record: rec.record, commit: rec.commit };

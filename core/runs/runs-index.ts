@@ -299,9 +299,17 @@ export function writeIndexFile(file: string, meta: { ref: string; tip: string | 
   const fd = openSync(tmp, 'w');
   try {
     for (const b of [MAGIC, len, headBuf, ...parts]) writeSync(fd, b);
-  } finally {
+  } catch (e) {
+    // A full disk: the half-written copy would hold on to the space that is missing.
     closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* not there */
+    }
+    throw e;
   }
+  closeSync(fd);
   const opened = IndexFile.open(tmp);
   try {
     renameSync(tmp, file);

@@ -4,12 +4,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isGitmlError } from '../../core/errors.js';
 import { listRuns } from '../../core/runs/list.js';
 import { recordRun } from '../../core/runs/record.js';
+import { startDaemon } from '../daemon/support.js';
 import { git, gitml, tmpDir } from '../support/repo.js';
 import { rec } from './helpers.js';
 
@@ -71,4 +72,43 @@ describe.skipIf(!mounted)('a full disk', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout).status).toBe('completed');
   });
+
+  test('the daemon on a full disk: the run that cannot be recorded is logged, the daemon serves on, history stays valid; with room again that run is recorded failed, its entry settled, and the next commit runs', async () => {
+    const d = startDaemon(dir, ['--interval', '1s', '--reconcile', '0']);
+    try {
+      await d.waitFor((e) => e.event === 'ready');
+      // A commit whose run logs ~270 KB: the commit itself fits in what is left, its record does not.
+      appendFileSync(path.join(dir, 'src/train.py'), '\nimport base64\nprint(base64.b64encode(os.urandom(200000)).decode())\n');
+      fill(96);
+      git(dir, 'commit', '-qam', 'train: a big log');
+      const done = await d.waitFor((e) => e.event === 'run-error' || e.event === 'run-finished', 120_000);
+      expect(done).toMatchObject({ event: 'run-error', error: { code: 'DISK_FULL' } });
+      expect(d.child.exitCode).toBeNull();
+      expect(fsckClean(dir).status, fsckClean(dir).stderr).toBe(0);
+      // Nothing fits: the branch shows it running, as far as it got, and stays valid.
+      const head = git(dir, 'rev-parse', 'HEAD');
+      const runOf = () => (JSON.parse(gitml(dir, ['runs', '--json']).stdout).runs as Array<{ id: string; status: string; error?: string; source: { commit: string } }>).find((r) => r.source.commit === head);
+      expect(runOf()?.status).toBe('running');
+      // Room again: the daemon records that run failed, saying why, and settles its queue entry.
+      unfill();
+      const settled = await d.waitFor((e) => e.event === 'settled' && e.runId !== undefined, 60_000);
+      const big = runOf();
+      expect(big).toMatchObject({ id: settled.runId, status: 'failed', error: expect.stringMatching(/the disk was full when the run ended/) });
+      // And it never stopped: the next commit runs and is recorded.
+      const from = d.events.length;
+      appendFileSync(path.join(dir, 'src/train.py'), '# room again\n');
+      git(dir, 'commit', '-qam', 'train: room again');
+      const ok = await d.waitFor((e) => e.event === 'run-finished', 120_000, from);
+      expect(ok.status).toBe('completed');
+      const q = JSON.parse(gitml(dir, ['queue', 'list', '--json']).stdout) as { entries: Array<{ state: string; runId?: string }> } | Array<{ state: string; runId?: string }>;
+      const entries = Array.isArray(q) ? q : q.entries;
+      expect(entries.filter((e) => e.state === 'running' || e.state === 'queued')).toEqual([]);
+      expect(entries.find((e) => e.runId === big!.id)?.state).toBe('failed');
+      expect(fsckClean(dir).status).toBe(0);
+    } finally {
+      unfill();
+      await d.stop();
+    }
+    expect(d.child.exitCode).toBe(0);
+  }, 300_000);
 });
