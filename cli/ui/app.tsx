@@ -49,12 +49,7 @@ export function App(p: AppProps): React.ReactElement {
   const pollMs = p.pollMs ?? 1500;
   const branches = useLoad(async () => [(await loadRunStoreConfig(p.dir)).branch, await statusBranch(p.dir)], [p.dir]);
   const version = useRefsVersion(p.dir, branches.value, pollMs);
-  // Initial runs that are only the first screen's: every run is read once that screen is drawn.
-  const [whole, setWhole] = useState(false);
-  useEffect(() => {
-    if (p.initialRuns?.partial) setWhole(true);
-  }, []);
-  const runs = useLoad(() => loadRuns({ dir: p.dir, experiment: p.experiment }), [p.dir, p.experiment, version, whole], p.initialRuns);
+  const runs = useLoad(() => loadRuns({ dir: p.dir, experiment: p.experiment }), [p.dir, p.experiment, version], p.initialRuns);
   const registry = useLoad(() => loadRegistry(p.dir), [p.dir, version]);
   const services = useLoad(() => loadServices(p.dir), [p.dir, version]);
 
@@ -164,7 +159,7 @@ export function App(p: AppProps): React.ReactElement {
         <Text bold>gitml </Text>
         {TABS.map((t) => (
           <Text key={t} inverse={t === tab && !screen} bold={t === tab}>
-            {` ${t === 'runs' ? `Runs${runs.value ? ` (${runs.value.runs.length})` : ''}` : t === 'models' ? `Models${registry.value ? ` (${registry.value.list.models.length})` : ''}` : 'Services'} `}
+            {` ${t === 'runs' ? `Runs${runs.value ? ` (${runs.value.table.n})` : ''}` : t === 'models' ? `Models${registry.value ? ` (${registry.value.list.models.length})` : ''}` : 'Services'} `}
           </Text>
         ))}
         {p.experiment ? <Text {...tone('dim', color)}>{`  experiment ${oneLine(p.experiment)}`}</Text> : null}
