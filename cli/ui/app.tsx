@@ -57,10 +57,18 @@ export function App(p: AppProps): React.ReactElement {
   const [stack, setStack] = useState<Screen[]>([]);
   const [help, setHelp] = useState(false);
   const [notice, setNotice] = useState('');
-  const [ui, setUiState] = useState<RunsUi>({ filterText: '', filtering: false, cursor: 0, marked: [], choosing: false });
+  // Best run first by the primary metric: from the first screen when the runs come with the app
+  // (no newest-first frame before it), else once they are loaded (a sort the user picks wins).
+  const [ui, setUiState] = useState<RunsUi>(() => ({
+    filterText: '',
+    filtering: false,
+    cursor: 0,
+    marked: [],
+    choosing: false,
+    ...(p.initialRuns ? { sort: defaultSort(tablePrimary(p.initialRuns, p.experiment)) } : {}),
+  }));
   const setUi = useCallback((f: (u: RunsUi) => RunsUi) => setUiState(f), []);
-  // Best run first by the primary metric, once the runs are known (a sort the user picks wins).
-  const [sorted, setSorted] = useState(false);
+  const [sorted, setSorted] = useState(p.initialRuns !== undefined);
   useEffect(() => {
     if (!sorted && runs.value) {
       setSorted(true);

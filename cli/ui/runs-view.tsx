@@ -5,8 +5,10 @@
  */
 import React, { useEffect, useMemo, useRef } from 'react';
 import { Box, Text } from 'ink';
+import { isGitmlError } from '../../core/errors.js';
+import type { RunTable } from '../../core/runs/table.js';
 import { useCommands } from './hooks.js';
-import { cellText, columnsFor, fit, followCursor, nextSort, sortRuns, tablePrimary, tableView, windowStart, type FilterMemo, type RunsData, type Sort } from './model/runs.js';
+import { allRows, cellText, columnsFor, fit, followCursor, nextSort, sortRuns, tablePrimary, tableView, windowStart, type FilterMemo, type RunsData, type Sort } from './model/runs.js';
 import { oneLine } from './model/text.js';
 import { statusTone, tone } from './theme.js';
 
@@ -43,10 +45,18 @@ export function RunsView(p: RunsViewProps): React.ReactElement {
   const primary = useMemo(() => tablePrimary(data, p.experiment), [data, p.experiment]);
   const cols = useMemo(() => columnsFor(data, { width: p.width - 2, primary, chosen: ui.chosen }), [data, p.width, primary, ui.chosen]);
   const table = data.table;
-  const lastRows = useRef<number[] | undefined>(undefined);
+  // The last good rows, positions in `table` (a reload brings a new table: they are not its rows).
+  const lastRows = useRef<{ table: RunTable; rows: number[] } | undefined>(undefined);
   // The last good filter and its rows: a filter typed on from it filters those rows only.
   const memo = useRef<FilterMemo | undefined>(undefined);
-  const sorted = useMemo(() => sortRuns(data, ui.sort), [data, ui.sort]);
+  const sorted = useMemo(() => {
+    try {
+      return { rows: sortRuns(data, ui.sort) };
+    } catch (e) {
+      if (!isGitmlError(e)) throw e;
+      return { rows: allRows(data), error: { code: e.code, message: e.message } };
+    }
+  }, [data, ui.sort]);
   // Once the table is on screen: what the first filter word is tested on, read while idle.
   useEffect(() => {
     const t = setTimeout(() => {
@@ -58,8 +68,11 @@ export function RunsView(p: RunsViewProps): React.ReactElement {
     }, 100);
     return () => clearTimeout(t);
   }, [table]);
-  const view = useMemo(() => tableView(data, ui.filterText, ui.sort, lastRows.current, sorted, memo), [data, ui.filterText, sorted]);
-  if (!view.error) lastRows.current = view.rows;
+  const view = useMemo(() => {
+    const v = tableView(data, ui.filterText, ui.sort, lastRows.current?.table === table ? lastRows.current.rows : undefined, sorted.rows, memo);
+    return sorted.error && !v.error ? { ...v, error: sorted.error } : v;
+  }, [data, ui.filterText, sorted]);
+  if (!view.error) lastRows.current = { table, rows: view.rows };
   const rows = view.rows;
   const cursor = followCursor(data, rows, ui.cursorId, ui.cursor);
   const idAt = (i: number) => (rows[i] === undefined ? undefined : table.id(rows[i]));

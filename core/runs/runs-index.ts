@@ -379,11 +379,6 @@ export class IndexFile {
     return this.memo('ids', () => (this.n ? this.idsBuf().toString('utf8').split('\n') : []));
   }
 
-  /** The ids section as one text ('\n' between ids, row order): searched without splitting it. */
-  idsText(): string {
-    return this.memo('idsText', () => (this.n ? this.idsBuf().toString('utf8') : ''));
-  }
-
   /** The id of row `i`: read at its offset when ids are fixed-width (see idWidth), no split of 100,000 ids. */
   idAt(i: number): string {
     const w = this.header.idWidth;
