@@ -12,7 +12,8 @@
  * numbers (a string column sorts by each dictionary entry's rank).
  *
  * Keys the index has no column for (`inputs.x`, `source`, `artifacts`...) are answered from the
- * records, read one at a time and dropped (slower, but the table never holds them all).
+ * records, read one at a time and dropped, the values at the key kept (slower the first time,
+ * but the table never holds the records).
  *
  * Example: `const t = await openRunTable({ dir, experiment: 'train' }); t.filter(t.all(), [parseWhere('metrics.acc>0.9')])`.
  */
@@ -39,6 +40,9 @@ const T_STR = 3;
 const T_TRUE = 4;
 const T_FALSE = 5;
 
+/** A snapshot row that is not in the table (its value was not read). */
+const NOT_READ = Symbol('not read');
+
 /** Rows read at once when a key has no column (fewer than an eighth of the snapshot: IndexFile.records then reads them one by one and keeps none). */
 const RECORD_CHUNK = 2048;
 
@@ -46,6 +50,7 @@ export class RunTable {
   /** Number of rows (runs in the table). */
   readonly n: number;
   private keys = new Map<string, { miss: Uint8Array; key: Float64Array; generic?: unknown[] }>();
+  private fields = new Map<string, unknown[]>();
   /** The snapshot's ids text, lowercased (null: the ids are not all 26 characters, or lowercasing changed the length). */
   private idText?: string | null;
 
@@ -171,14 +176,10 @@ export class RunTable {
     const extraOk = (h: number) => f(fieldOf(this.extra[-1 - h], key));
     const c = this.base ? this.columnOf(key) : undefined;
     if (c === null) {
-      // No column: every record read once, the answers kept as bits.
+      // No column: the values at `key` from the records (read once for the key), the answers kept as bits.
+      const vals = this.fieldValues(key);
       const ok = new Uint8Array(this.base!.n);
-      const rows: number[] = [];
-      for (let p = 0; p < this.n; p++) if (this.handles[p] >= 0) rows.push(this.handles[p]);
-      let k = 0;
-      this.eachRecord(rows, (r) => {
-        ok[rows[k++]] = f(fieldOf(r, key)) ? 1 : 0;
-      });
+      for (let h = 0; h < ok.length; h++) if (vals[h] !== NOT_READ) ok[h] = f(vals[h]) ? 1 : 0;
       return (p) => {
         const h = this.handles[p];
         return h >= 0 ? ok[h] === 1 : extraOk(h);
@@ -366,6 +367,26 @@ export class RunTable {
     }
   }
 
+  /**
+   * The value at `key` of each snapshot row in the table (NOT_READ for the others), for a key
+   * without a column: every record read once (about a second at 100,000 runs) and the values of
+   * the last two such keys kept, not the records, so typing a condition on it costs that once.
+   */
+  private fieldValues(key: string): unknown[] {
+    const held = this.fields.get(key);
+    if (held) return held;
+    const vals: unknown[] = new Array(this.base!.n).fill(NOT_READ);
+    const rows: number[] = [];
+    for (let p = 0; p < this.n; p++) if (this.handles[p] >= 0) rows.push(this.handles[p]);
+    let k = 0;
+    this.eachRecord(rows, (r) => {
+      vals[rows[k++]] = fieldOf(r, key);
+    });
+    if (this.fields.size >= 2) this.fields.delete(this.fields.keys().next().value!);
+    this.fields.set(key, vals);
+    return vals;
+  }
+
   private readRecords(rows: number[]): RunRecord[] {
     const out: RunRecord[] = [];
     this.eachRecord(rows, (r) => out.push(r));
@@ -452,13 +473,8 @@ export class RunTable {
       values[p] = h < 0 ? fieldOf(this.extra[-1 - h], key) : c ? c.value(h) : undefined;
     }
     if (c === null && this.base) {
-      const rows: number[] = [];
-      const at: number[] = [];
-      for (let p = 0; p < this.n; p++) if (this.handles[p] >= 0) (rows.push(this.handles[p]), at.push(p));
-      let j = 0;
-      this.eachRecord(rows, (r) => {
-        values[at[j++]] = fieldOf(r, key);
-      });
+      const vals = this.fieldValues(key);
+      for (let p = 0; p < this.n; p++) if (this.handles[p] >= 0) values[p] = vals[this.handles[p]];
     }
     return { miss: new Uint8Array(0), key: new Float64Array(0), generic: values };
   }
