@@ -106,6 +106,10 @@ describe('runs table', () => {
     expect(narrows(f('metrics.accuracy<0.9'), f('failed'))).toBe(false);
     const sorted = sortRuns(data, { key: 'metrics.accuracy', desc: true });
     const memo: { current?: FilterMemo } = {};
+    // How many rows each filter looked at.
+    const looked: number[] = [];
+    const filter = data.table.filter.bind(data.table);
+    data.table.filter = (rows, tests) => (looked.push(rows.length), filter(rows, tests));
     const typed = 'metrics.accuracy>0.92 params.kernel=rbf';
     let prev: number[] | undefined;
     for (let i = 1; i <= typed.length; i++) {
@@ -116,9 +120,14 @@ describe('runs table', () => {
       // Every step answers as the same filter from scratch.
       expect({ text, rows: v.rows }).toEqual({ text, rows: v.error ? v.rows : tableView(data, text, undefined, undefined, sorted).rows });
       if (text === 'metrics.accuracy>0.92 p') {
-        // From the last good rows (two runs above 0.92), not every run: they are all the rows it saw.
+        // From the last good rows (two runs above 0.92), not every run.
         expect(before?.rows).toHaveLength(2);
+        expect(looked.at(-2)).toBe(2);
       }
+      // `>0.9` after `>0.` (above 0): the three runs with an accuracy, not the fourth.
+      if (text === 'metrics.accuracy>0.9') expect(looked.at(-2)).toBe(3);
+      // The first condition after the bare word `metrics.accuracy`: every run.
+      if (text === 'metrics.accuracy>0') expect(looked.at(-2)).toBe(4);
     }
     expect(ids(data, prev!)).toEqual([demo.runs[1].id]);
     // A memo of another sort is not used.
