@@ -29,9 +29,8 @@ async function uiAction(opts: UiOpts, cmd: Command): Promise<void> {
   // machine): the first screen waits for the slower of the two, not for both in turn.
   const runs = (async () => {
     await (await import('./ui-settle.js')).settleLost(dir);
-    // The first screen's rows only (the best by the primary metric, from the runs index); the App
-    // reads every run right after it has drawn them.
-    return (await import('../ui/model/runs.js')).loadRuns({ dir, experiment: opts.experiment, limit: 200 });
+    // Every run as the runs index's columns (no record parsed: cheap enough for the first screen).
+    return (await import('../ui/model/runs.js')).loadRuns({ dir, experiment: opts.experiment });
   })();
   const [{ render }, React, { App }] = await withoutCiEnv(() => Promise.all([import('ink'), import('react'), import('../ui/app.js')]));
   const initialRuns = await runs;

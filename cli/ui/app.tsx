@@ -49,12 +49,7 @@ export function App(p: AppProps): React.ReactElement {
   const pollMs = p.pollMs ?? 1500;
   const branches = useLoad(async () => [(await loadRunStoreConfig(p.dir)).branch, await statusBranch(p.dir)], [p.dir]);
   const version = useRefsVersion(p.dir, branches.value, pollMs);
-  // Initial runs that are only the first screen's: every run is read once that screen is drawn.
-  const [whole, setWhole] = useState(false);
-  useEffect(() => {
-    if (p.initialRuns?.partial) setWhole(true);
-  }, []);
-  const runs = useLoad(() => loadRuns({ dir: p.dir, experiment: p.experiment }), [p.dir, p.experiment, version, whole], p.initialRuns);
+  const runs = useLoad(() => loadRuns({ dir: p.dir, experiment: p.experiment }), [p.dir, p.experiment, version], p.initialRuns);
   const registry = useLoad(() => loadRegistry(p.dir), [p.dir, version]);
   const services = useLoad(() => loadServices(p.dir), [p.dir, version]);
 
@@ -62,10 +57,18 @@ export function App(p: AppProps): React.ReactElement {
   const [stack, setStack] = useState<Screen[]>([]);
   const [help, setHelp] = useState(false);
   const [notice, setNotice] = useState('');
-  const [ui, setUiState] = useState<RunsUi>({ filterText: '', filtering: false, cursor: 0, marked: [], choosing: false });
+  // Best run first by the primary metric: from the first screen when the runs come with the app
+  // (no newest-first frame before it), else once they are loaded (a sort the user picks wins).
+  const [ui, setUiState] = useState<RunsUi>(() => ({
+    filterText: '',
+    filtering: false,
+    cursor: 0,
+    marked: [],
+    choosing: false,
+    ...(p.initialRuns ? { sort: defaultSort(tablePrimary(p.initialRuns, p.experiment)) } : {}),
+  }));
   const setUi = useCallback((f: (u: RunsUi) => RunsUi) => setUiState(f), []);
-  // Best run first by the primary metric, once the runs are known (a sort the user picks wins).
-  const [sorted, setSorted] = useState(false);
+  const [sorted, setSorted] = useState(p.initialRuns !== undefined);
   useEffect(() => {
     if (!sorted && runs.value) {
       setSorted(true);
@@ -164,7 +167,7 @@ export function App(p: AppProps): React.ReactElement {
         <Text bold>gitml </Text>
         {TABS.map((t) => (
           <Text key={t} inverse={t === tab && !screen} bold={t === tab}>
-            {` ${t === 'runs' ? `Runs${runs.value ? ` (${runs.value.runs.length})` : ''}` : t === 'models' ? `Models${registry.value ? ` (${registry.value.list.models.length})` : ''}` : 'Services'} `}
+            {` ${t === 'runs' ? `Runs${runs.value ? ` (${runs.value.table.n})` : ''}` : t === 'models' ? `Models${registry.value ? ` (${registry.value.list.models.length})` : ''}` : 'Services'} `}
           </Text>
         ))}
         {p.experiment ? <Text {...tone('dim', color)}>{`  experiment ${oneLine(p.experiment)}`}</Text> : null}

@@ -3,11 +3,12 @@
  * status line. State that must survive opening a run (filter, sort, cursor, marks, columns)
  * lives in the app and comes in as `ui`.
  */
-import React, { useMemo, useRef } from 'react';
+import React, { useEffect, useMemo, useRef } from 'react';
 import { Box, Text } from 'ink';
-import type { RunRecord } from '../../core/runs/types.js';
+import { isGitmlError } from '../../core/errors.js';
+import type { RunTable } from '../../core/runs/table.js';
 import { useCommands } from './hooks.js';
-import { cellText, columnsFor, fit, followCursor, nextSort, sortRuns, tablePrimary, tableView, windowStart, type RunsData, type Sort } from './model/runs.js';
+import { allRows, cellText, columnsFor, fit, followCursor, nextSort, sortRuns, tablePrimary, tableView, windowStart, type FilterMemo, type RunsData, type Sort } from './model/runs.js';
 import { oneLine } from './model/text.js';
 import { statusTone, tone } from './theme.js';
 
@@ -43,12 +44,38 @@ export function RunsView(p: RunsViewProps): React.ReactElement {
   const { data, ui, setUi } = p;
   const primary = useMemo(() => tablePrimary(data, p.experiment), [data, p.experiment]);
   const cols = useMemo(() => columnsFor(data, { width: p.width - 2, primary, chosen: ui.chosen }), [data, p.width, primary, ui.chosen]);
-  const lastRows = useRef<RunRecord[] | undefined>(undefined);
-  const sorted = useMemo(() => sortRuns(data.runs, ui.sort), [data, ui.sort]);
-  const view = useMemo(() => tableView(data, ui.filterText, ui.sort, lastRows.current, sorted), [data, ui.filterText, sorted]);
-  if (!view.error) lastRows.current = view.rows;
+  const table = data.table;
+  // The last good rows, positions in `table` (a reload brings a new table: they are not its rows).
+  const lastRows = useRef<{ table: RunTable; rows: number[] } | undefined>(undefined);
+  // The last good filter and its rows: a filter typed on from it filters those rows only.
+  const memo = useRef<FilterMemo | undefined>(undefined);
+  const sorted = useMemo(() => {
+    try {
+      return { rows: sortRuns(data, ui.sort) };
+    } catch (e) {
+      if (!isGitmlError(e)) throw e;
+      return { rows: allRows(data), error: { code: e.code, message: e.message } };
+    }
+  }, [data, ui.sort]);
+  // Once the table is on screen: what the first filter word is tested on, read while idle.
+  useEffect(() => {
+    const t = setTimeout(() => {
+      try {
+        table.prepareWords();
+      } catch {
+        /* a damaged index: said when the filter reads it */
+      }
+    }, 100);
+    return () => clearTimeout(t);
+  }, [table]);
+  const view = useMemo(() => {
+    const v = tableView(data, ui.filterText, ui.sort, lastRows.current?.table === table ? lastRows.current.rows : undefined, sorted.rows, memo);
+    return sorted.error && !v.error ? { ...v, error: sorted.error } : v;
+  }, [data, ui.filterText, sorted]);
+  if (!view.error) lastRows.current = { table, rows: view.rows };
   const rows = view.rows;
-  const cursor = followCursor(rows, ui.cursorId, ui.cursor);
+  const cursor = followCursor(data, rows, ui.cursorId, ui.cursor);
+  const idAt = (i: number) => (rows[i] === undefined ? undefined : table.id(rows[i]));
   const bodyHeight = Math.max(1, p.height - 3);
   const startRef = useRef(0);
   const start = windowStart(rows.length, cursor, bodyHeight, startRef.current);
@@ -56,9 +83,9 @@ export function RunsView(p: RunsViewProps): React.ReactElement {
 
   const move = (to: number) => {
     const i = Math.max(0, Math.min(rows.length - 1, to));
-    setUi((u) => ({ ...u, cursor: i, cursorId: rows[i]?.id }));
+    setUi((u) => ({ ...u, cursor: i, cursorId: idAt(i) }));
   };
-  const current = rows[cursor];
+  const current = idAt(cursor);
 
   useCommands(
     'list',
@@ -77,10 +104,10 @@ export function RunsView(p: RunsViewProps): React.ReactElement {
       else if (id === 'sort') setUi((u) => ({ ...u, sort: nextSort(cols, u.sort), cursor: 0, cursorId: undefined }));
       else if (id === 'reverse') setUi((u) => ({ ...u, sort: u.sort ? { ...u.sort, desc: !u.sort.desc } : { key: 'id', desc: false }, cursor: 0, cursorId: undefined }));
       else if (id === 'columns') setUi((u) => ({ ...u, choosing: true }));
-      else if (id === 'open' && current) p.onOpen(current.id);
-      else if (id === 'logs' && current) p.onLogs(current.id);
+      else if (id === 'open' && current) p.onOpen(current);
+      else if (id === 'logs' && current) p.onLogs(current);
       else if (id === 'mark' && current) {
-        setUi((u) => ({ ...u, marked: u.marked.includes(current.id) ? u.marked.filter((m) => m !== current.id) : [...u.marked, current.id] }));
+        setUi((u) => ({ ...u, marked: u.marked.includes(current) ? u.marked.filter((m) => m !== current) : [...u.marked, current] }));
         move(cursor + 1);
       } else if (id === 'compare') {
         if (ui.marked.length >= 2) p.onCompare(ui.marked);
@@ -116,7 +143,7 @@ export function RunsView(p: RunsViewProps): React.ReactElement {
   const emptyText =
     data.recorded === 0
       ? 'No runs recorded yet. Run an experiment with `gitml run EXPERIMENT`, then this table fills in (live).'
-      : data.runs.length === 0
+      : table.n === 0
         ? `No runs of experiment ${p.experiment ?? ''} (${data.recorded} recorded in all).`
         : 'No run matches the filter (esc clears it).';
 
@@ -133,15 +160,16 @@ export function RunsView(p: RunsViewProps): React.ReactElement {
       {shown.length === 0 ? (
         <Text>{emptyText}</Text>
       ) : (
-        shown.map((r, i) => {
+        shown.map((pos, i) => {
           const at = start + i === cursor;
+          const id = table.id(pos);
           return (
-            <Text key={r.id} inverse={at} wrap="truncate-end">
+            <Text key={id} inverse={at} wrap="truncate-end">
               {at ? '›' : ' '}
-              {marked.has(r.id) ? '*' : ' '}
+              {marked.has(id) ? '*' : ' '}
               {cols.map((c, j) => (
-                <Text key={c.key} {...(c.key === 'status' ? tone(statusTone(r.status), p.color) : {})}>
-                  {(j ? ' ' : '') + cellText(r, c)}
+                <Text key={c.key} {...(c.key === 'status' ? tone(statusTone(String(table.value(pos, 'status'))), p.color) : {})}>
+                  {(j ? ' ' : '') + cellText(table, pos, c)}
                 </Text>
               ))}
             </Text>
@@ -152,7 +180,7 @@ export function RunsView(p: RunsViewProps): React.ReactElement {
         <Text key={`pad${i}`}> </Text>
       ))}
       <Text wrap="truncate-end" {...tone('dim', p.color)}>
-        {`${rows.length ? cursor + 1 : 0}/${rows.length} runs${rows.length !== data.runs.length ? ` (of ${data.runs.length})` : ''}`}
+        {`${rows.length ? cursor + 1 : 0}/${rows.length} runs${rows.length !== table.n ? ` (of ${table.n})` : ''}`}
         {ui.sort ? ` · sort ${ui.sort.key} ${ui.sort.desc ? 'desc' : 'asc'}` : ' · newest first'}
         {ui.marked.length ? ` · ${ui.marked.length} marked (c compares)` : ''}
         {data.problems.length ? ` · ${data.problems.length} malformed record${data.problems.length > 1 ? 's' : ''}: ${oneLine(data.problems[0].path)}: ${oneLine(data.problems[0].message)}` : ''}

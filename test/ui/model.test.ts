@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { writeStatus } from '../../core/status/branch.js';
 import { closeRunStore } from '../../core/runs/store.js';
-import { applyFilter, cellText, columnsFor, followCursor, loadRuns, nextSort, parseFilter, sortRuns, tablePrimary, tableView, windowStart } from '../../cli/ui/model/runs.js';
+import { allRows, applyFilter, cellText, columnsFor, followCursor, loadRuns, narrows, nextSort, parseFilter, sortRuns, tablePrimary, tableView, windowStart, type FilterMemo, type RunsData } from '../../cli/ui/model/runs.js';
 import { lineageRows, loadRunDetail } from '../../cli/ui/model/detail.js';
 import { historyLines, loadModel, loadRegistry } from '../../cli/ui/model/registry.js';
 import { loadCompare } from '../../cli/ui/model/compare.js';
@@ -39,43 +39,100 @@ function codeOf(f: () => unknown): string | undefined {
 }
 
 describe('runs table', () => {
+  const ids = (data: RunsData, rows: number[]) => rows.map((p) => data.table.id(p));
+
   test('loads every run with the primary metric of the experiment, best first by default', async () => {
     const data = await loadRuns({ dir: demo.dir });
-    expect(data.runs).toHaveLength(4);
+    expect(data.table.n).toBe(4);
+    // Newest first, as `gitml runs` lists them.
+    expect(ids(data, allRows(data))).toEqual([...demo.runs].reverse().map((r) => r.id));
     expect(data.primaries.train).toEqual({ name: 'accuracy', goal: 'maximize' });
     const primary = tablePrimary(data);
     expect(primary?.name).toBe('accuracy');
     const v = tableView(data, '', { key: 'metrics.accuracy', desc: true });
-    expect(v.rows[0].id).toBe(demo.best.id);
+    expect(data.table.id(v.rows[0])).toBe(demo.best.id);
     const cols = columnsFor(data, { width: 120, primary });
     // The primary metric comes right after the fixed columns.
     expect(cols.map((c) => c.key).slice(0, 6)).toEqual(['id', 'experiment', 'status', 'startedAt', 'durationMs', 'metrics.accuracy']);
     expect(cols.map((c) => c.key)).toEqual(expect.arrayContaining(['params.C', 'params.kernel']));
+    // Names most common first: C and kernel are on three runs, depth on one.
+    expect(data.paramNames).toEqual(['C', 'kernel', 'depth']);
     // Narrow terminals drop columns rather than squeeze them.
     const narrow = columnsFor(data, { width: 50, primary });
     expect(narrow.reduce((n, c) => n + c.width + 1, -1)).toBeLessThanOrEqual(50);
+    // Cells from the index columns; the full record only when asked for.
+    const best = data.table.positionOf(demo.best.id);
+    expect(cellText(data.table, best, { key: 'metrics.accuracy', title: 'A', width: 8, align: 'right' })).toBe('    0.97');
+    expect(cellText(data.table, best, { key: 'params.kernel', title: 'K', width: 6, align: 'left' })).toBe('rbf   ');
+    expect(data.table.records([best])[0]).toMatchObject({ id: demo.best.id, inputs: demo.best.inputs });
   });
 
   test('--experiment narrows the runs and picks that experiment primary metric', async () => {
     const data = await loadRuns({ dir: demo.dir, experiment: 'other' });
-    expect(data.runs.map((r) => r.experiment)).toEqual(['other']);
+    expect(ids(data, allRows(data))).toEqual([demo.runs[3].id]);
+    expect(data.recorded).toBe(4);
     expect(tablePrimary(data, 'other')).toBeUndefined();
   });
 
   test('filter: the --where grammar plus bare words; errors inline, the last rows kept', async () => {
     const data = await loadRuns({ dir: demo.dir });
-    expect(tableView(data, 'metrics.accuracy>0.92', undefined).rows.map((r) => r.id).sort()).toEqual([demo.runs[1].id, demo.runs[2].id].sort());
-    expect(tableView(data, 'params.kernel=rbf metrics.accuracy>0.92', undefined).rows.map((r) => r.id)).toEqual([demo.runs[1].id]);
-    expect(tableView(data, 'failed', undefined).rows.map((r) => r.id)).toEqual([demo.runs[2].id]);
-    expect(tableView(data, 'other', undefined).rows.map((r) => r.id)).toEqual([demo.runs[3].id]);
-    const prev = data.runs.slice(0, 2);
+    expect(ids(data, tableView(data, 'metrics.accuracy>0.92', undefined).rows).sort()).toEqual([demo.runs[1].id, demo.runs[2].id].sort());
+    expect(ids(data, tableView(data, 'params.kernel=rbf metrics.accuracy>0.92', undefined).rows)).toEqual([demo.runs[1].id]);
+    expect(ids(data, tableView(data, 'failed', undefined).rows)).toEqual([demo.runs[2].id]);
+    expect(ids(data, tableView(data, 'OTHER', undefined).rows)).toEqual([demo.runs[3].id]);
+    expect(ids(data, tableView(data, demo.runs[0].id.slice(3, 12).toUpperCase(), undefined).rows)).toEqual([demo.runs[0].id]);
+    // A key the index has no column for is answered from the records.
+    expect(tableView(data, 'inputs.iris!=x', undefined).rows).toHaveLength(4);
+    expect(tableView(data, 'inputs.iris=x', undefined).rows).toHaveLength(0);
+    const prev = allRows(data).slice(0, 2);
     const half = tableView(data, 'metrics.accuracy>', undefined, prev);
     expect(half.error?.code).toBe('USAGE');
     expect(half.rows).toBe(prev);
     const typo = tableView(data, 'metrics.acuracy>0.9', undefined, prev);
     expect(typo.error?.code).toBe('USAGE');
+    expect(typo.error?.message).toContain('did you mean metrics.accuracy?');
     expect(codeOf(() => parseFilter('metrics.accuracy>high', data))).toBe('USAGE');
-    expect(applyFilter(data.runs, parseFilter('', data))).toBe(data.runs);
+    const all = allRows(data);
+    expect(applyFilter(data, all, parseFilter('', data))).toBe(all);
+  });
+
+  test('a filter typed on from the last good one filters its rows only, with the same answer', async () => {
+    const data = await loadRuns({ dir: demo.dir });
+    const f = (t: string) => parseFilter(t, data);
+    expect(narrows(f('rb metrics.accuracy>0.92'), f('metrics.accuracy>0.9'))).toBe(true);
+    expect(narrows(f('train'), f('tra'))).toBe(true);
+    expect(narrows(f('tra'), f('train'))).toBe(false);
+    expect(narrows(f('metrics.accuracy>0.9'), f('metrics.accuracy>0.92'))).toBe(false);
+    expect(narrows(f('metrics.accuracy<0.9'), f('failed'))).toBe(false);
+    const sorted = sortRuns(data, { key: 'metrics.accuracy', desc: true });
+    const memo: { current?: FilterMemo } = {};
+    // How many rows each filter looked at.
+    const looked: number[] = [];
+    const filter = data.table.filter.bind(data.table);
+    data.table.filter = (rows, tests) => (looked.push(rows.length), filter(rows, tests));
+    const typed = 'metrics.accuracy>0.92 params.kernel=rbf';
+    let prev: number[] | undefined;
+    for (let i = 1; i <= typed.length; i++) {
+      const text = typed.slice(0, i);
+      const before = memo.current;
+      const v = tableView(data, text, undefined, prev, sorted, memo);
+      if (!v.error) prev = v.rows;
+      // Every step answers as the same filter from scratch.
+      expect({ text, rows: v.rows }).toEqual({ text, rows: v.error ? v.rows : tableView(data, text, undefined, undefined, sorted).rows });
+      if (text === 'metrics.accuracy>0.92 p') {
+        // From the last good rows (two runs above 0.92), not every run.
+        expect(before?.rows).toHaveLength(2);
+        expect(looked.at(-2)).toBe(2);
+      }
+      // `>0.9` after `>0.` (above 0): the three runs with an accuracy, not the fourth.
+      if (text === 'metrics.accuracy>0.9') expect(looked.at(-2)).toBe(3);
+      // The first condition after the bare word `metrics.accuracy`: every run.
+      if (text === 'metrics.accuracy>0') expect(looked.at(-2)).toBe(4);
+    }
+    expect(ids(data, prev!)).toEqual([demo.runs[1].id]);
+    // A memo of another sort is not used.
+    const other = sortRuns(data, { key: 'id', desc: false });
+    expect(ids(data, tableView(data, 'metrics.accuracy>0.92', undefined, undefined, other, memo).rows)).toEqual([demo.runs[1].id, demo.runs[2].id]);
   });
 
   test('sort cycles over the columns, descending then ascending; missing values last', async () => {
@@ -85,41 +142,38 @@ describe('runs table', () => {
     expect(s1).toEqual({ key: 'id', desc: true });
     expect(nextSort(cols, s1)).toEqual({ key: 'id', desc: false });
     expect(nextSort(cols, { key: 'id', desc: false })).toEqual({ key: 'experiment', desc: true });
-    const asc = sortRuns(data.runs, { key: 'metrics.accuracy', desc: false });
-    expect(asc.map((r) => r.metrics.accuracy)).toEqual([0.91, 0.93, 0.97, undefined]);
+    const asc = sortRuns(data, { key: 'metrics.accuracy', desc: false });
+    expect(asc.map((p) => data.table.value(p, 'metrics.accuracy'))).toEqual([0.91, 0.93, 0.97, undefined]);
+    expect(ids(data, sortRuns(data, { key: 'params.kernel', desc: false }))).toEqual([demo.runs[2].id, demo.runs[1].id, demo.runs[0].id, demo.runs[3].id]);
   });
 
-  test('window follows the cursor and the cursor follows its run', () => {
+  test('window follows the cursor and the cursor follows its run', async () => {
     expect(windowStart(100_000, 0, 20)).toBe(0);
     expect(windowStart(100_000, 25, 20, 0)).toBe(6);
     expect(windowStart(100_000, 10, 20, 6)).toBe(6);
     expect(windowStart(100_000, 3, 20, 6)).toBe(3);
     expect(windowStart(10, 9, 20, 5)).toBe(0);
-    const rows = [record(), record(), record()];
-    expect(followCursor(rows, rows[2].id, 0)).toBe(2);
-    expect(followCursor(rows, 'gone', 7)).toBe(2);
+    const data = await loadRuns({ dir: demo.dir });
+    const rows = allRows(data).slice(1);
+    expect(followCursor(data, rows, data.table.id(rows[2]), 0)).toBe(2);
+    expect(followCursor(data, rows, 'gone', 7)).toBe(2);
+    // Its run filtered out: the cursor stays where it was, clamped.
+    expect(followCursor(data, rows, data.table.id(allRows(data)[0]), 1)).toBe(1);
   });
 
-  test('control characters in recorded data are shown escaped in cells', async () => {
-    const r = record({ params: { note: 'a\u001b]52;c;eA==\u0007b\nc' } });
-    const text = cellText(r, { key: 'params.note', title: 'NOTE', width: 40, align: 'left' });
-    expect(text).not.toMatch(/[\u0000-\u001f]/);
-    expect(text).toContain('\\x1b');
-    expect(text).toContain('\\n');
-  });
-
-  test('a repository with no runs loads as empty, and a malformed record is a problem, the rest usable', async () => {
+  test('a repository with no runs loads as empty; a malformed record is a problem, the rest usable; control characters shown escaped', async () => {
     const empty = makeRepo({ 'README.md': 'x' });
     try {
       const d = await loadRuns({ dir: empty });
-      expect(d.runs).toEqual([]);
+      expect(d.table.n).toBe(0);
       expect(d.recorded).toBe(0);
+      expect(tableView(d, 'failed metrics.x>1', undefined).rows).toEqual([]);
     } finally {
       removeDir(empty);
     }
     const dir = makeRepo({ 'README.md': 'x' });
     try {
-      const good = record();
+      const good = record({ params: { note: 'a\u001b]52;c;eA==\u0007b\nc' } });
       await record1(dir, good);
       // A run.json that is not JSON, committed on the branch with plain git.
       const badId = record().id;
@@ -133,8 +187,12 @@ describe('runs table', () => {
       const commit = execFileSync('git', ['commit-tree', newTree, '-p', tip, '-m', 'bad'], { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' } }).trim();
       execFileSync('git', ['update-ref', 'refs/heads/runs', commit, tip], { cwd: dir });
       const d = await loadRuns({ dir });
-      expect(d.runs.map((r) => r.id)).toEqual([good.id]);
+      expect(ids(d, allRows(d))).toEqual([good.id]);
       expect(d.problems.map((p) => p.path)).toEqual([`${folder}`]);
+      const text = cellText(d.table, 0, { key: 'params.note', title: 'NOTE', width: 40, align: 'left' });
+      expect(text).not.toMatch(/[\u0000-\u001f]/);
+      expect(text).toContain('\\x1b');
+      expect(text).toContain('\\n');
     } finally {
       removeDir(dir);
     }

@@ -1,6 +1,6 @@
 /**
- * The runs table of `gitml ui` as plain data: which runs (from core/runs' listRuns, the same
- * cached catalog `gitml runs` reads), which columns (the experiment's primary metric first, then
+ * The runs table of `gitml ui` as plain data: which runs (core/runs' run table: the columns of
+ * the runs index `gitml runs` reads, no records held), which columns (the experiment's primary metric first, then
  * the most common metrics and params), the filter typed in the `/` prompt (the `--where`
  * grammar, plus bare words matched against id, experiment, status and branch), the sort, and
  * the window of rows that fits the screen. No terminal here: the views only draw what this
@@ -9,9 +9,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GitmlError, isGitmlError } from '../../../core/errors.js';
-import { listRuns, type RunProblem } from '../../../core/runs/list.js';
-import { closest, mapRef, matches, parseWhere, sorter, type Condition } from '../../../core/runs/query.js';
-import type { RunRecord } from '../../../core/runs/types.js';
+import { closest, mapRef, parseWhere, type Condition } from '../../../core/runs/query.js';
+import { conditionImplies, openRunTable, type RowTest, type RunTable } from '../../../core/runs/table.js';
 import { fmtDuration, fmtNum } from '../../output.js';
 import { oneLine } from './text.js';
 
@@ -20,9 +19,13 @@ export interface PrimaryMetric {
   goal: 'maximize' | 'minimize';
 }
 
+/**
+ * A row of the table is a position in `table` (core/runs/table.ts: the runs index's columns, no
+ * records held), 0 the newest run; `rows` below are lists of positions.
+ */
 export interface RunsData {
-  runs: RunRecord[];
-  problems: RunProblem[];
+  table: RunTable;
+  problems: Array<{ path: string; message: string }>;
   /** Runs on the branch (before --experiment). */
   recorded: number;
   /** Primary metric of each experiment that declares one (gitml/experiments/NAME.yaml `metrics.primary`). */
@@ -31,71 +34,62 @@ export interface RunsData {
   metricNames: string[];
   paramNames: string[];
   /** Runs of each experiment that declares a primary metric (which experiment the table is about). */
-  counts?: Record<string, number>;
-  /**
-   * Only the first rows by the default sort, not every run (`loadRuns` with `limit`: the first
-   * screen, drawn before every record is read); `total` runs match.
-   */
-  partial?: boolean;
-  total?: number;
+  counts: Record<string, number>;
 }
 
 export interface LoadRunsOptions {
   dir: string;
   experiment?: string;
-  /**
-   * Read only this many runs, the first by the table's default sort (best primary metric first),
-   * through the runs index: the first screen then costs the rows it shows, not the whole history.
-   */
-  limit?: number;
 }
 
-/** Orders already computed by the index for a runs array (sortRuns then costs nothing). */
-const presorted = new WeakMap<RunRecord[], Map<string, RunRecord[]>>();
-const sortSpec = (s: Sort) => `${s.desc ? '-' : ''}${s.key}`;
-
 /**
- * Every run (of one experiment when given), newest first, with the names the table can show.
- * The order by the default sort comes from the index too (its columns, not the records), so the
- * table's first sort is free.
+ * Every run (of one experiment when given), newest first, with the names the table can show:
+ * the runs index's columns (core/runs openRunTable), so loading 100,000 runs parses no record;
+ * a run's full record is read when it is opened (detail, compare, log).
  *
  * Example: `const data = await loadRuns({ dir, experiment: 'train' })`.
  */
 export async function loadRuns(o: LoadRunsOptions): Promise<RunsData> {
-  const primaries = await readPrimaries(o.dir);
+  const [primaries, table] = await Promise.all([readPrimaries(o.dir), openRunTable({ dir: o.dir, experiment: o.experiment })]);
   // Which experiment's primary metric leads the table: counted on the index's experiment column.
   const counts: Record<string, number> = {};
-  const named = o.experiment !== undefined ? [o.experiment].filter((e) => primaries[e]) : Object.keys(primaries);
-  for (const e of named) counts[e] = (await listRuns({ dir: o.dir, experiment: e, limit: 0 })).total;
-  const primary = pickPrimary(primaries, counts, o.experiment);
-  const sort = defaultSort(primary);
-  // A primary metric no run has recorded yet is refused as a sort key by listRuns: no presorted order then.
-  const byPrimary = sort
-    ? await listRuns({ dir: o.dir, experiment: o.experiment, sort: sortSpec(sort), limit: o.limit }).catch((e: unknown) => {
-        if (isGitmlError(e, 'USAGE')) return undefined;
-        throw e;
-      })
-    : undefined;
-  const partial = o.limit !== undefined;
-  const list = partial && byPrimary ? byPrimary : await listRuns({ dir: o.dir, experiment: o.experiment, limit: o.limit });
-  if (sort && byPrimary) presorted.set(list.runs, new Map([[sortSpec(sort), byPrimary.runs]]));
+  if (o.experiment !== undefined) {
+    if (primaries[o.experiment]) counts[o.experiment] = table.n;
+  } else {
+    const by = table.countBy('experiment');
+    for (const e of Object.keys(primaries)) counts[e] = by.get(e) ?? 0;
+  }
   return {
-    runs: list.runs,
-    problems: list.problems,
-    recorded: list.recorded,
+    table,
+    problems: table.problems,
+    recorded: table.recorded,
     primaries,
-    metricNames: byFrequency(list.runs, 'metrics'),
-    paramNames: byFrequency(list.runs, 'params'),
+    metricNames: byFrequency(table, 'metrics'),
+    paramNames: byFrequency(table, 'params'),
     counts,
-    total: list.total,
-    ...(partial && list.total > list.runs.length ? { partial: true } : {}),
   };
 }
 
-function byFrequency(runs: RunRecord[], map: 'metrics' | 'params'): string[] {
-  const freq = new Map<string, number>();
-  for (const r of runs) for (const k of Object.keys(r[map] ?? {})) freq.set(k, (freq.get(k) ?? 0) + 1);
-  return [...freq].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([k]) => k);
+/** All positions of the table, newest first. */
+export function allRows(data: RunsData): number[] {
+  return rowsCache(data).all;
+}
+
+const caches = new WeakMap<RunTable, { all: number[]; sorted: Map<string, number[]> }>();
+function rowsCache(data: RunsData) {
+  let c = caches.get(data.table);
+  if (!c) caches.set(data.table, (c = { all: data.table.all(), sorted: new Map() }));
+  return c;
+}
+
+function byFrequency(table: RunTable, map: 'metrics' | 'params'): string[] {
+  const names = table.names(map);
+  const freq = table.presence(names.map((k) => `${map}.${k}`));
+  return names
+    .map((k): [string, number] => [k, freq.get(`${map}.${k}`) ?? 0])
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .map(([k]) => k);
 }
 
 /**
@@ -122,10 +116,7 @@ export async function readPrimaries(dir: string): Promise<Record<string, Primary
 
 /** The primary metric of the table: the chosen experiment's, else that of the experiment with the most runs. */
 export function tablePrimary(data: RunsData, experiment?: string): PrimaryMetric | undefined {
-  if (data.counts) return pickPrimary(data.primaries, data.counts, experiment);
-  const count: Record<string, number> = {};
-  for (const r of data.runs) if (data.primaries[r.experiment]) count[r.experiment] = (count[r.experiment] ?? 0) + 1;
-  return pickPrimary(data.primaries, count, experiment);
+  return pickPrimary(data.primaries, data.counts, experiment);
 }
 
 function pickPrimary(primaries: Record<string, PrimaryMetric>, counts: Record<string, number>, experiment?: string): PrimaryMetric | undefined {
@@ -197,19 +188,20 @@ function when(iso: string | undefined): string {
   return Number.isNaN(d.getTime()) ? iso : d.toISOString().slice(0, 16).replace('T', ' ');
 }
 
-/** The text of one cell, one line, safe for the terminal, cut to the column. */
-export function cellText(r: RunRecord, col: Column): string {
-  let v: string;
+/** The text of one cell of the row at `pos`, one line, safe for the terminal, cut to the column. */
+export function cellText(table: RunTable, pos: number, col: Column): string {
   // Ids are cut, not ellipsed: their first characters are what `gitml runs show PREFIX` takes.
-  if (col.key === 'id') return oneLine(r.id).slice(0, col.width).padEnd(col.width);
-  else if (col.key === 'startedAt') v = when(r.startedAt);
-  else if (col.key === 'durationMs') v = fmtDuration(r.durationMs);
-  else if (col.key.startsWith('metrics.')) v = fmtNum(r.metrics?.[col.key.slice(8)]);
-  else if (col.key.startsWith('params.')) {
-    const p = r.params?.[col.key.slice(7)];
-    v = typeof p === 'number' ? fmtNum(p) : p === undefined ? '' : String(p);
-  } else v = String((r as unknown as Record<string, unknown>)[col.key] ?? '');
-  return fit(oneLine(v), col.width, col.align);
+  if (col.key === 'id') return oneLine(table.id(pos)).slice(0, col.width).padEnd(col.width);
+  return fit(oneLine(cellValue(table.value(pos, col.key), col.key)), col.width, col.align);
+}
+
+/** How a value at `key` is shown in a cell. */
+export function cellValue(v: unknown, key: string): string {
+  if (key === 'startedAt') return when(typeof v === 'string' ? v : undefined);
+  if (key === 'durationMs') return fmtDuration(typeof v === 'number' ? v : undefined);
+  if (key.startsWith('metrics.')) return fmtNum(v);
+  if (key.startsWith('params.')) return typeof v === 'number' ? fmtNum(v) : v === undefined ? '' : String(v);
+  return v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
 /** Pad or cut (with an ellipsis) to exactly `width` characters. */
@@ -252,29 +244,20 @@ export function parseFilter(text: string, data: Pick<RunsData, 'metricNames' | '
   return { conditions, words };
 }
 
-/** Lowercased text a bare word is looked for in, built once per record (records are immutable). */
-const haystacks = new WeakMap<RunRecord, string>();
-function haystack(r: RunRecord): string {
-  let h = haystacks.get(r);
-  if (h === undefined) {
-    h = `${r.id}\u0000${r.experiment}\u0000${r.status}\u0000${r.source?.branch ?? ''}`.toLowerCase();
-    haystacks.set(r, h);
-  }
-  return h;
+/** The rows of `rows` (positions, in order) that pass the filter. */
+export function applyFilter(data: RunsData, rows: number[], f: Filter): number[] {
+  if (!f.conditions.length && !f.words.length) return rows;
+  const tests: RowTest[] = [...f.words.map((w) => data.table.testWord(w)), ...f.conditions.map((c) => data.table.test(c))];
+  return data.table.filter(rows, tests);
 }
 
-export function applyFilter(runs: RunRecord[], f: Filter): RunRecord[] {
-  if (!f.conditions.length && !f.words.length) return runs;
-  const out: RunRecord[] = [];
-  for (const r of runs) {
-    if (f.words.length) {
-      const h = haystack(r);
-      if (!f.words.every((w) => h.includes(w))) continue;
-    }
-    if (f.conditions.length && !f.conditions.every((c) => matches(r, c))) continue;
-    out.push(r);
-  }
-  return out;
+/**
+ * true when every run `next` keeps, `prev` keeps too (by the text: each of prev's words is part
+ * of one of next's, each of prev's conditions is implied by one of next's), so filtering prev's
+ * result gives next's: the common case of typing a filter one character at a time.
+ */
+export function narrows(next: Filter, prev: Filter): boolean {
+  return prev.words.every((w) => next.words.some((x) => x.includes(w))) && prev.conditions.every((c) => next.conditions.some((x) => conditionImplies(x, c)));
 }
 
 export interface Sort {
@@ -282,13 +265,20 @@ export interface Sort {
   desc: boolean;
 }
 
-/** Sorted copy (newest first when `sort` is undefined: the order listRuns returns). */
-export function sortRuns(runs: RunRecord[], sort: Sort | undefined): RunRecord[] {
-  if (!sort) return runs;
-  const known = presorted.get(runs)?.get(sortSpec(sort));
-  if (known) return known;
-  return [...runs].sort(sorter(sortSpec(sort)));
+/** The positions sorted (newest first when `sort` is undefined: the order of the table); one sort per key kept. */
+export function sortRuns(data: RunsData, sort: Sort | undefined): number[] {
+  const c = rowsCache(data);
+  if (!sort) return c.all;
+  const spec = sortSpec(sort);
+  let out = c.sorted.get(spec);
+  if (!out) {
+    out = data.table.sort(c.all, sort.key, sort.desc);
+    c.sorted.clear();
+    c.sorted.set(spec, out);
+  }
+  return out;
 }
+const sortSpec = (s: Sort) => `${s.desc ? '-' : ''}${s.key}`;
 
 /** Default sort: best primary metric first when the table has one. */
 export function defaultSort(primary: PrimaryMetric | undefined): Sort | undefined {
@@ -304,29 +294,43 @@ export function nextSort(cols: Column[], cur: Sort | undefined): Sort {
 }
 
 export interface TableView {
-  rows: RunRecord[];
+  rows: number[];
   /** Error of the filter text, shown under the prompt (the table keeps the last good rows). */
   error?: { code: string; message: string };
 }
 
+/** The last good filter of a table view and its rows, for filtering on from there. */
+export interface FilterMemo {
+  sorted: number[];
+  filter: Filter;
+  rows: number[];
+}
+
 /**
  * Filter then sort; a bad filter leaves the previous rows in place and carries the error, so the
- * table never turns into an empty one because of a half-typed condition.
+ * table never turns into an empty one because of a half-typed condition. With `memo` (the last
+ * good filter over the same sorted rows), a filter that only narrows it filters its rows, not
+ * every run; `memo` is updated.
  */
-export function tableView(data: RunsData, filterText: string, sort: Sort | undefined, previous?: RunRecord[], sorted?: RunRecord[]): TableView {
+export function tableView(data: RunsData, filterText: string, sort: Sort | undefined, previous?: number[], sorted?: number[], memo?: { current?: FilterMemo }): TableView {
+  const all = sorted ?? sortRuns(data, sort);
   let f: Filter;
   try {
     f = parseFilter(filterText, data);
   } catch (e) {
     if (!isGitmlError(e)) throw e;
-    return { rows: previous ?? sorted ?? sortRuns(data.runs, sort), error: { code: e.code, message: e.message } };
+    return { rows: previous ?? all, error: { code: e.code, message: e.message } };
   }
   try {
+    const last = memo?.current;
     // Filtering keeps the order: sorted once per sort (`sorted`), each key press only filters.
-    return { rows: applyFilter(sorted ?? sortRuns(data.runs, sort), f) };
+    const from = last && last.sorted === all && narrows(f, last.filter) ? last.rows : all;
+    const rows = applyFilter(data, from, f);
+    if (memo) memo.current = { sorted: all, filter: f, rows };
+    return { rows };
   } catch (e) {
     if (!isGitmlError(e)) throw e;
-    return { rows: previous ?? data.runs, error: { code: e.code, message: e.message } };
+    return { rows: previous ?? all, error: { code: e.code, message: e.message } };
   }
 }
 
@@ -343,10 +347,15 @@ export function windowStart(total: number, cursor: number, height: number, prevS
 }
 
 /** Keep the cursor on the same run after a reload or a new filter (by id), else clamp it. */
-export function followCursor(rows: RunRecord[], id: string | undefined, fallback: number): number {
+export function followCursor(data: RunsData, rows: number[], id: string | undefined, fallback: number): number {
   if (id !== undefined) {
-    const i = rows.findIndex((r) => r.id === id);
-    if (i >= 0) return i;
+    // The run's position by binary search over the ids, then where it is among the rows (fast if it is near the cursor).
+    const pos = data.table.positionOf(id);
+    if (pos >= 0) {
+      if (rows[fallback] === pos) return fallback;
+      const i = rows.indexOf(pos);
+      if (i >= 0) return i;
+    }
   }
   return Math.max(0, Math.min(fallback, rows.length - 1));
 }
