@@ -162,8 +162,8 @@ model = srv.Model(bundle)
 model.load()
 assert model.state == "ready", model.error
 row = json.loads(sys.argv[3])
-# As a request reaches the model: checked records that carry their rows (the server's fast path).
-record = srv.Records([dict(zip([c.name for c in bundle.inputs], row))] * int(sys.argv[4]), [list(row)] * int(sys.argv[4]))
+# As a request reaches the model: checked rows in schema order (what the server's fast path makes).
+record = srv.Rows([c.name for c in bundle.inputs], [tuple(row)] * int(sys.argv[4]))
 for _ in range(50):
     model.predict(record)
 print(json.dumps({"ready": True, "kind": model.kind}), flush=True)
