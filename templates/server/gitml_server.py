@@ -1609,6 +1609,9 @@ class Batcher:
         with self.lock:
             self.pending.append(job)
         if self.slots.acquire(blocking=False):
+            # Let the threads that hold requests read so far reach the queue first: the
+            # interpreter lock passes only at a blocking call, and a predict call makes none.
+            time.sleep(0)
             self._drain()
         job.done.acquire()  # the call that scored it (this thread's, or another's) released it
         if job.error is not None:
