@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { removeDir, tmpDir } from '../support/repo.js';
-import { rawConnect, startServer, writeBundle, type RunningServer } from './helpers.js';
+import { rawConnect, startServer, waitFor, writeBundle, type RunningServer } from './helpers.js';
 
 let dir = '';
 let server: RunningServer;
@@ -102,6 +102,8 @@ describe('what a client puts in the URL', () => {
     const r = await send(`GET /v2/models/%1b%5b2J%0aFORGED%20200/ready HTTP/1.1\r\nHost: x\r\n\r\n`);
     expect(r.status).toBe(404);
     expect(JSON.parse(r.body).code).toBe('MODEL_NOT_FOUND');
+    // access lines may be written together, up to 50 ms after the answer
+    await waitFor(() => server.log().slice(before).includes(' 404 '), 5_000);
     const logged = server.log().slice(before);
     expect(logged).not.toMatch(/\x1b/);
     expect(logged.trim().split('\n')).toHaveLength(1);
