@@ -351,7 +351,20 @@ async function onTag(ctx: ActionContext): Promise<ActionResult> {
     return { runIds: [], regressed: false, failed: false };
   }
   const { deploy } = await import('../core/services/reconcile.js');
+  // The status branch as the remote has it (other deploys, monitor reports), so what this
+  // deploy records goes on top and the push below is a fast-forward.
+  const { pullStatus, pushStatus } = await import('../core/status/sync.js');
+  await pullStatus({ dir: ctx.dir, remote: ctx.remote }).catch((e: unknown) => ctx.runner.warning(`could not fetch the status branch: ${(e as Error).message}`));
   const r = await deploy({ dir: ctx.dir, services, trigger: 'action', onProgress: (l) => ctx.runner.info(l) });
+  if (r.services.some((s) => !s.noop)) {
+    // Who deployed what, from which tag: `gitml services` on any clone shows it after a pull.
+    try {
+      const p = await pushStatus({ dir: ctx.dir, remote: ctx.remote });
+      if (p.pushed) ctx.runner.info(`pushed the status branch ${p.branch} to ${p.remote}`);
+    } catch (e) {
+      ctx.runner.warning(`could not push the status branch: ${(e as Error).message}; the services are deployed, their status record stays in this job's clone`);
+    }
+  }
   const bad = r.services.filter((s) => s.error);
   for (const s of bad) ctx.runner.error(`service ${s.name}: ${s.error!.message}`, { title: `gitml: deploy of ${s.name} failed` });
   const md = ['## gitml deploy', '', `Tag \`${tag}\``, '', '| service | result |', '|---|---|', ...r.services.map((s) => `| ${s.name} | ${s.error ? `❌ ${s.error.message.replace(/[|\n]/g, ' ')}` : s.noop ? 'up to date' : `applied${s.url ? ` (${s.url})` : ''}`} |`), ''].join('\n');

@@ -41,5 +41,9 @@ describeDocker('the bundled Action on a model tag', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.summary).toMatch(/\| iris \| applied/);
     expect(await score(port)).toBe(200);
+    // The deploy's record (who, when, which tag) reached the remote's status branch.
+    const status = JSON.parse(git(w.bare, 'show', 'refs/heads/gitml-status:services/iris/status.json')) as Record<string, unknown>;
+    expect(JSON.stringify(status)).toContain(tag);
+    expect(r.stdout).toContain('pushed the status branch gitml-status');
   }, 600_000);
 });

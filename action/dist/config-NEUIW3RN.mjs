@@ -1,2 +1,2 @@
 import{createRequire as __gitmlRequire}from'node:module';import{fileURLToPath as __gitmlPath}from'node:url';import{dirname as __gitmlDir}from'node:path';const require=__gitmlRequire(import.meta.url);const __filename=__gitmlPath(import.meta.url);const __dirname=__gitmlDir(__filename);
-import{b as a,c as b,d as c}from"./chunk-UEIGNXRX.mjs";import"./chunk-YXAZTVH5.mjs";import"./chunk-UWEMYAGX.mjs";export{a as DEFAULT_INLINE_MAX_BYTES,c as loadRunStoreConfig,b as runStoreConfig};
+import{b as a,c as b,d as c}from"./chunk-45GJG4KN.mjs";import"./chunk-YXAZTVH5.mjs";import"./chunk-UWEMYAGX.mjs";export{a as DEFAULT_INLINE_MAX_BYTES,c as loadRunStoreConfig,b as runStoreConfig};
