@@ -1,5 +1,5 @@
 /**
- * Daemon overheads: `npx tsx bench/daemon.ts [--runs 5] [--entries 300] [--loop 1000] [--idle 60] [--parts inproc,live,idle,queue]`
+ * Daemon overheads: `npx tsx bench/daemon.ts [--runs 5] [--entries 300] [--loop 1000] [--idle 60] [--parts inproc,live,idle,queue,services] [--services 10]`
  * (needs `npm run build`: the live parts run the CLI as a user does).
  *
  *   commit → claimed    after a local commit touching src/ of the python template, one scan
@@ -17,7 +17,12 @@
  *                       queued with `gitml queue add --sweep` and run by `gitml daemon --once
  *                       --workers 2`, against the same number of `gitml run` in a loop.
  *   idle                a daemon with nothing to do for --idle seconds: CPU (utime+stime over
- *                       wall time) and resident memory of its process, from /proc.
+ *                       wall time, with its waited-for children's) and resident memory of its
+ *                       process, from /proc.
+ *   services            (not in the default parts; needs the Docker engine) --services sklearn
+ *                       services deployed on the local engine, then a daemon with its default
+ *                       interval and reconcile (30 s: every service reconciled every pass) idle
+ *                       for --idle seconds: the same CPU and memory figures.
  * Prints medians / totals and the ratios.
  */
 import { spawn, execFileSync } from 'node:child_process';
@@ -39,6 +44,7 @@ const RUNS = arg('--runs', 5);
 const ENTRIES = arg('--entries', 300);
 const LOOP = arg('--loop', 1000);
 const IDLE_S = arg('--idle', 60);
+const SERVICES = arg('--services', 10);
 /** Which parts to run: `--parts inproc,live,idle,queue` (default all). */
 const PARTS = new Set((process.argv.includes('--parts') ? process.argv[process.argv.indexOf('--parts') + 1] : 'inproc,live,idle,queue').split(','));
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '../bin/gitml.js');
@@ -88,7 +94,8 @@ function postGithub(port: number, body: string, delivery: string): Promise<numbe
 function procUsage(pid: number): { cpuS: number; rss: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
+  // utime, stime (fields 14, 15) and cutime, cstime (16, 17: the children it waited for, git)
+  const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
   const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
   return { cpuS: ticks / 100, rss };
 }
@@ -187,17 +194,45 @@ async function live(parent: string, dir: string): Promise<void> {
   // Idle: the same daemon, nothing to do.
   if (!PARTS.has('idle')) return void (await w.stop());
   await sleep(2000);
-  const a = procUsage(w.pid);
+  const u = await idleUsage(w.pid, IDLE_S);
+  console.log(`idle ${u.wall.toFixed(0)} s (refs watch, remote, webhook; no services): CPU ${u.cpuPct.toFixed(2)} %; RSS peak ${u.peakMiB.toFixed(0)} MiB (targets < 1 %, < 100 MB)`);
+  await w.stop();
+}
+
+/** CPU share and peak RSS of `pid` over `seconds` (sampled each second). */
+async function idleUsage(pid: number, seconds: number): Promise<{ cpuPct: number; peakMiB: number; wall: number }> {
+  const a = procUsage(pid);
   const t0 = now();
   let peak = a.rss;
-  while (now() - t0 < IDLE_S * 1000) {
+  while (now() - t0 < seconds * 1000) {
     await sleep(1000);
-    peak = Math.max(peak, procUsage(w.pid).rss);
+    peak = Math.max(peak, procUsage(pid).rss);
   }
-  const b = procUsage(w.pid);
+  const b = procUsage(pid);
   const wall = (now() - t0) / 1000;
-  console.log(`idle ${wall.toFixed(0)} s (refs watch, remote, webhook; no services): CPU ${(((b.cpuS - a.cpuS) / wall) * 100).toFixed(2)} %; RSS peak ${(peak / 2 ** 20).toFixed(0)} MiB (targets < 1 %, < 100 MB)`);
-  await w.stop();
+  return { cpuPct: ((b.cpuS - a.cpuS) / wall) * 100, peakMiB: peak / 2 ** 20, wall };
+}
+
+async function idleWithServices(parent: string): Promise<void> {
+  const { serviceRepo, SERVICE_ENV, removeProject } = await import('../test/support/services.js');
+  Object.assign(process.env, SERVICE_ENV);
+  const base = 18900;
+  const { dir } = serviceRepo({ port: base, dir: path.join(parent, 'svc') });
+  const yaml = readFileSync(path.join(dir, 'gitml/services/iris.yaml'), 'utf8');
+  for (let i = 1; i < SERVICES; i++) writeFileSync(path.join(dir, `gitml/services/iris${i}.yaml`), yaml.replace(/^port: .*$/m, `port: ${base + i}`));
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-qm', `${SERVICES} services`);
+  try {
+    execFileSync(process.execPath, [BIN, 'deploy'], { cwd: dir, env: { ...ENV, ...SERVICE_ENV }, stdio: ['ignore', 'ignore', 'inherit'] });
+    const d = daemon(dir, []);
+    await d.next((e) => e.event === 'ready');
+    await sleep(2000);
+    const u = await idleUsage(d.pid, IDLE_S);
+    await d.stop();
+    console.log(`idle ${u.wall.toFixed(0)} s with ${SERVICES} services on Docker (interval and reconcile 30 s): CPU ${u.cpuPct.toFixed(2)} %; RSS peak ${u.peakMiB.toFixed(0)} MiB (targets < 1 %, < 100 MB)`);
+  } finally {
+    await removeProject(path.basename(dir));
+  }
 }
 
 async function queueVsLoop(parent: string): Promise<void> {
@@ -233,6 +268,7 @@ async function main(): Promise<void> {
     if (PARTS.has('inproc')) await inProcess(dir);
     if (PARTS.has('live') || PARTS.has('idle')) await live(parent, dir);
     if (PARTS.has('queue')) await queueVsLoop(parent);
+    if (PARTS.has('services')) await idleWithServices(parent);
   } finally {
     rmSync(parent, { recursive: true, force: true });
   }

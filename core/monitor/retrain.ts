@@ -135,22 +135,32 @@ async function prepare(o: RetrainOptions): Promise<RetrainResult | Prepared> {
   return { policy, exp, threshold, stateDir: dir, stateFile };
 }
 
-const startMessage = (o: RetrainOptions, p: Prepared) => `drift share ${(o.report.driftShare * 100).toFixed(0)} % >= ${(p.threshold * 100).toFixed(0)} %: retraining with experiment ${p.policy.experiment}`;
-
-/** Retrain now, in this process (`gitml monitor --retrain` with no daemon running). */
-export async function retrainOnDrift(o: RetrainOptions): Promise<RetrainResult> {
+/**
+ * The checks both ways of retraining share: the policy, the threshold and the back-off; then,
+ * holding the service's retraining lock, none already waiting or running in the daemon's
+ * queue. `start` is called only when a retraining may start.
+ */
+async function whenFree(o: RetrainOptions, start: (p: Prepared) => Promise<RetrainResult>): Promise<RetrainResult> {
   const p = await prepare(o);
   if ('action' in p) return p;
   const release = lock(path.join(p.stateDir, `${o.service}.lock`));
   if (!release) return { action: 'in-flight', message: `a retraining of ${o.service} is already running: one at a time per service` };
   try {
-    if (await queuedRetraining(o.dir, o.service)) return { action: 'in-flight', message: `a retraining of ${o.service} is already in the daemon's queue: one at a time per service` };
-    o.onProgress?.(startMessage(o, p));
-    const run = await runExperiment({ dir: o.dir, experiment: p.policy.experiment, trigger: { kind: 'drift', ref: o.report.id }, onLog: o.onLog, onProgress: o.onProgress, env: o.env });
-    return await settleRetraining({ dir: o.dir, service: o.service, model: o.report.model, report: o.report.id, runId: run.runId, record: run.record, env: o.env, clock: o.clock });
+    const waiting = await queuedRetraining(o.dir, o.service);
+    if (waiting) return { action: 'in-flight', message: `a retraining of ${o.service} is already in the daemon's queue (entry ${waiting.id}, ${waiting.state}): one at a time per service`, entry: waiting.id };
+    o.onProgress?.(`drift share ${(o.report.driftShare * 100).toFixed(0)} % >= ${(p.threshold * 100).toFixed(0)} %: retraining with experiment ${p.policy.experiment}`);
+    return await start(p);
   } finally {
     release();
   }
+}
+
+/** Retrain now, in this process (`gitml monitor --retrain` with no daemon running). */
+export function retrainOnDrift(o: RetrainOptions): Promise<RetrainResult> {
+  return whenFree(o, async (p) => {
+    const run = await runExperiment({ dir: o.dir, experiment: p.policy.experiment, trigger: { kind: 'drift', ref: o.report.id }, onLog: o.onLog, onProgress: o.onProgress, env: o.env });
+    return settleRetraining({ dir: o.dir, service: o.service, model: o.report.model, report: o.report.id, runId: run.runId, record: run.record, env: o.env, clock: o.clock });
+  });
 }
 
 /** The retraining of `service` waiting or running in the daemon's queue, if any. */
@@ -166,21 +176,12 @@ async function queuedRetraining(dir: string, service: string): Promise<QueueEntr
  * with `trigger: drift:<report>`; the worker registers (and promotes) by the policy when it
  * completes (settleRetraining). One at a time per service, queued or running.
  */
-export async function queueRetraining(o: RetrainOptions): Promise<RetrainResult> {
-  const p = await prepare(o);
-  if ('action' in p) return p;
-  const release = lock(path.join(p.stateDir, `${o.service}.lock`));
-  if (!release) return { action: 'in-flight', message: `a retraining of ${o.service} is already running: one at a time per service` };
-  try {
-    const waiting = await queuedRetraining(o.dir, o.service);
-    if (waiting) return { action: 'in-flight', message: `a retraining of ${o.service} is already in the daemon's queue (entry ${waiting.id}, ${waiting.state}): one at a time per service`, entry: waiting.id };
-    o.onProgress?.(startMessage(o, p));
+export function queueRetraining(o: RetrainOptions): Promise<RetrainResult> {
+  return whenFree(o, async (p) => {
     const { addToQueue } = await import('../queue/add.js');
     const [q] = await addToQueue({ dir: o.dir, experiment: p.policy.experiment, rev: 'HEAD', trigger: { kind: 'drift', ref: o.report.id }, retrain: { service: o.service, model: o.report.model, report: o.report.id } });
     return { action: 'queued', entry: q.entry.id, message: `queued the retraining of ${o.service} with experiment ${p.policy.experiment} (entry ${q.entry.id}); the daemon runs it, then registers the model${p.policy.promote ? ` and promotes it to ${p.policy.promote} if better` : ''}` };
-  } finally {
-    release();
-  }
+  });
 }
 
 export interface SettleRetrainingOptions {
