@@ -1,2 +1,2 @@
 import{createRequire as __gitmlRequire}from'node:module';import{fileURLToPath as __gitmlPath}from'node:url';import{dirname as __gitmlDir}from'node:path';const require=__gitmlRequire(import.meta.url);const __filename=__gitmlPath(import.meta.url);const __dirname=__gitmlDir(__filename);
-import{a,b,c,d}from"./chunk-5XNQGQ6Y.mjs";import"./chunk-HWER2GCN.mjs";import"./chunk-NRGO62S5.mjs";import"./chunk-YXAZTVH5.mjs";import"./chunk-UWEMYAGX.mjs";export{d as dockerignore,c as extractTar,b as packFiles,a as packFolder};
+import{a,b,c,d}from"./chunk-UEUW7DEV.mjs";import"./chunk-IEGIMRSO.mjs";import"./chunk-NRGO62S5.mjs";import"./chunk-YXAZTVH5.mjs";import"./chunk-UWEMYAGX.mjs";export{d as dockerignore,c as extractTar,b as packFiles,a as packFolder};

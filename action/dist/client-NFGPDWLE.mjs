@@ -1,2 +1,2 @@
 import{createRequire as __gitmlRequire}from'node:module';import{fileURLToPath as __gitmlPath}from'node:url';import{dirname as __gitmlDir}from'node:path';const require=__gitmlRequire(import.meta.url);const __filename=__gitmlPath(import.meta.url);const __dirname=__gitmlDir(__filename);
-import{b as a,c as b,d as c}from"./chunk-4ERBBDU7.mjs";import"./chunk-YXAZTVH5.mjs";import"./chunk-UWEMYAGX.mjs";export{a as DEFAULT_INLINE_MAX_BYTES,c as loadRunStoreConfig,b as runStoreConfig};
+import{a,b,c,d,e,f}from"./chunk-S53UEI6T.mjs";import"./chunk-YXAZTVH5.mjs";import"./chunk-UWEMYAGX.mjs";export{a as FIELD_MANAGER,c as forbiddenRule,f as kubeClient,d as kubeError,b as kubeconfigPath,e as loadKubeConfig};
