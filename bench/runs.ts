@@ -5,8 +5,9 @@
  *
  * Each repository is built once by --writers processes calling recordRun (10 params, 10 metrics
  * with a 3-point series each, logs; compare-and-swap on the ref, packing on, as a daemon records)
- * and cached under bench/out/runs-N/; measurements run on a copy. Every figure of issue 13's
- * table is printed next to its baseline, measured in the same run:
+ * and cached under bench/out/runs-N/; measurements run on a copy (named by pid, so that two
+ * benches at once never share one). Every figure of issue 13's table is printed next to its
+ * baseline, measured in the same run:
  *   - filtered + sorted top 10 in a new process, against `gitml -V` (and node -e 0);
  *   - the same in process (the UI's path), against spawning `git rev-parse`;
  *   - listing all runs as JSON in a new process, against `git cat-file --batch` reading every run.json;
@@ -199,7 +200,7 @@ async function recordTimes(dir: string, config: RunStoreConfig, k: number): Prom
 }
 
 async function measure(big: string, small: string, n: number, nSmall: number): Promise<void> {
-  const work = path.join(outDir, `work-${n}`);
+  const work = path.join(outDir, `work-${n}-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
   cpSync(big, work, { recursive: true });
   const config = runStoreConfig(undefined, work);
@@ -259,7 +260,7 @@ async function measure(big: string, small: string, n: number, nSmall: number): P
   console.log(`  index update after 100 new runs (first query of a process): ${fmt(updT)} = ${ratio(updT, cat100)} git cat-file --batch of those 100 records (${fmt(cat100)}) [goal < 100 ms]`);
 
   // Record one run at 100k vs 10k.
-  const smallWork = path.join(outDir, `work-small-${nSmall}`);
+  const smallWork = path.join(outDir, `work-small-${nSmall}-${process.pid}`);
   rmSync(smallWork, { recursive: true, force: true });
   cpSync(small, smallWork, { recursive: true });
   const smallConfig = runStoreConfig(undefined, smallWork);
@@ -279,7 +280,7 @@ async function measure(big: string, small: string, n: number, nSmall: number): P
   const gcLog = existsSync(path.join(work, '.git/gc.log'));
   if (!process.argv.includes('--no-gc')) {
     const size = du(path.join(big, '.git'));
-    const copy = path.join(outDir, `gc-${n}`);
+    const copy = path.join(outDir, `gc-${n}-${process.pid}`);
     rmSync(copy, { recursive: true, force: true });
     cpSync(path.join(big, '.git'), path.join(copy, '.git'), { recursive: true });
     rmSync(path.join(copy, '.git/gitml'), { recursive: true, force: true });

@@ -186,7 +186,7 @@ async function query(
         baseVal = (i) => fieldOf(all[i], key);
       }
     }
-    const numeric = col && extraCand.length === 0 ? numericKeys(col, nBase, baseAt) : undefined;
+    const numeric = col && extraCand.length === 0 ? numericKeys(col, baseCand, nBase) : undefined;
     if (numeric) order = topKNumeric(nBase, baseAt, limit, numeric, sort.desc);
     else {
       const cand = firstOf(nBase, baseAt, undefined);
@@ -338,21 +338,31 @@ function scan(tags: Uint8Array, nums: Float64Array, dictOk: Uint8Array, byTag: U
   return m;
 }
 
-/** scan with numbers tested against an interval inline: a loop run once, cold, pays for every call in it. */
+/**
+ * scan with numbers tested against an interval inline, one loop for all rows and one for some:
+ * these loops run once, cold, in a new process, where every call and every extra branch counts.
+ */
 function scanNumbers(tags: Uint8Array, nums: Float64Array, dictOk: Uint8Array, byTag: Uint8Array, r: NumberRange, rows: Int32Array | null, n: number, out: Int32Array): number {
   const { lo, loIn, hi, hiIn } = r;
   const inside = !r.out;
   let m = 0;
-  const len = rows === null ? n : rows.length;
-  for (let k = 0; k < len; k++) {
-    const i = rows === null ? k : rows[k];
+  if (rows === null) {
+    for (let i = 0; i < n; i++) {
+      const t = tags[i];
+      if (t === T_NUM) {
+        const a = nums[i];
+        if (((a > lo || (loIn && a === lo)) && (a < hi || (hiIn && a === hi))) === inside) out[m++] = i;
+      } else if (t === T_STR ? dictOk[nums[i]] === 1 : byTag[t] === 1) out[m++] = i;
+    }
+    return m;
+  }
+  for (let k = 0; k < rows.length; k++) {
+    const i = rows[k];
     const t = tags[i];
-    let ok: boolean | number;
     if (t === T_NUM) {
       const a = nums[i];
-      ok = ((a > lo || (loIn && a === lo)) && (a < hi || (hiIn && a === hi))) === inside;
-    } else ok = t === T_STR ? dictOk[nums[i]] : byTag[t];
-    if (ok) out[m++] = i;
+      if (((a > lo || (loIn && a === lo)) && (a < hi || (hiIn && a === hi))) === inside) out[m++] = i;
+    } else if (t === T_STR ? dictOk[nums[i]] === 1 : byTag[t] === 1) out[m++] = i;
   }
   return m;
 }
@@ -362,11 +372,11 @@ function scanNumbers(tags: Uint8Array, nums: Float64Array, dictOk: Uint8Array, b
  * missing: NaN sorts as missing in compareValues too), else undefined (strings and booleans
  * compare as text there).
  */
-function numericKeys(col: Column, n: number, at: (k: number) => number): Float64Array | undefined {
+function numericKeys(col: Column, cand: Int32Array | null, n: number): Float64Array | undefined {
   const out = new Float64Array(n);
   const { tags, nums } = col;
   for (let k = 0; k < n; k++) {
-    const i = at(k);
+    const i = cand === null ? k : cand[k];
     const t = tags[i];
     if (t === T_NUM) out[k] = nums[i];
     else if (t === 0 || t === T_NULL) out[k] = NaN;
