@@ -243,21 +243,31 @@ async function measure(big: string, small: string, n: number, nSmall: number): P
   const coldT = median(colds);
   console.log(`  the same listing cold (index deleted): ${fmt(coldT)}; warm is ${ratio(coldT, allT)} faster [goal >= 3x]`);
 
-  // Index update after 100 new runs (a new process's view: files, not memory).
+  // Index update after 100 new runs (a new process's view: files, not memory). Measured in 5
+  // rounds, each against its own baseline taken right after it (one sample of a few tens of ms
+  // on a shared machine swung from 45 to 126 ms between two runs of this bench); the journal
+  // then holds 100 to 500 runs, as a daemon's does between snapshots.
   await listRuns({ dir: work, config });
-  const before = new Set((await listRuns({ dir: work, config })).runs.map((r) => r.id));
-  const added: string[] = [];
-  for (let i = 0; i < 100; i++) added.push(await recordOne(work, config, n + i));
-  clearCatalogMemo();
-  clearObjectCaches();
-  closeRunStore();
-  const u0 = performance.now();
-  const after = await listRuns({ dir: work, config, limit: 1 });
-  const updT = performance.now() - u0;
-  const newBlobs = sh('git', ['ls-tree', '-r', 'runs'], work).split('\n').filter((l) => l.endsWith('/run.json') && added.some((id) => l.includes(id))).map((l) => l.split(/\s+/)[2]);
-  const [cat100] = interleaved([() => timeProc(['cat-file', '--batch'], work, { bin: 'git', input: newBlobs.join('\n') + '\n' })]);
-  if (after.recorded !== before.size + 100) throw new Error(`after update: ${after.recorded} runs, expected ${before.size + 100}`);
-  console.log(`  index update after 100 new runs (first query of a process): ${fmt(updT)} = ${ratio(updT, cat100)} git cat-file --batch of those 100 records (${fmt(cat100)}) [goal < 100 ms]`);
+  const updates: number[] = [];
+  const cats: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const before = new Set((await listRuns({ dir: work, config })).runs.map((r) => r.id));
+    const added: string[] = [];
+    for (let i = 0; i < 100; i++) added.push(await recordOne(work, config, n + round * 100 + i));
+    clearCatalogMemo();
+    clearObjectCaches();
+    closeRunStore();
+    const u0 = performance.now();
+    const after = await listRuns({ dir: work, config, limit: 1 });
+    updates.push(performance.now() - u0);
+    const want = new Set(added);
+    const newBlobs = sh('git', ['ls-tree', '-r', 'runs'], work).split('\n').filter((l) => l.endsWith('/run.json') && want.has(l.split('/').at(-2)!)).map((l) => l.split(/\s+/)[2]);
+    cats.push(timeProc(['cat-file', '--batch'], work, { bin: 'git', input: newBlobs.join('\n') + '\n' }));
+    if (after.recorded !== before.size + 100) throw new Error(`after update: ${after.recorded} runs, expected ${before.size + 100}`);
+  }
+  const updT = median(updates);
+  const cat100 = median(cats);
+  console.log(`  index update after 100 new runs (first query of a process, median of 5): ${fmt(updT)} = ${ratio(updT, cat100)} git cat-file --batch of those 100 records (${fmt(cat100)}); rounds ${updates.map((t) => t.toFixed(0)).join(', ')} ms [goal < 100 ms]`);
 
   // Record one run at 100k vs 10k.
   const smallWork = path.join(outDir, `work-small-${nSmall}-${process.pid}`);
