@@ -5,8 +5,9 @@
  *
  * Each repository is built once by --writers processes calling recordRun (10 params, 10 metrics
  * with a 3-point series each, logs; compare-and-swap on the ref, packing on, as a daemon records)
- * and cached under bench/out/runs-N/; measurements run on a copy. Every figure of issue 13's
- * table is printed next to its baseline, measured in the same run:
+ * and cached under bench/out/runs-N/; measurements run on a copy (named by pid, so that two
+ * benches at once never share one). Every figure of issue 13's table is printed next to its
+ * baseline, measured in the same run:
  *   - filtered + sorted top 10 in a new process, against `gitml -V` (and node -e 0);
  *   - the same in process (the UI's path), against spawning `git rev-parse`;
  *   - listing all runs as JSON in a new process, against `git cat-file --batch` reading every run.json;
@@ -199,7 +200,7 @@ async function recordTimes(dir: string, config: RunStoreConfig, k: number): Prom
 }
 
 async function measure(big: string, small: string, n: number, nSmall: number): Promise<void> {
-  const work = path.join(outDir, `work-${n}`);
+  const work = path.join(outDir, `work-${n}-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
   cpSync(big, work, { recursive: true });
   const config = runStoreConfig(undefined, work);
@@ -242,24 +243,34 @@ async function measure(big: string, small: string, n: number, nSmall: number): P
   const coldT = median(colds);
   console.log(`  the same listing cold (index deleted): ${fmt(coldT)}; warm is ${ratio(coldT, allT)} faster [goal >= 3x]`);
 
-  // Index update after 100 new runs (a new process's view: files, not memory).
+  // Index update after 100 new runs (a new process's view: files, not memory). Measured in 5
+  // rounds, each against its own baseline taken right after it (one sample of a few tens of ms
+  // on a shared machine swung from 45 to 126 ms between two runs of this bench); the journal
+  // then holds 100 to 500 runs, as a daemon's does between snapshots.
   await listRuns({ dir: work, config });
-  const before = new Set((await listRuns({ dir: work, config })).runs.map((r) => r.id));
-  const added: string[] = [];
-  for (let i = 0; i < 100; i++) added.push(await recordOne(work, config, n + i));
-  clearCatalogMemo();
-  clearObjectCaches();
-  closeRunStore();
-  const u0 = performance.now();
-  const after = await listRuns({ dir: work, config, limit: 1 });
-  const updT = performance.now() - u0;
-  const newBlobs = sh('git', ['ls-tree', '-r', 'runs'], work).split('\n').filter((l) => l.endsWith('/run.json') && added.some((id) => l.includes(id))).map((l) => l.split(/\s+/)[2]);
-  const [cat100] = interleaved([() => timeProc(['cat-file', '--batch'], work, { bin: 'git', input: newBlobs.join('\n') + '\n' })]);
-  if (after.recorded !== before.size + 100) throw new Error(`after update: ${after.recorded} runs, expected ${before.size + 100}`);
-  console.log(`  index update after 100 new runs (first query of a process): ${fmt(updT)} = ${ratio(updT, cat100)} git cat-file --batch of those 100 records (${fmt(cat100)}) [goal < 100 ms]`);
+  const updates: number[] = [];
+  const cats: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const before = new Set((await listRuns({ dir: work, config })).runs.map((r) => r.id));
+    const added: string[] = [];
+    for (let i = 0; i < 100; i++) added.push(await recordOne(work, config, n + round * 100 + i));
+    clearCatalogMemo();
+    clearObjectCaches();
+    closeRunStore();
+    const u0 = performance.now();
+    const after = await listRuns({ dir: work, config, limit: 1 });
+    updates.push(performance.now() - u0);
+    const want = new Set(added);
+    const newBlobs = sh('git', ['ls-tree', '-r', 'runs'], work).split('\n').filter((l) => l.endsWith('/run.json') && want.has(l.split('/').at(-2)!)).map((l) => l.split(/\s+/)[2]);
+    cats.push(timeProc(['cat-file', '--batch'], work, { bin: 'git', input: newBlobs.join('\n') + '\n' }));
+    if (after.recorded !== before.size + 100) throw new Error(`after update: ${after.recorded} runs, expected ${before.size + 100}`);
+  }
+  const updT = median(updates);
+  const cat100 = median(cats);
+  console.log(`  index update after 100 new runs (first query of a process, median of 5): ${fmt(updT)} = ${ratio(updT, cat100)} git cat-file --batch of those 100 records (${fmt(cat100)}); rounds ${updates.map((t) => t.toFixed(0)).join(', ')} ms [goal < 100 ms]`);
 
   // Record one run at 100k vs 10k.
-  const smallWork = path.join(outDir, `work-small-${nSmall}`);
+  const smallWork = path.join(outDir, `work-small-${nSmall}-${process.pid}`);
   rmSync(smallWork, { recursive: true, force: true });
   cpSync(small, smallWork, { recursive: true });
   const smallConfig = runStoreConfig(undefined, smallWork);
@@ -279,7 +290,7 @@ async function measure(big: string, small: string, n: number, nSmall: number): P
   const gcLog = existsSync(path.join(work, '.git/gc.log'));
   if (!process.argv.includes('--no-gc')) {
     const size = du(path.join(big, '.git'));
-    const copy = path.join(outDir, `gc-${n}`);
+    const copy = path.join(outDir, `gc-${n}-${process.pid}`);
     rmSync(copy, { recursive: true, force: true });
     cpSync(path.join(big, '.git'), path.join(copy, '.git'), { recursive: true });
     rmSync(path.join(copy, '.git/gitml'), { recursive: true, force: true });

@@ -75,6 +75,116 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
+const CHUNK = 1 << 20;
+/** Room past CHUNK for one structural character's newline and indent; deeper rows go the slow way. */
+const SLACK = 1 << 12;
+
+/**
+ * Compact JSON text `src[s, e)` (as JSON.stringify writes it: no whitespace) pretty-printed at
+ * `depth` as JSON.stringify(JSON.parse(text), null, 2) would print it there, into `out` from
+ * `o`; returns the end, or -1 when `out` would overflow (then nothing is to be kept past `o`).
+ * Bytes are copied as they are: in UTF-8 no byte of a multi-byte character is a JSON
+ * delimiter, so nothing is decoded.
+ */
+function prettyInto(src: Uint8Array, s: number, e: number, depth: number, out: Uint8Array, o: number, end: number): number {
+  let d = depth;
+  for (let i = s; i < e; i++) {
+    const b = src[i];
+    if (b === 0x22) {
+      // A string: copied to its closing quote (a backslash takes the next byte with it).
+      let j = i + 1;
+      for (;;) {
+        const ch = src[j];
+        if (ch === 0x5c) j += 2;
+        else if (ch === 0x22 || j >= e) break;
+        else j++;
+      }
+      if (o + (j + 1 - i) > end) return -1;
+      for (; i <= j; i++) out[o++] = src[i];
+      i = j;
+      continue;
+    }
+    if (o + 2 * d + 4 > end) return -1;
+    if (b === 0x2c) {
+      out[o++] = 0x2c;
+      out[o++] = 10;
+      for (let k = 2 * d; k > 0; k--) out[o++] = 0x20;
+    } else if (b === 0x3a) {
+      out[o++] = 0x3a;
+      out[o++] = 0x20;
+    } else if (b === 0x7b || b === 0x5b) {
+      // `{}` and `[]` stay on one line, as JSON.stringify prints them.
+      if (src[i + 1] === b + 2) {
+        out[o++] = b;
+        out[o++] = b + 2;
+        i++;
+        continue;
+      }
+      d++;
+      out[o++] = b;
+      out[o++] = 10;
+      for (let k = 2 * d; k > 0; k--) out[o++] = 0x20;
+    } else if (b === 0x7d || b === 0x5d) {
+      d--;
+      out[o++] = 10;
+      for (let k = 2 * d; k > 0; k--) out[o++] = 0x20;
+      out[o++] = b;
+    } else out[o++] = b;
+  }
+  return o;
+}
+
+/**
+ * `printJson({ runs, problems, total })` for runs given as their compact JSON text (listRunsJson):
+ * the same bytes, written in chunks as they are made. At 100,000 runs this is one pass over the
+ * index's rows instead of parsing them, stringifying a 114 MB string and encoding it again.
+ */
+export function writeJsonListing(r: { runs: Uint8Array[]; problems: unknown[]; total: number }): void {
+  const tail = `  "problems": ${JSON.stringify(r.problems, null, 2).replace(/\n/g, '\n  ')},\n  "total": ${JSON.stringify(r.total)}\n}\n`;
+  if (r.runs.length === 0) {
+    process.stdout.write(`{\n  "runs": [],\n${tail}`);
+    return;
+  }
+  if (r.runs.length <= 64) {
+    // A few rows: JSON.parse and JSON.stringify (native) cost less than the copy loop run cold.
+    printJson({ runs: r.runs.map((b) => JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.length).toString('utf8')) as unknown), problems: r.problems, total: r.total });
+    return;
+  }
+  let out = Buffer.allocUnsafe(CHUNK + SLACK);
+  let o = out.write('{\n  "runs": [\n');
+  const flush = () => {
+    // A fresh buffer each time: the stream may still hold the last one (a pipe it could not fill at once).
+    process.stdout.write(out.subarray(0, o));
+    out = Buffer.allocUnsafe(CHUNK + SLACK);
+    o = 0;
+  };
+  for (let k = 0; k < r.runs.length; k++) {
+    if (o > CHUNK) {
+      flush();
+      if (process.stdout.destroyed) return; // the reader went away (EPIPE is handled in main)
+    }
+    const row = r.runs[k];
+    const start = o;
+    if (k) {
+      out[o++] = 0x2c;
+      out[o++] = 10;
+    }
+    for (let i = 0; i < 4; i++) out[o++] = 0x20;
+    const end = prettyInto(row, 0, row.length, 2, out, o, out.length);
+    if (end >= 0) {
+      o = end;
+      continue;
+    }
+    // Too big for what is left of the chunk (or nested deeper than SLACK allows): the slow way.
+    o = start;
+    flush();
+    const text = JSON.stringify(JSON.parse(Buffer.from(row.buffer, row.byteOffset, row.length).toString('utf8')), null, 2).replace(/\n/g, '\n    ');
+    process.stdout.write(`${k ? ',\n' : ''}    ${text}`);
+  }
+  flush();
+  process.stdout.write(`\n  ],\n${tail}`);
+}
+
 const width = (s: string) => stripVTControlCharacters(s).length;
 
 /** Render rows as an aligned table; numeric-looking columns are right-aligned. */

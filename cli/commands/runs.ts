@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { ListRunsOptions } from '../../core/runs/list.js';
 import type { RunRecord } from '../../core/runs/types.js';
-import { c, fmtDuration, fmtNum, printJson, sparkline, table, termSafe, writeOut } from '../output.js';
+import { c, fmtDuration, fmtNum, printJson, sparkline, table, termSafe, writeJsonListing, writeOut } from '../output.js';
 import { collect, repoDir, usage } from '../util.js';
 
 const store = () => import('../../core/runs/store.js');
@@ -84,17 +84,24 @@ async function listAction(opts: ListOpts, cmd: Command): Promise<void> {
   const dir = repoDir(cmd.optsWithGlobals());
   const json = wantJson(cmd);
   // list.js alone, not the whole store: a listing loads none of the recording, sync or artifact code.
-  const { listRuns } = await import('../../core/runs/list.js');
+  const { listRuns, listRunsJson } = await import('../../core/runs/list.js');
   await settleLost(dir);
   const limit = opts.limit ?? (json ? undefined : DEFAULT_HUMAN_LIMIT);
   // The index reads only the rows shown: the limit goes to the query, `total` says how many matched.
-  const all = await listRuns({ dir, experiment: opts.experiment, status: opts.status, branch: opts.branch, commit: opts.commit, where: opts.where, sort: opts.sort, limit });
-  for (const n of all.notices ?? []) process.stderr.write(`${c.dim('note', process.stderr)}: ${n}\n`);
-  const runs = all.runs;
+  const query = { dir, experiment: opts.experiment, status: opts.status, branch: opts.branch, commit: opts.commit, where: opts.where, sort: opts.sort, limit };
+  const notes = (notices: string[] | undefined) => {
+    for (const n of notices ?? []) process.stderr.write(`${c.dim('note', process.stderr)}: ${n}\n`);
+  };
   if (json) {
-    printJson({ runs, problems: all.problems, total: all.total });
+    // The rows' JSON text as the index holds it, never parsed: what printJson of the records would print.
+    const found = await listRunsJson(query);
+    notes(found.notices);
+    writeJsonListing({ runs: found.runs, problems: found.problems, total: found.total });
     return;
   }
+  const all = await listRuns(query);
+  notes(all.notices);
+  const runs = all.runs;
   warnProblems(all.problems);
   if (all.total === 0) {
     process.stdout.write(

@@ -10,11 +10,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, openSync, readdirSync, readFileSync, readSync, closeSync, rmSync, truncateSync, utimesSync, writeFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { closeRunStore, listRuns, getRun, recordRun, type ListRunsOptions } from '../../core/runs/store.js';
+import { listRunsJson } from '../../core/runs/list.js';
 import type { RunRecord } from '../../core/runs/types.js';
 import { clearCatalogMemo } from '../../core/runs/catalog.js';
 import { matches, parseWhere, sorter } from '../../core/runs/query.js';
 import { clearObjectCaches } from '../../core/runs/backend.js';
 import { rec } from './helpers.js';
+import { INDEX_VERSION } from '../../core/runs/runs-index.js';
 import { BIN, makeRepo, git, gitml } from '../support/repo.js';
 
 const INDEX = 'runs-index-refs_heads_runs.idx';
@@ -50,6 +52,12 @@ const QUERIES: Query[] = [
   { sort: 'tags.team', limit: 30 },
   { where: ['metrics.accuracy>=0.3', 'metrics.accuracy<0.8'], sort: 'metrics.loss', limit: 0 },
   { sort: 'source', limit: 4 },
+  // Columns with postings (strings alone), several strings, a missing value passing the test.
+  { where: ['params.kernel=rbf'], sort: 'metrics.loss' },
+  { status: 'completed', where: ['params.kernel!=poly'], limit: 9 },
+  { where: ['tags.team!=vision'] },
+  { experiment: 'nope' },
+  { where: ['params.C>0.5', 'metrics.accuracy<=0.5'], sort: '-params.C', limit: 3 },
 ];
 
 /** The same query without any index: run.json files read with plain git, filtered and sorted record by record. */
@@ -98,6 +106,9 @@ async function sameAnswers(dir: string, label: string): Promise<void> {
     const got = await listRuns({ dir, ...q });
     expect({ label, q, ids: got.runs.map((r) => r.id), total: got.total }).toEqual({ label, q, ids: want.ids, total: want.total });
     expect(got.runs).toEqual(want.records);
+    // `gitml runs --json`: the stored JSON of the same runs, in the same order.
+    const json = await listRunsJson({ dir, ...q });
+    expect({ label, q, runs: json.runs.map((b) => JSON.parse(Buffer.from(b).toString('utf8')) as unknown), total: json.total }).toEqual({ label, q, runs: want.records, total: want.total });
   }
 }
 
@@ -206,14 +217,29 @@ describe('faults in the index files', () => {
     await noticesOf();
     const file = path.join(cache, INDEX);
     const buf = readFileSync(file);
-    const at = buf.indexOf('"version":1,');
+    const at = buf.indexOf(`"version":${INDEX_VERSION},`);
     expect(at).toBeGreaterThan(0);
-    buf.write('"version":0,', at); // same length: only the version differs
+    buf.write(`"version":${INDEX_VERSION + 1},`, at); // same length: only the version differs
     writeFileSync(file, buf);
     const said = await noticesOf();
     expect(said).toHaveLength(1);
     expect(await noticesOf()).toEqual([]);
     await sameAnswers(dir, 'after a version change');
+  });
+
+  test('an index without postings (written by an earlier gitml) is read as it is: same answers, no rebuild', async () => {
+    await noticesOf();
+    const file = path.join(cache, INDEX);
+    const buf = readFileSync(file);
+    const head = buf.subarray(0, 12 + buf.readUInt32LE(8)).toString('latin1');
+    expect(head).toContain('"posts":');
+    // Same length, so the file stays whole: only the postings are gone from the header.
+    writeFileSync(file, Buffer.concat([Buffer.from(head.replaceAll('"posts":', '"postx":'), 'latin1'), buf.subarray(head.length)]));
+    const before = statSync(file).mtimeMs;
+    expect(await noticesOf()).toEqual([]);
+    await sameAnswers(dir, 'without postings');
+    expect(readFileSync(file).subarray(0, 12 + buf.readUInt32LE(8)).toString('latin1')).not.toContain('"posts":');
+    expect(statSync(file).mtimeMs).toBe(before);
   });
 
   test('the JSON cache of an older gitml is removed and replaced, said once', async () => {
