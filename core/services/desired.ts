@@ -102,13 +102,21 @@ function pick(snap: RegistrySnapshot, svc: Loaded<Service>, model: string, stage
   return { version: a.version, tag: a.tag };
 }
 
+const manifests = new WeakMap<RegistrySnapshot, Map<string, ReturnType<typeof buildManifest>>>();
+
 /**
  * The image a version runs: on Docker the local tag by manifest digest (built on the engine
  * when missing); on Kubernetes the version's tag in the compute's registry (pushed when
  * missing; the pods then run it by the digest the push returns).
  */
 async function versionImage(ents: Entities, snap: RegistrySnapshot, compute: Loaded<ComputeTarget>, model: string, version: string): Promise<{ image: string; manifestDigest: string }> {
-  const built = await buildManifest({ dir: ents.dir, ref: `${model}@${version}`, resolve: (r) => resolveModelRef({ ...r, snapshot: snap }) });
+  // One manifest per version and registry snapshot: ten services of one model read its run once.
+  let byRef = manifests.get(snap);
+  if (!byRef) manifests.set(snap, (byRef = new Map()));
+  const ref = `${model}@${version}`;
+  let pending = byRef.get(ref);
+  if (!pending) byRef.set(ref, (pending = buildManifest({ dir: ents.dir, ref, resolve: (r) => resolveModelRef({ ...r, snapshot: snap }) })));
+  const built = await pending;
   const tags = modelImageTags(model, version, built.digest);
   if (compute.spec.type === 'kubernetes' && compute.spec.registry) {
     return { image: `${compute.spec.registry.replace(/^https?:\/\//, '').replace(/\/+$/, '')}/${tags.version}`, manifestDigest: built.digest };
