@@ -5,7 +5,7 @@
  */
 import { GitmlError } from '../errors.js';
 import { findRepoRoot } from '../git.js';
-import { freeTagName, requireModel, snapshot } from './context.js';
+import { freeTagName, lastSecond, requireModel, snapshot } from './context.js';
 import { formatTag, invalidVersion, isValidVersion } from './grammar.js';
 import { withRegistryLock } from './lock.js';
 import { formatMessage } from './metadata.js';
@@ -37,6 +37,7 @@ export async function deregisterModel(o: DeregisterOptions): Promise<{ name: str
       tag,
       commit: v.commit,
       now: o.now,
+      after: lastSecond(snap, o.name),
       env: o.env,
       message: formatMessage(`Deregister model ${o.name} ${o.version}${o.message ? `: ${o.message}` : ''}`, { gitml: 1, action: 'deregister', model: o.name, version: o.version, ...(o.message ? { note: o.message } : {}) }),
     });

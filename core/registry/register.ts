@@ -13,7 +13,7 @@ import { requireEntities } from '../entities/load.js';
 import type { Entities, Experiment } from '../entities/types.js';
 import type { ArtifactRef, RunRecord } from '../runs/types.js';
 import { safeRelPosix } from '../paths.js';
-import { snapshot, freeTagName } from './context.js';
+import { lastSecond, snapshot, freeTagName } from './context.js';
 import { bumpVersion, compareVersions, formatTag, invalidVersion, isValidName, isValidVersion, type Bump } from './grammar.js';
 import { withRegistryLock } from './lock.js';
 import { formatMessage, type TagMetadata } from './metadata.js';
@@ -150,7 +150,9 @@ export async function registerModel(o: RegisterOptions): Promise<RegisterResult>
     };
     const plain = formatTag({ action: 'register', name: o.name, version });
     const tag = freeTagName(snap, plain, o.name, (counter) => formatTag({ action: 'register', name: o.name, version: version!, counter }));
-    await writeTag({ dir: root, tag, commit, now: o.now, env: o.env, message: formatMessage(`Register model ${o.name} ${version} from run ${record.id} (${record.experiment})${o.message ? `: ${o.message}` : ''}`, meta) });
+    // Stamped after the model's last event (a deprecation or a stage tag stamped ahead of the
+    // clock): GTO orders by time, so a revival stamped earlier would stay deprecated.
+    await writeTag({ dir: root, tag, commit, now: o.now, after: lastSecond(snap, o.name), env: o.env, message: formatMessage(`Register model ${o.name} ${version} from run ${record.id} (${record.experiment})${o.message ? `: ${o.message}` : ''}`, meta) });
     return { name: o.name, version, tag, runId: record.id, commit, artifact, meta, warnings };
   });
 }

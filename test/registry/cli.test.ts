@@ -120,14 +120,14 @@ describe('gitml model / gitml models', () => {
     const again = record();
     await addRun(dir, again);
     expectCode(gitml(dir, ['model', 'register', 'iris', '--run', again.id]), 0);
-    expect(JSON.parse(gitml(dir, ['models', '--json']).stdout).models[0]).toMatchObject({ deprecated: false, latest: 'v2.0.1' });
+    expect(JSON.parse(gitml(dir, ['models', '--json']).stdout).models[0], tagTimes()).toMatchObject({ deprecated: false, latest: 'v2.0.1' });
   });
 
   test('concurrent promotions from separate processes never write the same #N', async () => {
     const before = git(dir, 'tag', '--list', 'iris#*').split('\n').filter(Boolean).length;
     const jobs = ['dev', 'staging', 'production', 'dev', 'staging', 'production'].map((stage, i) => gitmlAsync(dir, ['model', 'promote', 'iris', i % 2 ? 'v1.0.0' : 'v0.0.1', stage]));
     const results = await Promise.all(jobs);
-    expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(results.map((r) => r.code), results.map((r) => r.stderr).join('\n')).toEqual([0, 0, 0, 0, 0, 0]);
     const tags = git(dir, 'tag', '--list', 'iris#*').split('\n').filter(Boolean);
     const counters = tags.map((t) => Number(t.split('#').at(-1)));
     expect(new Set(counters).size).toBe(counters.length);
