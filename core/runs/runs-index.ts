@@ -24,7 +24,8 @@
  * The file is never the truth: any mismatch (magic, version, size, a CRC) makes the reader throw
  * IndexFileError and the catalog rebuilds it from the branch.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { writeAllSync } from '../fs.js';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { RunRecord } from './types.js';
@@ -324,7 +325,7 @@ export function writeIndexFile(file: string, meta: { ref: string; tip: string | 
   const tmp = `${file}.${process.pid}.${randomHex(4)}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
-    for (const b of [MAGIC, len, headBuf, ...parts]) writeSync(fd, b);
+    for (const b of [MAGIC, len, headBuf, ...parts]) writeAllSync(fd, b);
   } catch (e) {
     // A full disk: the half-written copy would hold on to the space that is missing.
     closeSync(fd);
