@@ -16,6 +16,7 @@ they import; the server itself needs none of them.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import bisect
 import csv
 import datetime
@@ -35,8 +36,8 @@ import sys
 import threading
 import time
 import traceback
+import types
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 RUNTIME_NAME = "gitml-scoring-server"
 RUNTIME_VERSION = "1.0.0"
@@ -1573,98 +1574,79 @@ def _content_type(req, supported: tuple) -> str:
     return mtype
 
 
-class _NoLock:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-_NO_LOCK = _NoLock()
-
-
 class _Job:
-    __slots__ = ("rows", "params", "done", "result", "error")
+    """One request's scoring call: its checked rows and params, and once scored its raw result
+    or the exception the model raised; `owner` is the connection waiting for it."""
+    __slots__ = ("rows", "params", "result", "error", "owner")
 
     def __init__(self, rows, params):
         self.rows = rows
         self.params = params
-        self.done = threading.Lock()
-        self.done.acquire()  # released when its answer is there
         self.result = None
         self.error = None
+        self.owner = None
 
 
-class Batcher:
-    """Scores the rows of requests that wait for the model at the same moment in one call of
-    the estimator (scikit-learn's checks cost about 0.1 ms a call, whatever the rows), as
-    Triton's and Ray Serve's batching do, without waiting for a batch to fill: a request that
-    finds the model free is scored at once, alone or with the requests queued behind the call
-    before it. Each request gets its own rows' answers; if a batch fails (one request's values
-    refused, say), each of its requests is scored alone, so errors stay those of the request.
-    Used only for a model that scores rows independently (Model._batchable)."""
+class Scorer:
+    """Runs the model's calls on --workers threads, so that the event loop keeps reading,
+    answering and timing out connections while a call runs. The requests read in one turn of
+    the loop go to the workers together, and a worker that finds several waiting scores them
+    in one call of the estimator when the model scores rows independently (Model.batch;
+    scikit-learn's checks cost about 0.1 ms a call, whatever the rows), as Triton's and Ray
+    Serve's batching do, without waiting for a batch to fill. Each request gets its own rows'
+    answers; if a batch fails (one request's values refused, say), each of its requests is
+    scored alone, so errors stay those of the request. Answers go back to the loop in one
+    wake-up per call."""
 
-    def __init__(self, model: "Model", slots, metrics: "Metrics"):
+    def __init__(self, model: "Model", metrics: "Metrics", workers: int, loop, done) -> None:
         self.model = model
         self.metrics = metrics
-        self.predict_rows = model.batch
-        self.slots = slots  # the scoring slots: whoever holds one scores what is pending
-        self.lock = threading.Lock()
-        self.pending: list = []
+        self.loop = loop
+        self.done = done  # called on the loop with each scored list of jobs
+        self.cond = threading.Condition(threading.Lock())
+        self.queue: list = []  # jobs for the workers
+        self.turn: list = []  # jobs submitted in this turn of the loop
+        self.threads = [threading.Thread(target=self._work, name="scorer-%d" % i, daemon=True) for i in range(workers)]
+        for t in self.threads:
+            t.start()
 
-    def predict(self, rows, params=None):
-        """What model.predict(rows, params) answers; every scoring call of the model comes
-        here, so that the one holding the slot serves what is queued."""
-        job = _Job(rows, params)
-        with self.lock:
-            self.pending.append(job)
-        if self.slots.acquire(blocking=False):
-            # Let the threads that hold requests read so far reach the queue first: the
-            # interpreter lock passes only at a blocking call, and a predict call makes none.
-            time.sleep(0)
-            self._drain()
-        job.done.acquire()  # the call that scored it (this thread's, or another's) released it
-        if job.error is not None:
-            raise job.error
-        return job.result
+    def submit(self, job: _Job) -> None:
+        """On the loop: queue a job; the turn's jobs reach the workers at the end of the turn."""
+        if not self.turn:
+            self.loop.call_soon(self._hand_over)
+        self.turn.append(job)
 
-    def _drain(self) -> None:
-        # Holding a slot. Release, then look again: a job queued while this thread held the
-        # slot was queued before its owner failed to take it, so it is seen here.
+    def _hand_over(self) -> None:
+        jobs, self.turn = self.turn, []
+        with self.cond:
+            self.queue.extend(jobs)
+            self.cond.notify(len(jobs))
+
+    def _work(self) -> None:
         while True:
+            with self.cond:
+                while not self.queue:
+                    self.cond.wait()
+                if self.model.batch is not None:
+                    batch, self.queue = self.queue, []
+                else:  # one call at a time per worker: --workers calls of run() at once
+                    batch = [self.queue.pop(0)]
             try:
-                with self.lock:
-                    batch, self.pending = self.pending, []
-                if batch:
-                    self._run(batch)
-            finally:
-                self.slots.release()
-            with self.lock:
-                more = bool(self.pending)
-            if not more or not self.slots.acquire(blocking=False):
-                return
-
-    def _run(self, batch: list) -> None:
-        try:
-            self._answer(batch)
-        except BaseException as e:  # noqa: BLE001 - no request may wait for ever
-            for j in batch:
-                if j.result is None and j.error is None:
-                    j.error = e
-            raise
-        finally:
-            for j in batch:
-                j.done.release()
+                self._answer(batch)
+            except BaseException as e:  # noqa: BLE001 - no request may wait for ever
+                for j in batch:
+                    if j.result is None and j.error is None:
+                        j.error = e
+            self.loop.call_soon_threadsafe(self.done, batch)
 
     def _answer(self, batch: list) -> None:
-        together = [j for j in batch if j.params is None and type(j.rows) is Rows]
+        together = [j for j in batch if j.params is None and type(j.rows) is Rows] if self.model.batch is not None else []
         out = None
         if len(together) > 1:
             self.metrics.add_calls(1)
             first = together[0].rows
             try:
-                out = self.predict_rows(Rows(first.names, list(_chain(j.rows.matrix for j in together))))
+                out = self.model.batch(Rows(first.names, list(_chain(j.rows.matrix for j in together))))
                 if len(out) != sum(len(j.rows) for j in together):
                     out = None
             except Exception:  # noqa: BLE001 - each request alone says whose fault it is
@@ -1680,7 +1662,7 @@ class Batcher:
                 self.metrics.add_calls(1)
                 try:
                     j.result = self.model.predict(j.rows, j.params)
-                except Exception as e:  # noqa: BLE001 - raised in the request's own thread
+                except Exception as e:  # noqa: BLE001 - answered on the request's connection
                     j.error = e
 
 
@@ -1699,10 +1681,7 @@ class App:
         self.bundle = bundle
         self.model = model or Model(bundle)
         self.metrics = Metrics()
-        # One scoring call at a time by default: a plain lock (in C) costs a tenth of a semaphore.
-        self.slots = threading.Lock() if workers <= 1 else threading.BoundedSemaphore(workers)
-        self.batcher: Batcher | None = None  # made once the model is ready with Model.batch
-        self._batcher_lock = threading.Lock()
+        self.workers = workers  # threads of the Scorer: model calls that may run at once
         self.max_body_bytes = max_body_bytes
         self.timeout = timeout
         self.sampler = sampler
@@ -1777,30 +1756,22 @@ class App:
         if st != "ready":
             raise RequestError(503, "MODEL_NOT_READY", "the model failed to load: %s" % self.model.error)
 
-    def score(self, route: str, records: list[dict], params: dict | None = None):
+    def score(self, route: str, records, params: dict | None = None):
+        """A generator, used with `yield from` in a handler: yields the request's _Job to the
+        server, which hands it to the Scorer and sends back the model's raw result (or throws
+        the model's exception in); returns the result as plain JSON values."""
         self._require_ready()
         t0 = time.perf_counter()
-        batcher = self.batcher
-        if batcher is None and self.model.batch is not None:
-            with self._batcher_lock:  # one Batcher, or a slot holder could miss a queue
-                if self.batcher is None:
-                    self.batcher = Batcher(self.model, self.slots, self.metrics)
-                batcher = self.batcher
-        with (_NO_LOCK if batcher is not None else self.slots):
-            try:
-                if batcher is not None:
-                    raw = batcher.predict(records, params)
-                else:
-                    self.metrics.add_calls(1)
-                    raw = self.model.predict(records, params)
-            except ValueError as e:
-                if self.bundle.scoring:
-                    raise _scoring_failed(self.bundle, route, e)
-                # scikit-learn's input checks raise ValueError (NaN or infinity for an estimator
-                # that takes none, an unseen category): the request's fault, 400 as MLflow answers.
-                raise RequestError(400, "MODEL_REJECTED_INPUT", "the model refuses this input: %s" % e)
-            except Exception as e:  # noqa: BLE001 - the user's code; report it, stay up
+        try:
+            raw = yield _Job(records, params)
+        except ValueError as e:
+            if self.bundle.scoring:
                 raise _scoring_failed(self.bundle, route, e)
+            # scikit-learn's input checks raise ValueError (NaN or infinity for an estimator
+            # that takes none, an unseen category): the request's fault, 400 as MLflow answers.
+            raise RequestError(400, "MODEL_REJECTED_INPUT", "the model refuses this input: %s" % e)
+        except Exception as e:  # noqa: BLE001 - the user's code; report it, stay up
+            raise _scoring_failed(self.bundle, route, e)
         try:
             result = plain(raw)
         except (TypeError, RecursionError) as e:
@@ -1823,7 +1794,7 @@ class App:
         _content_type(req, ("application/json",))
         self._require_ready()  # before validation: a model that is down is the news
         records = score_inputs(parse_json(body), self.bundle.inputs)
-        return 200, {"result": self.score("/score", records)}
+        return 200, {"result": (yield from self.score("/score", records))}
 
     def h_invocations(self, req, p):
         body = req.read_body()
@@ -1836,7 +1807,7 @@ class App:
             obj = parse_json(body, constants=True)
             records = mlflow_inputs(obj, self.bundle.inputs)
             params = mlflow_params(obj)
-        return 200, {"predictions": self.score("/invocations", records, params)}
+        return 200, {"predictions": (yield from self.score("/invocations", records, params))}
 
     def h_version(self, req, p):
         # MLflow's scoring server answers its version as plain text; so does this one.
@@ -1881,7 +1852,7 @@ class App:
             if not isinstance(outs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in outs):
                 raise RequestError(400, "BAD_REQUEST", "outputs: expected a list of {\"name\": ...}")
             wanted = [o["name"] for o in outs]
-        result = self.score("/v2/models/{model}/infer", records)
+        result = yield from self.score("/v2/models/{model}/infer", records)
         tensors = v2_outputs(result, len(records), self.bundle.outputs)
         if wanted is not None:
             have = {t["name"]: t for t in tensors}
@@ -1971,10 +1942,17 @@ class Headers:
         return [(k, v) for k, vs in self._fields.items() for v in vs]
 
 
-# field-name ":" OWS field-value OWS (RFC 9112 section 5); a name is a token.
-_FIELD_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*\r?\n")
-_MAX_HEADER_LINE = 65536
+# field-name ":" OWS field-value OWS (RFC 9112 section 5); a name is a token. Lines come
+# without their "\n"; a "\r" left in the value is a bare CR, refused.
+_FIELD_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*\r?")
+_HEAD_END = re.compile(rb"\n\r?\n")
+_MAX_LINE = 65536
 _MAX_HEADERS = 100
+_MAX_CHUNK_LINE = 1026
+# While a request is handled, what the client sends next (pipelined requests) waits in the
+# connection's buffer; past this much the connection stops reading until it is its turn.
+_MAX_BUFFERED = 1024 * 1024
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class HeaderError(Exception):
@@ -1983,321 +1961,444 @@ class HeaderError(Exception):
         self.status = status
 
 
-def read_headers(rfile) -> Headers:
-    """The header block from `rfile`, up to its empty line. 431 for a line over 64 KiB or more
-    than 100 fields (as http.server); 400 for a line that is no field, obs-fold included
-    (RFC 9112 5.2: a server rejects it), which the e-mail parser read as the start of a body."""
+def parse_fields(lines: list) -> Headers:
+    """The header fields from the lines of a header block (without their "\\n"). 431 for a
+    line over 64 KiB or more than 100 fields (as http.server); 400 for a line that is no
+    field, obs-fold included (RFC 9112 5.2: a server rejects it)."""
+    if len(lines) > _MAX_HEADERS:
+        raise HeaderError(431, "Too many headers")
     fields: dict = {}
-    count = 0
-    while True:
-        line = rfile.readline(_MAX_HEADER_LINE + 1)
-        if len(line) > _MAX_HEADER_LINE:
+    for line in lines:
+        if len(line) > _MAX_LINE:
             raise HeaderError(431, "Line too long")
-        if line in (b"\r\n", b"\n", b""):
-            return Headers(fields)
-        count += 1
-        if count > _MAX_HEADERS:
-            raise HeaderError(431, "Too many headers")
         m = _FIELD_LINE.fullmatch(line)
-        if m is None or b"\r" in m.group(2) or b"\n" in m.group(2):
+        if m is None or b"\r" in m.group(2):
             raise HeaderError(400, "Bad header line")
         fields.setdefault(m.group(1).decode("ascii").lower(), []).append(m.group(2).decode("iso-8859-1"))
+    return Headers(fields)
+
+
+def parse_request_line(line: bytes) -> tuple:
+    """(method, target, version, keep_alive) of a request line, as http.server reads it;
+    HeaderError for what it refuses. An empty line gives None (the connection just closes)."""
+    words = line.decode("iso-8859-1").rstrip("\r").split()
+    if not words:
+        return None
+    version = "HTTP/0.9"
+    keep_alive = False
+    if len(words) >= 3:
+        version = words[-1]
+        try:
+            if not version.startswith("HTTP/"):
+                raise ValueError
+            number = version.split("/", 1)[1].split(".")
+            if len(number) != 2 or not all(x.isascii() and x.isdigit() and len(x) <= 10 for x in number):
+                raise ValueError
+            major, minor = int(number[0]), int(number[1])
+        except (ValueError, IndexError):
+            raise HeaderError(400, "Bad request version (%r)" % version)
+        if major >= 2:
+            raise HeaderError(505, "Invalid HTTP version (%s)" % version.split("/", 1)[1])
+        keep_alive = (major, minor) >= (1, 1)
+    if not 2 <= len(words) <= 3:
+        raise HeaderError(400, "Bad request syntax (%r)" % " ".join(words))
+    method, target = words[0], words[1]
+    if len(words) == 2 and method != "GET":
+        raise HeaderError(400, "Bad HTTP/0.9 request type (%r)" % method)
+    if target.startswith("//"):
+        target = "/" + target.lstrip("/")
+    return method, target, version, keep_alive
+
+
+class Request:
+    """What a handler reads of a request: method, path, headers and the whole body."""
+    __slots__ = ("command", "path", "version", "headers", "body")
+
+    def __init__(self, command: str, path: str, version: str, headers: Headers):
+        self.command = command
+        self.path = path
+        self.version = version
+        self.headers = headers
+        self.body = b""
+
+    def read_body(self) -> bytes:
+        return self.body
 
 
 _QUIET_ROUTES = frozenset(("/ping", "/v2/health/live", "/v2/health/ready"))
+_SERVER_HEADER = "Server: %s/%s\r\n" % (RUNTIME_NAME, RUNTIME_VERSION)
+_date_cache = [-1, ""]
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "%s/%s" % (RUNTIME_NAME, RUNTIME_VERSION)
-    sys_version = ""
+def _date_header() -> str:
+    # The Date header, formatted once a second (it is sent with every answer).
+    sec = int(time.time())
+    if _date_cache[0] != sec:
+        import email.utils
 
-    # ---- connection setup: a socket timeout bounds how long one silent client can hold a
-    # connection; the server's phase bookkeeping (Server.reap) bounds one that trickles bytes.
-    def setup(self) -> None:
-        self.timeout = self.server.app.timeout
-        # "wait": no complete request yet (idle keep-alive or headers arriving), "body": reading
-        # a body, "busy": handling. Only "wait" and "body" connections may be closed as slow.
-        self._phase = "wait"
-        self._phase_since = time.monotonic()
-        self._evicted = False
-        super().setup()
-        try:
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
-        self.server.track(self)
+        _date_cache[1] = "Date: %s\r\n" % email.utils.formatdate(sec, usegmt=True)
+        _date_cache[0] = sec
+    return _date_cache[1]
 
-    def finish(self) -> None:
-        self.server.untrack(self)
-        try:
-            super().finish()
-        except OSError:
-            pass
+
+class Connection(asyncio.Protocol):
+    """One client connection: HTTP/1.1 read from the event loop's buffer, requests answered
+    in order. phase is "wait" (no complete request head yet: idle keep-alive, or headers
+    arriving), "body" (reading a body), "busy" (handled: scoring or answering) or "linger"
+    (a refused body is read and thrown away); only "wait" and "body" connections may be
+    closed as slow (Server.service)."""
+
+    def __init__(self, server: "Server") -> None:
+        self.server = server
+        self.app = server.app
+        self.transport = None
+        self.buf = bytearray()
+        self.scan = 0  # where the search for the end of the head goes on
+        self.lines = 0  # line ends before scan
+        self.phase = "wait"
+        self.since = time.monotonic()
+        self.counted = False  # in Server.conns (not refused at the connection limit)
+        self.paused = False
+        self.evicted = False
+        self.served = 0
+        self.req: Request | None = None
+        self._reset_request()
+
+    def _reset_request(self) -> None:
+        self.req = None
+        self.t0 = 0.0
+        self.close_after = False
+        self.route_label = "unmatched"
+        self.path = None
+        self.handler = None
+        self.params = None
+        self.need = -1  # body bytes still to come with a Content-Length; -2 chunked
+        self.chunks: list = []
+        self.chunk_total = 0
+        self.chunk_state = "size"
+        self.chunk_left = 0
+        self.trailers = 0
+        self.gen = None
+        self.inflight = False
 
     def _set_phase(self, phase: str) -> None:
-        self._phase = phase
-        self._phase_since = time.monotonic()
+        self.phase = phase
+        self.since = time.monotonic()
 
-    def evict(self) -> None:
-        """End this connection from another thread: shutting down the reading side makes its
-        blocked read return at once (end of stream), and the handler then answers 408 if it was
-        reading a body, and closes."""
-        self._evicted = True
-        try:
-            self.connection.shutdown(socket.SHUT_RD)
-        except OSError:
-            pass
-
-    def parse_request(self) -> bool:
-        """http.server's request-line checks, then the header block by read_headers."""
-        self.command = None  # set in case of error on the first line
-        self.request_version = version = self.default_request_version
-        self.close_connection = True
-        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
-        self.requestline = requestline
-        words = requestline.split()
-        if not words:
-            return False
-        if len(words) >= 3:
-            version = words[-1]
-            try:
-                if not version.startswith("HTTP/"):
-                    raise ValueError
-                number = version.split("/", 1)[1].split(".")
-                if len(number) != 2 or not all(x.isascii() and x.isdigit() and len(x) <= 10 for x in number):
-                    raise ValueError
-                major, minor = int(number[0]), int(number[1])
-            except (ValueError, IndexError):
-                self.send_error(400, "Bad request version (%r)" % version)
-                return False
-            if (major, minor) >= (1, 1):
-                self.close_connection = False
-            if major >= 2:
-                self.send_error(505, "Invalid HTTP version (%s)" % version.split("/", 1)[1])
-                return False
-            self.request_version = version
-        if not 2 <= len(words) <= 3:
-            self.send_error(400, "Bad request syntax (%r)" % requestline)
-            return False
-        command, path = words[:2]
-        if len(words) == 2:
-            self.close_connection = True
-            if command != "GET":
-                self.send_error(400, "Bad HTTP/0.9 request type (%r)" % command)
-                return False
-        self.command, self.path = command, path
-        if self.path.startswith("//"):
-            self.path = "/" + self.path.lstrip("/")
-        try:
-            self.headers = read_headers(self.rfile)
-        except HeaderError as e:
-            self.headers = Headers({})
-            self.send_error(e.status, str(e))
-            return False
-        conntype = (self.headers.get("Connection") or "").lower()
-        if conntype == "close":
-            self.close_connection = True
-        elif conntype == "keep-alive":
-            self.close_connection = False
-        expect = (self.headers.get("Expect") or "").lower()
-        if expect == "100-continue" and self.request_version >= "HTTP/1.1":
-            if not self.handle_expect_100():
-                return False
-        return True
-
-    def __getattr__(self, name: str):
-        # http.server answers 501 to a method it finds no do_X for (TRACE, CONNECT, BREW): route
-        # every method through _dispatch, which answers 405 with Allow on a known route.
-        if name.startswith("do_") and len(name) > 3:
-            return self._dispatch
-        raise AttributeError(name)
-
-    def do_GET(self): self._dispatch()  # noqa: E704
-    def do_POST(self): self._dispatch()  # noqa: E704
-    def do_PUT(self): self._dispatch()  # noqa: E704
-    def do_DELETE(self): self._dispatch()  # noqa: E704
-    def do_PATCH(self): self._dispatch()  # noqa: E704
-    def do_HEAD(self): self._dispatch()  # noqa: E704
-    def do_OPTIONS(self): self._dispatch()  # noqa: E704
-
-    # ---- request body, capped and time-bounded
-    def _has_body(self) -> bool:
-        return bool(self.headers.get("Transfer-Encoding")) or (self.headers.get("Content-Length") not in (None, "0"))
-
-    def read_body(self) -> bytes:
-        if self._body is not None:
-            return self._body
-        app = self.server.app
-        cap = app.max_body_bytes
-        deadline = time.monotonic() + app.timeout
-        tes = self.headers.get_all("Transfer-Encoding") or []
-        lengths = self.headers.get_all("Content-Length") or []
-        if tes:
-            te = tes[0]
-            if lengths:
-                self.close_connection = True
-                raise RequestError(400, "BAD_REQUEST", "both Transfer-Encoding and Content-Length are set")
-            # One reading of the framing only: a proxy in front may take another header, or the last.
-            if len(tes) > 1 or te.strip().lower() != "chunked":
-                self.close_connection = True
-                raise RequestError(400, "BAD_REQUEST", "unsupported Transfer-Encoding %r" % te)
-            self._body = self._read_chunked(cap, deadline)
-            self._set_phase("busy")
-            return self._body
-        n = self._content_length()
-        if n is None:
-            self._body = b""
-            return self._body
-        if n > cap:
-            self._linger = True
-            raise RequestError(413, "PAYLOAD_TOO_LARGE", "the body is %d bytes; this server accepts at most %d" % (n, cap))
-        chunks = []
-        left = n
-        while left > 0:
-            chunk = self._read_some(min(left, 65536), deadline)
-            chunks.append(chunk)
-            left -= len(chunk)
-        self._body = b"".join(chunks)
-        self._set_phase("busy")
-        return self._body
-
-    def _content_length(self):
-        lengths = self.headers.get_all("Content-Length") or []
-        if not lengths:
-            return None
-        # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
-        if len(set(v.strip() for v in lengths)) != 1 or not _DIGITS.fullmatch(lengths[0].strip()):
-            self.close_connection = True
-            raise RequestError(400, "BAD_REQUEST", "invalid Content-Length")
-        return int(lengths[0].strip())
-
-    def _read_some(self, n: int, deadline: float) -> bytes:
-        if time.monotonic() > deadline:
-            self.close_connection = True
-            raise RequestError(408, "REQUEST_TIMEOUT", "the request body did not arrive in time")
-        try:
-            chunk = self.rfile.read1(n) if hasattr(self.rfile, "read1") else self.rfile.read(n)
-        except (socket.timeout, TimeoutError):
-            self.close_connection = True
-            raise RequestError(408, "REQUEST_TIMEOUT", "the request body did not arrive in time")
-        if not chunk:
-            self.close_connection = True
-            if self._evicted:
-                raise RequestError(408, "REQUEST_TIMEOUT", "the request body was too slow; the connection was closed")
-            raise RequestError(400, "BAD_REQUEST", "the connection closed before the whole body arrived")
-        return chunk
-
-    def _read_line(self, deadline: float) -> bytes:
-        if time.monotonic() > deadline:
-            self.close_connection = True
-            raise RequestError(408, "REQUEST_TIMEOUT", "the request body did not arrive in time")
-        try:
-            line = self.rfile.readline(1026)
-        except (socket.timeout, TimeoutError):
-            self.close_connection = True
-            raise RequestError(408, "REQUEST_TIMEOUT", "the request body did not arrive in time")
-        if not line.endswith(b"\n"):
-            self.close_connection = True
-            if self._evicted:
-                raise RequestError(408, "REQUEST_TIMEOUT", "the request body was too slow; the connection was closed")
-            raise RequestError(400, "BAD_REQUEST", "malformed chunked body")
-        return line
-
-    def _read_chunked(self, cap: int, deadline: float) -> bytes:
-        chunks = []
-        total = 0
-        while True:
-            line = self._read_line(deadline)
-            # Hex digits and nothing else (RFC 9112 chunk-size): int(x, 16) also takes "0x12",
-            # "1_2", "+12" and "-0", which a proxy in front reads otherwise (request smuggling).
-            field = line.split(b";", 1)[0].rstrip(b"\r\n").rstrip(b" \t")
-            if not _HEX.fullmatch(field):
-                self.close_connection = True
-                raise RequestError(400, "BAD_REQUEST", "malformed chunk size in a chunked body")
-            size = int(field, 16)
-            if size == 0:
-                for _ in range(100):  # trailers end with an empty line
-                    if self._read_line(deadline) in (b"\r\n", b"\n"):
-                        return b"".join(chunks)
-                self.close_connection = True
-                raise RequestError(400, "BAD_REQUEST", "too many trailer lines")
-            total += size
-            if total > cap:
-                self._linger = True
-                raise RequestError(413, "PAYLOAD_TOO_LARGE", "the chunked body exceeds this server's limit of %d bytes" % cap)
-            left = size
-            while left > 0:
-                piece = self._read_some(min(left, 65536), deadline)
-                chunks.append(piece)
-                left -= len(piece)
-            if self._read_line(deadline) not in (b"\r\n", b"\n"):
-                self.close_connection = True
-                raise RequestError(400, "BAD_REQUEST", "malformed chunked body")
-
-    # ---- Expect: 100-continue: refuse an oversized body before the client sends it
-    def handle_expect_100(self) -> bool:
-        try:
-            n = self._content_length()
-        except RequestError:
-            n = None
-        if n is not None and n > self.server.app.max_body_bytes:
-            self._start_request()
-            route = self.server.app.route(urllib.parse.urlsplit(self.path).path or "/")
-            if route is not None:
-                self._route_label = route.label
-            self._body = None
-            self._finish(RequestError(413, "PAYLOAD_TOO_LARGE", "the body is %d bytes; this server accepts at most %d" % (n, self.server.app.max_body_bytes)), close=True)
-            return False
-        return super().handle_expect_100()
-
-    # ---- dispatch
-    def _start_request(self) -> None:
-        self._t0 = time.perf_counter()
-        self._body = None
-        self._linger = False
-        self._route_label = "unmatched"
-        self._path = None
-
-    def _dispatch(self) -> None:
-        if self._evicted:
-            # Closed as slow while its headers trickled in: what arrived is not a request.
-            self.close_connection = True
+    # ---- asyncio.Protocol
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.server.open += 1
+        if not self.server.admit(self):
             return
-        self._start_request()
-        self._set_phase("body" if self._has_body() else "busy")
-        app = self.server.app
+        self.counted = True
+
+    def _uncount(self) -> None:
+        # Out of Server.conns as soon as it is closing: the connection limit counts the
+        # connections that can still be served, and a victim closed in this turn is none.
+        if self.counted:
+            self.counted = False
+            self.server.conns.pop(self, None)
+
+    def _close(self) -> None:
+        self.phase = "closed"
+        self._uncount()
+        self.transport.close()
+
+    def connection_lost(self, exc) -> None:
+        self.phase = "closed"
+        self.server.open -= 1
+        if self.inflight and self.gen is None:  # lost while its head or body arrived
+            self.inflight = False
+            with self.app.metrics.lock:
+                self.app.metrics.inflight -= 1
+        self._uncount()
+
+    def data_received(self, data: bytes) -> None:
+        phase = self.phase
+        if phase == "linger":
+            self.linger_bytes += len(data)
+            if self.linger_bytes > 128 * 1024 * 1024:
+                self._close()
+            return
+        if phase == "closed" or self.evicted:
+            return
+        self.buf += data
+        if phase == "busy":
+            if len(self.buf) > _MAX_BUFFERED and not self.paused:
+                self.paused = True
+                self.transport.pause_reading()
+            return
+        try:
+            self._advance_input()
+        except Exception:  # noqa: BLE001 - never let one connection take the server down
+            log("error: unexpected failure reading a request\n%s" % traceback.format_exc().rstrip())
+            self._respond(RequestError(500, "INTERNAL", "internal server error"), close=True)
+
+    def eof_received(self):
+        if self.phase == "body":
+            self.close_after = True
+            self._respond(RequestError(400, "BAD_REQUEST", "the connection closed before the whole body arrived"), close=True)
+        elif self.phase == "busy":
+            self.close_after = True
+        else:
+            self._close()
+        return True  # a busy connection still gets its answer (half-close), then closes
+
+    # ---- reading
+    def _advance_input(self) -> None:
+        """Go on with what the buffer holds: heads, bodies, requests, until it needs more."""
+        while self.phase in ("wait", "body") and not self.evicted:
+            if self.phase == "wait":
+                if not self._read_head():
+                    return
+            elif not self._read_body():
+                return
+
+    def _read_head(self) -> bool:
+        buf = self.buf
+        if not buf:
+            return False
+        nl = buf.find(b"\n", 0, _MAX_LINE + 2)
+        if nl < 0:
+            if len(buf) > _MAX_LINE:
+                self._refuse(414, "Request-URI Too Long")
+            return False
+        m = _HEAD_END.search(buf, max(nl, self.scan - 2))
+        if m is None:
+            # Bound what a client may send before its head ends (lines, line length), as the
+            # checks of the whole head would, without searching the buffer again from the start.
+            self.lines += buf.count(b"\n", self.scan)
+            self.scan = len(buf)
+            if len(buf) - buf.rfind(b"\n") - 1 > _MAX_LINE:
+                self._refuse(431, "Line too long")
+            elif self.lines > _MAX_HEADERS + 1:
+                self._refuse(431, "Too many headers")
+            return False
+        head = bytes(buf[:m.start() + 1])
+        del buf[:m.end()]
+        self.scan = 0
+        self.lines = 0
+        self.t0 = time.perf_counter()
+        self.close_after = True
+        lines = head.split(b"\n")
+        lines.pop()  # after the last "\n"
+        if len(lines[0]) > _MAX_LINE:
+            self._refuse(414, "Request-URI Too Long")
+            return False
+        try:
+            first = parse_request_line(lines[0])
+            if first is None:  # an empty request line: nothing to answer
+                self._close()
+                return False
+            method, target, version, keep_alive = first
+            headers = parse_fields(lines[1:])
+        except HeaderError as e:
+            self._refuse(e.status, str(e))
+            return False
+        self.req = req = Request(method, target, version, headers)
+        conn = (headers.get("Connection") or "").lower()
+        self.close_after = not keep_alive
+        if conn == "close":
+            self.close_after = True
+        elif conn == "keep-alive":
+            self.close_after = False
+        return self._dispatch(req)
+
+    def _dispatch(self, req: Request) -> bool:
+        """Route the request; read its body if its handler takes one, else handle it now."""
+        app = self.app
         with app.metrics.lock:
             app.metrics.inflight += 1
+        self.inflight = True
+        path = self.path = urllib.parse.urlsplit(req.path).path or "/"
+        route = app.route(path)
+        has_body = bool(req.headers.get("Transfer-Encoding")) or (req.headers.get("Content-Length") not in (None, "0"))
+        # A body left unread would be taken for the next request: close after answering.
+        if route is None:
+            self._respond(RequestError(404, "NOT_FOUND", "no route %s; see GET / for the list of routes" % path), close=has_body)
+            return True
+        self.route_label = route.label
+        method = "GET" if req.command == "HEAD" else req.command
+        handler = route.methods.get(method)
+        if handler is None:
+            allow = ", ".join(sorted(route.methods) + (["HEAD"] if "GET" in route.methods else []))
+            self._respond(RequestError(405, "METHOD_NOT_ALLOWED", "%s is not allowed on %s; use %s" % (req.command, path, allow), {"Allow": allow}), close=has_body)
+            return True
+        self.handler = handler
+        self.params = route.params
+        if method != "POST":
+            self._set_phase("busy")
+            self._handle(close=has_body)
+            return True
         try:
-            path = self._path = urllib.parse.urlsplit(self.path).path or "/"
-            route = app.route(path)
-            if route is None:
-                raise RequestError(404, "NOT_FOUND", "no route %s; see GET / for the list of routes" % path)
-            self._route_label = route.label
-            method = "GET" if self.command == "HEAD" else self.command
-            handler = route.methods.get(method)
-            if handler is None:
-                allow = ", ".join(sorted(route.methods) + (["HEAD"] if "GET" in route.methods else []))
-                raise RequestError(405, "METHOD_NOT_ALLOWED", "%s is not allowed on %s; use %s" % (self.command, path, allow), {"Allow": allow})
-            r = handler(self, route.params)
-            self._finish(r)
+            self._framing(req)
         except RequestError as e:
-            self._finish(e)
-        except Exception as e:  # noqa: BLE001 - never let a request take the server down
-            log("error: unexpected failure on %s %s\n%s" % (_printable(self.command), _printable(self.path), traceback.format_exc().rstrip()))
-            self._finish(RequestError(500, "INTERNAL", "internal server error: %s" % type(e).__name__))
-        finally:
-            with app.metrics.lock:
-                app.metrics.inflight -= 1
+            self._respond(e, close=True)
+            return True
+        except _Answered:
+            return True
+        self._set_phase("body")
+        if self.need > 0 and len(self.buf) < self.need and (req.headers.get("Expect") or "").lower() == "100-continue" and req.version >= "HTTP/1.1":
+            self.transport.write(_CONTINUE)
+        return True
 
-    def _finish(self, r, close: bool = False) -> None:
-        app = self.server.app
+    def _framing(self, req: Request) -> None:
+        """How the body is framed: self.need bytes of Content-Length, or chunked (-2)."""
+        cap = self.app.max_body_bytes
+        tes = req.headers.get_all("Transfer-Encoding") or []
+        lengths = req.headers.get_all("Content-Length") or []
+        if tes:
+            if lengths:
+                raise RequestError(400, "BAD_REQUEST", "both Transfer-Encoding and Content-Length are set")
+            # One reading of the framing only: a proxy in front may take another header, or the last.
+            if len(tes) > 1 or tes[0].strip().lower() != "chunked":
+                raise RequestError(400, "BAD_REQUEST", "unsupported Transfer-Encoding %r" % tes[0])
+            self.need = -2
+            return
+        if not lengths:
+            self.need = 0
+            return
+        # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
+        if len(set(v.strip() for v in lengths)) != 1 or not _DIGITS.fullmatch(lengths[0].strip()):
+            raise RequestError(400, "BAD_REQUEST", "invalid Content-Length")
+        n = int(lengths[0].strip())
+        if n > cap:
+            # Refused from its length, before it is read (also in place of 100 Continue).
+            self._respond(RequestError(413, "PAYLOAD_TOO_LARGE", "the body is %d bytes; this server accepts at most %d" % (n, cap)), linger=True)
+            raise _Answered()
+        self.need = n
+
+    def _read_body(self) -> bool:
+        if self.need == -2:
+            try:
+                body = self._read_chunked()
+            except RequestError as e:
+                self._respond(e, close=True, linger=e.status == 413)
+                return False
+            if body is None:
+                return False
+        else:
+            n = self.need
+            if len(self.buf) < n:
+                return False
+            body = bytes(self.buf[:n])
+            del self.buf[:n]
+        self.req.body = body
+        self._set_phase("busy")
+        self._handle()
+        return True
+
+    def _read_chunked(self):
+        """The whole body once its last chunk and trailers are in the buffer, else None (what
+        was read so far is kept); RequestError for a malformed or oversized one."""
+        buf = self.buf
+        at = 0
+        try:
+            while True:
+                if self.chunk_state == "data":
+                    if at >= len(buf):
+                        return None
+                    piece = buf[at:at + self.chunk_left]
+                    self.chunks.append(bytes(piece))
+                    at += len(piece)
+                    self.chunk_left -= len(piece)
+                    if self.chunk_left == 0:
+                        self.chunk_state = "crlf"
+                    continue
+                nl = buf.find(b"\n", at, at + _MAX_CHUNK_LINE)
+                if nl < 0:
+                    if len(buf) - at >= _MAX_CHUNK_LINE:
+                        raise RequestError(400, "BAD_REQUEST", "malformed chunked body")
+                    return None
+                line = bytes(buf[at:nl + 1])
+                at = nl + 1
+                if self.chunk_state == "crlf":
+                    if line not in (b"\r\n", b"\n"):
+                        raise RequestError(400, "BAD_REQUEST", "malformed chunked body")
+                    self.chunk_state = "size"
+                elif self.chunk_state == "trailer":
+                    if line in (b"\r\n", b"\n"):
+                        return b"".join(self.chunks)
+                    self.trailers += 1
+                    if self.trailers >= 100:
+                        raise RequestError(400, "BAD_REQUEST", "too many trailer lines")
+                else:
+                    # Hex digits and nothing else (RFC 9112 chunk-size): int(x, 16) also takes
+                    # "0x12", "1_2", "+12" and "-0", which a proxy in front reads otherwise.
+                    field = line.split(b";", 1)[0].rstrip(b"\r\n").rstrip(b" \t")
+                    if not _HEX.fullmatch(field):
+                        raise RequestError(400, "BAD_REQUEST", "malformed chunk size in a chunked body")
+                    size = int(field, 16)
+                    if size == 0:
+                        self.chunk_state = "trailer"
+                        continue
+                    self.chunk_total += size
+                    if self.chunk_total > self.app.max_body_bytes:
+                        raise RequestError(413, "PAYLOAD_TOO_LARGE", "the chunked body exceeds this server's limit of %d bytes" % self.app.max_body_bytes)
+                    self.chunk_left = size
+                    self.chunk_state = "data"
+        finally:
+            del buf[:at]
+
+    # ---- handling
+    def _handle(self, close: bool = False) -> None:
+        if close:
+            self.close_after = True
+        try:
+            r = self.handler(self.req, self.params)
+        except RequestError as e:
+            self._respond(e)
+            return
+        except Exception as e:  # noqa: BLE001 - never let a request take the server down
+            self._failed(e)
+            return
+        if type(r) is types.GeneratorType:
+            self.gen = r
+            self.resume(None, None)
+        else:
+            self._respond(r)
+
+    def resume(self, value, error) -> None:
+        """Go on with a handler that waits for the model: send it the result, or throw the
+        model's exception in; it yields its next _Job or returns its answer."""
+        gen = self.gen
+        try:
+            job = gen.send(value) if error is None else gen.throw(error)
+        except StopIteration as s:
+            self.gen = None
+            self._respond(s.value)
+            return
+        except RequestError as e:
+            self.gen = None
+            self._respond(e)
+            return
+        except Exception as e:  # noqa: BLE001
+            self.gen = None
+            self._failed(e)
+            return
+        job.owner = self
+        self.server.scorer.submit(job)
+
+    def _failed(self, e: BaseException) -> None:
+        req = self.req
+        log("error: unexpected failure on %s %s\n%s" % (_printable(req.command), _printable(req.path), traceback.format_exc().rstrip()))
+        self._respond(RequestError(500, "INTERNAL", "internal server error: %s" % type(e).__name__))
+
+    def _refuse(self, status: int, message: str) -> None:
+        """An error the request's head itself causes (bad request line or headers): answered,
+        then the connection closes."""
+        self.t0 = self.t0 or time.perf_counter()
+        self._respond(RequestError(status, _STATUS_CODES.get(status, "BAD_REQUEST"), message or _REASONS.get(status, "error")), close=True)
+
+    def _respond(self, r, close: bool = False, linger: bool = False) -> None:
+        app = self.app
+        req = self.req
         error_code = None
         headers: dict = {}
         if isinstance(r, RequestError):
             status, error_code, headers = r.status, r.code, r.headers
-            if self._route_label.startswith("/v2") or _is_v2(getattr(self, "path", "")):
+            if self.route_label.startswith("/v2") or (req is not None and _is_v2(req.path)):
                 payload: object = {"error": r.message, "code": r.code}
             else:
                 payload = {"error": {"code": r.code, "message": r.message}}
@@ -2308,121 +2409,129 @@ class Handler(BaseHTTPRequestHandler):
             ctype = r[2] if len(r) > 2 else "application/json"
             headers = r[3] if len(r) > 3 else {}
             body = obj if isinstance(obj, bytes) else json.dumps(obj, separators=(",", ":")).encode("utf-8")
-        # A body we did not read would be taken for the next request: close instead.
-        if close or self._linger or (self._body is None and self._has_body()) or app.stopping:
-            self.close_connection = True
-        self._write(status, ctype, body, headers)
-        if self._linger:
-            self._drain()
-        seconds = time.perf_counter() - self._t0
-        app.metrics.observe(self._route_label, _method_label(self.command), status, seconds, error_code)
-        path = self._path
+        if close or linger or app.stopping:
+            self.close_after = True
+        head = ["HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "")), _SERVER_HEADER, _date_header(),
+                "Content-Type: %s\r\nContent-Length: %d\r\n" % (ctype, len(body))]
+        for k, v in headers.items():
+            head.append("%s: %s\r\n" % (k, v))
+        if self.close_after:
+            head.append("Connection: close\r\n")
+        head.append("\r\n")
+        out = "".join(head).encode("latin-1")
+        transport = self.transport
+        if not transport.is_closing():
+            # One write: headers and body in the same segment (no Nagle/delayed-ACK stall).
+            transport.write(out if req is not None and req.command == "HEAD" else out + body)
+        seconds = time.perf_counter() - self.t0
+        command = req.command if req is not None else "-"
+        app.metrics.observe(self.route_label, _method_label(command), status, seconds, error_code)
+        path = self.path
         if path is None:
-            raw_path = getattr(self, "path", "") or ""
-            path = urllib.parse.urlsplit(raw_path).path if raw_path else "-"
+            path = urllib.parse.urlsplit(req.path).path if req is not None else "-"
         # Health probes (the image's HEALTHCHECK every 10 s, Kubernetes, gitml serve) would bury
         # the requests that matter: only their failures are logged. /metrics counts them all.
-        if not (status == 200 and self._route_label in _QUIET_ROUTES):
-            access_log("%s %s %d %.2fms" % (_printable(self.command), _printable(path), status, seconds * 1000))
-        self._set_phase("wait")
+        if not (status == 200 and self.route_label in _QUIET_ROUTES):
+            access_log("%s %s %d %.2fms" % (_printable(command), _printable(path), status, seconds * 1000))
+        if self.inflight:
+            with app.metrics.lock:
+                app.metrics.inflight -= 1
+        self.served += 1
+        close_after = self.close_after
+        self._reset_request()
+        if linger:
+            self._linger()
+        elif close_after:
+            self._close()
+        else:
+            self._set_phase("wait")
+            if self.paused:
+                self.paused = False
+                transport.resume_reading()
+            if self.buf and self.server.loop is not None:
+                # Pipelined requests: the next one is read on the next turn of the loop.
+                self.server.loop.call_soon(self._next)
 
-    _date = (-1, "")
+    def _next(self) -> None:
+        if self.phase == "wait" and not self.evicted:
+            self._advance_input()
 
-    def date_time_string(self, timestamp=None) -> str:
-        # The Date header, formatted once a second (it is sent with every answer).
-        if timestamp is not None:
-            return super().date_time_string(timestamp)
-        sec = int(time.time())
-        cached = Handler._date
-        if cached[0] != sec:
-            import email.utils
-
-            cached = Handler._date = (sec, email.utils.formatdate(sec, usegmt=True))
-        return cached[1]
-
-    def _write(self, status: int, ctype: str, body: bytes, headers: dict) -> None:
-        lines = ["%s %d %s" % (self.protocol_version, status, _REASONS.get(status, "")),
-                 "Server: %s" % self.server_version,
-                 "Date: %s" % self.date_time_string(),
-                 "Content-Type: %s" % ctype,
-                 "Content-Length: %d" % len(body)]
-        for k, v in headers.items():
-            lines.append("%s: %s" % (k, v))
-        if self.close_connection:
-            lines.append("Connection: close")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        try:
-            # One write: headers and body in the same segment (no Nagle/delayed-ACK stall).
-            self.wfile.write(head if self.command == "HEAD" else head + body)
-            self.wfile.flush()
-        except OSError:
-            self.close_connection = True
-
-    def _drain(self) -> None:
-        """After refusing an oversized body, stop writing and discard what the client still
-        sends for a moment, so it reads our 413 instead of a connection reset."""
-        try:
-            self.connection.shutdown(socket.SHUT_WR)
-            self.connection.settimeout(0.25)
-            end = time.monotonic() + 1.0
-            while time.monotonic() < end:
-                if not self.connection.recv(65536):
-                    break
-        except OSError:
-            pass
-
-    # ---- errors raised by http.server itself (bad request line, unknown method...)
-    def send_error(self, code, message=None, explain=None):
-        # Only http.server calls this, before _dispatch: a new request starts here.
-        if self._evicted:
-            self.close_connection = True
+    def _linger(self) -> None:
+        """After refusing an oversized body, stop writing and read and throw away what the
+        client still sends for a moment, so that it reads the answer instead of a reset."""
+        self.phase = "linger"
+        self._uncount()
+        self.linger_bytes = 0
+        self.buf.clear()
+        transport = self.transport
+        if transport.is_closing():
             return
-        self._start_request()
-        self.close_connection = True
-        if not getattr(self, "command", None):
-            self.command = "-"
-        err = RequestError(code, _STATUS_CODES.get(code, "BAD_REQUEST"), message or _REASONS.get(code, "error"))
-        self._body = b""
-        self._finish(err, close=True)
+        if self.paused:
+            self.paused = False
+            transport.resume_reading()
+        try:
+            transport.write_eof()
+        except (OSError, RuntimeError):
+            self._close()
+            return
+        self.server.loop.call_later(1.0, self._close)
 
-    def log_request(self, code="-", size="-"):
-        pass  # _finish writes the access line
+    def evict(self) -> None:
+        """Close this connection as slow: one waiting for its body is answered 408 first."""
+        self.evicted = True
+        if self.phase == "body":
+            self._respond(RequestError(408, "REQUEST_TIMEOUT", "the request body was too slow; the connection was closed"), close=True)
+        else:
+            self._close()
 
-    def log_message(self, format, *args):
-        # http.server's own notes (timeouts, bad requests): one line, no body.
-        log("note: " + (format % args))
+
+class _Answered(Exception):
+    """The request was answered while reading its framing (413): nothing more to do."""
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+class Server:
+    """The connections of one listening socket, and what watches over them."""
 
-    def __init__(self, address, app: App, max_connections: int):
-        host = address[0]
-        if ":" in host:
-            self.address_family = socket.AF_INET6
+    def __init__(self, app: App, max_connections: int) -> None:
         self.app = app
         self.max_connections = max_connections
-        self.active = 0
-        self.active_lock = threading.Lock()
-        self.conns: dict = {}  # Handler -> None: open connections, for reaping slow ones
-        self.evicted = 0
+        self.conns: dict = {}  # Connection -> None: admitted connections not closing
+        self.open = 0  # transports not yet lost, closing ones included
+        self.loop = None
+        self.scorer: Scorer | None = None
         self._evict_note = 0.0
         self._evict_unlogged = 0
-        super().__init__(address, Handler)
 
-    def track(self, h) -> None:
-        with self.active_lock:
-            self.conns[h] = None
+    def admit(self, c: Connection) -> bool:
+        """Whether a new connection may stay: at the limit, it takes the place of the one that
+        has waited longest for its request (slow clients cannot lock everyone else out), and
+        is refused with 503 only when none can go."""
+        active = len(self.conns)
+        victim = None
+        full = active >= self.max_connections
+        if full and active < 2 * self.max_connections:
+            victim = self._slowest()
+            full = victim is None
+        if full:
+            body = json.dumps({"error": {"code": "TOO_MANY_CONNECTIONS", "message": "the server is at its connection limit; retry"}}).encode()
+            c.transport.write(("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                               "Retry-After: 1\r\nConnection: close\r\n\r\n" % len(body)).encode() + body)
+            c._close()
+            return False
+        self.conns[c] = None
+        if victim is not None:
+            self._evict(victim, "the server is at --max-connections")
+        return True
 
-    def untrack(self, h) -> None:
-        with self.active_lock:
-            self.conns.pop(h, None)
+    def _slowest(self):
+        best = None
+        for c in self.conns:
+            if c.phase in ("wait", "body") and not c.evicted and (best is None or c.since < best.since):
+                best = c
+        return best
 
-    def _evict(self, h, why: str) -> None:
-        h.evict()
-        self.evicted += 1
+    def _evict(self, c: Connection, why: str) -> None:
+        c.evict()
         self._evict_unlogged += 1
         now = time.monotonic()
         if now - self._evict_note >= 1.0:  # one line a second at most, whatever the flood
@@ -2430,10 +2539,10 @@ class Server(ThreadingHTTPServer):
             self._evict_note = now
             self._evict_unlogged = 0
 
-    def service_actions(self):
-        """Called by serve_forever between polls: close connections that have spent longer
-        than --timeout without sending a complete request or body, even if they trickle bytes
-        (the socket timeout alone only catches silent ones); write the coalesced access lines."""
+    def service(self) -> None:
+        """Every SERVICE_INTERVAL on the loop: close connections that have spent longer than
+        --timeout without sending a complete request or body, even if they trickle bytes
+        (idle keep-alive ones quietly); write the coalesced access lines."""
         flush_log()
         now = time.monotonic()
         if self._evict_unlogged and now - self._evict_note >= 1.0:
@@ -2441,69 +2550,81 @@ class Server(ThreadingHTTPServer):
             self._evict_note = now
             self._evict_unlogged = 0
         limit = now - self.app.timeout
-        with self.active_lock:
-            late = [h for h in self.conns if h._phase in ("wait", "body") and not h._evicted and h._phase_since < limit]
-        for h in late:
-            self._evict(h, "no complete request within --timeout")
+        late = [c for c in self.conns if c.phase in ("wait", "body") and not c.evicted and c.since < limit]
+        for c in late:
+            if c.phase == "wait" and not c.buf and c.served:
+                c.evicted = True
+                c._close()  # an idle keep-alive connection
+            else:
+                self._evict(c, "no complete request within --timeout")
 
-    def _slowest(self):
-        """The connection waiting longest for its request (or body), or None."""
-        best = None
-        for h in self.conns:
-            if h._phase in ("wait", "body") and not h._evicted and (best is None or h._phase_since < best._phase_since):
-                best = h
-        return best
+    def scored(self, batch: list) -> None:
+        for job in batch:
+            job.owner.resume(job.result, job.error)
 
-    def server_bind(self):
-        # HTTPServer.server_bind resolves the host's FQDN, which can stall on DNS; skip it.
-        import socketserver
+    def busy(self) -> bool:
+        return any(c.phase == "busy" for c in self.conns)
 
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = str(self.server_address[0])
-        self.server_port = self.server_address[1]
 
-    def process_request(self, request, client_address):
-        victim = None
-        with self.active_lock:
-            full = self.active >= self.max_connections
-            if full and self.active < 2 * self.max_connections:
-                # At the limit, a new client takes the place of the connection that has waited
-                # longest for its request: slow clients cannot lock everyone else out.
-                victim = self._slowest()
-                full = victim is None
-            if not full:
-                self.active += 1
-        if victim is not None:
-            self._evict(victim, "the server is at --max-connections")
-        if full:
-            body = json.dumps({"error": {"code": "TOO_MANY_CONNECTIONS", "message": "the server is at its connection limit; retry"}}).encode()
-            try:
-                request.sendall(("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                                 "Retry-After: 1\r\nConnection: close\r\n\r\n" % len(body)).encode() + body)
-            except OSError:
-                pass
-            self.shutdown_request(request)
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket (SO_REUSEADDR, IPv6 when the host is); OSError when it cannot."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def serve(app: App, sock: socket.socket, max_connections: int, grace: float) -> None:
+    """Serve on `sock` until SIGTERM or SIGINT, then let in-flight requests finish (up to
+    `grace` seconds), answering them with Connection: close, and stop."""
+    loop = asyncio.get_running_loop()
+    server = Server(app, max_connections)
+    server.loop = loop
+    server.scorer = Scorer(app.model, app.metrics, app.workers, loop, server.scored)
+    listener = await loop.create_server(lambda: Connection(server), sock=sock, backlog=128)
+    stop = asyncio.Event()
+
+    def on_signal(sig) -> None:
+        if stop.is_set():
             return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            with self.active_lock:
-                self.active -= 1
-            raise
+        app.stopping = True
+        log("received %s: finishing in-flight requests, then stopping" % signal.Signals(sig).name)
+        stop.set()
 
-    def process_request_thread(self, request, client_address):
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self.active_lock:
-                self.active -= 1
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
 
-    def handle_error(self, request, client_address):
-        # A connection reset by the client is routine; anything else gets one line.
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)):
-            return
-        log("error: connection from %s: %s" % (client_address[0] if client_address else "?", exc))
+    def tick() -> None:
+        try:
+            server.service()
+        except Exception:  # noqa: BLE001 - the watch must go on
+            log("error: %s" % traceback.format_exc().rstrip())
+        if not stop.is_set():
+            loop.call_later(SERVICE_INTERVAL, tick)
+
+    loop.call_later(SERVICE_INTERVAL, tick)
+    await stop.wait()
+    listener.close()
+    end = time.monotonic() + grace
+    for c in list(server.conns):
+        if c.phase == "wait" and not c.buf:
+            c._close()
+    while server.busy() and time.monotonic() < end:
+        await asyncio.sleep(0.02)
+    for c in list(server.conns):
+        c._close()
+    # Let the last answers leave before the loop ends: a closing transport writes what it
+    # holds, then reports the connection lost.
+    end = time.monotonic() + 1.0
+    while server.open and time.monotonic() < end:
+        await asyncio.sleep(0.01)
 
 
 # --------------------------------------------------------------------------------------
@@ -2588,40 +2709,21 @@ def main(argv: list | None = None) -> int:
             return 2
     app = App(bundle, args.workers, args.max_body_bytes, args.timeout, sampler)
     try:
-        httpd = Server((args.host, args.port), app, args.max_connections)
+        sock = listen(args.host, args.port)
     except OSError as e:
         log("gitml-server: cannot listen on %s:%d: %s" % (args.host, args.port, e))
         return 3
-
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        if stop.is_set():
-            return
-        stop.set()
-        app.stopping = True
-        log("received %s: finishing in-flight requests, then stopping" % signal.Signals(signum).name)
-        threading.Thread(target=httpd.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    host, port = httpd.server_address[:2]
+    host, port = sock.getsockname()[:2]
     shown = "[%s]" % host if ":" in host else host
     log("%s %s: listening on http://%s:%d (model %s %s, flavor %s, %d worker%s, body limit %d bytes)" % (
         RUNTIME_NAME, RUNTIME_VERSION, shown, port, bundle.model, bundle.version, bundle.flavor,
         args.workers, "" if args.workers == 1 else "s", args.max_body_bytes))
     threading.Thread(target=app.model.load, name="model-loader", daemon=True).start()
     try:
-        httpd.serve_forever(poll_interval=SERVICE_INTERVAL)
+        asyncio.run(serve(app, sock, args.max_connections, args.grace))
     finally:
-        end = time.monotonic() + args.grace
-        while time.monotonic() < end:
-            with app.metrics.lock:
-                if app.metrics.inflight == 0:
-                    break
-            time.sleep(0.02)
-        httpd.server_close()
+        sock.close()
+        flush_log()
         if sampler:
             sampler.close()
         log("stopped")
