@@ -527,6 +527,11 @@ def _no_constants(name):
     raise ValueError("%s is not JSON" % name)
 
 
+# Made once: json.loads and json.dumps with options make a new decoder or encoder every call.
+_STRICT_JSON = json.JSONDecoder(parse_constant=_no_constants)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def parse_json(body: bytes, constants: bool = False):
     """The body as JSON. `constants`: also NaN, Infinity and -Infinity, which MLflow's client
     writes for missing values (pandas' to_json does not, json.dumps does)."""
@@ -535,7 +540,7 @@ def parse_json(body: bytes, constants: bool = False):
     try:
         if constants:
             return json.loads(body.decode("utf-8"))
-        return json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+        return _STRICT_JSON.decode(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise RequestError(400, "BAD_JSON", "the request body is not UTF-8")
     except RecursionError:
@@ -1063,7 +1068,8 @@ class Model:
                 return fn(matrix)
             return fn([[r[c] for c in order] for r in as_records(records)])
 
-        if pd is None:
+        if pd is None:  # fitted without column names (on arrays), or no pandas: rows as they are
+            self._batchable(predict_rows, same_order)
             return predict_rows
 
         def predict_frame(records):
@@ -1596,7 +1602,17 @@ class Scorer:
     Serve's batching do, without waiting for a batch to fill. Each request gets its own rows'
     answers; if a batch fails (one request's values refused, say), each of its requests is
     scored alone, so errors stay those of the request. Answers go back to the loop in one
-    wake-up per call."""
+    wake-up per call.
+
+    A short call of the built-in loader (expected under INLINE_SECONDS from the calls so far:
+    their mean time, scaled by rows) is made on the loop itself when no worker is scoring:
+    handing it to a thread and back costs more than the call (two wake-ups, and the
+    interpreter lock passed back and forth), and the loop would wait for the model anyway. A
+    longer one, the first ones (nothing is known of the model's speed yet) and every call of a
+    scoring script go to the workers, so that the loop keeps answering health probes and
+    timing out slow clients while they run."""
+
+    INLINE_SECONDS = 0.002
 
     def __init__(self, model: "Model", metrics: "Metrics", workers: int, loop, done) -> None:
         self.model = model
@@ -1606,6 +1622,10 @@ class Scorer:
         self.cond = threading.Condition(threading.Lock())
         self.queue: list = []  # jobs for the workers
         self.turn: list = []  # jobs submitted in this turn of the loop
+        self.handed = 0  # jobs given to the workers and not back yet (on the loop)
+        self.call_seconds = math.inf  # a call's time and rows, smoothed (inf: none made yet)
+        self.call_rows = 1.0
+        self.inline = workers == 1  # with more, the calls run on the threads, as asked
         self.threads = [threading.Thread(target=self._work, name="scorer-%d" % i, daemon=True) for i in range(workers)]
         for t in self.threads:
             t.start()
@@ -1618,9 +1638,37 @@ class Scorer:
 
     def _hand_over(self) -> None:
         jobs, self.turn = self.turn, []
+        if self.inline and not self.handed and self.model.batch is not None:
+            rows = sum(len(j.rows) for j in jobs)
+            if self.call_seconds * max(1.0, rows / self.call_rows) < self.INLINE_SECONDS:
+                self._score(jobs, rows)
+                self.done(jobs)
+                return
+        self.handed += len(jobs)
         with self.cond:
             self.queue.extend(jobs)
             self.cond.notify(len(jobs))
+
+    def returned(self, batch: list) -> None:
+        """On the loop: a worker's call is done."""
+        self.handed -= len(batch)
+        self.done(batch)
+
+    def _score(self, batch: list, rows: int) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._answer(batch)
+        except BaseException as e:  # noqa: BLE001 - no request may wait for ever
+            for j in batch:
+                if j.result is None and j.error is None:
+                    j.error = e
+        if rows:
+            seconds = time.perf_counter() - t0
+            if self.call_seconds == math.inf:
+                self.call_seconds, self.call_rows = seconds, float(rows)
+            else:
+                self.call_seconds = 0.8 * self.call_seconds + 0.2 * seconds
+                self.call_rows = 0.8 * self.call_rows + 0.2 * rows
 
     def _work(self) -> None:
         while True:
@@ -1631,13 +1679,8 @@ class Scorer:
                     batch, self.queue = self.queue, []
                 else:  # one call at a time per worker: --workers calls of run() at once
                     batch = [self.queue.pop(0)]
-            try:
-                self._answer(batch)
-            except BaseException as e:  # noqa: BLE001 - no request may wait for ever
-                for j in batch:
-                    if j.result is None and j.error is None:
-                        j.error = e
-            self.loop.call_soon_threadsafe(self.done, batch)
+            self._score(batch, sum(len(j.rows) for j in batch) if self.model.batch is not None else 0)
+            self.loop.call_soon_threadsafe(self.returned, batch)
 
     def _answer(self, batch: list) -> None:
         together = [j for j in batch if j.params is None and type(j.rows) is Rows] if self.model.batch is not None else []
@@ -1942,9 +1985,9 @@ class Headers:
         return [(k, v) for k, vs in self._fields.items() for v in vs]
 
 
-# field-name ":" OWS field-value OWS (RFC 9112 section 5); a name is a token. Lines come
-# without their "\n"; a "\r" left in the value is a bare CR, refused.
-_FIELD_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*\r?")
+# Lines of field-name ":" OWS field-value OWS (RFC 9112 section 5): a name is a token, and a
+# value holds no CR or LF (a bare CR is refused, and so is obs-fold: a line that is no field).
+_FIELD_LINES = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*\r?\n)*")
 _HEAD_END = re.compile(rb"\n\r?\n")
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
@@ -1961,20 +2004,30 @@ class HeaderError(Exception):
         self.status = status
 
 
-def parse_fields(lines: list) -> Headers:
-    """The header fields from the lines of a header block (without their "\\n"). 431 for a
-    line over 64 KiB or more than 100 fields (as http.server); 400 for a line that is no
-    field, obs-fold included (RFC 9112 5.2: a server rejects it)."""
+def parse_fields(block: bytes) -> Headers:
+    """The header fields of a header block (its lines, each with its "\\n", without the empty
+    line that ends it). 431 for a line over 64 KiB or more than 100 fields (as http.server);
+    400 for a line that is no field, obs-fold included (RFC 9112 5.2: a server rejects it)."""
+    fields: dict = {}
+    if not block:
+        return Headers(fields)
+    lines = block.split(b"\n")
+    lines.pop()  # after the last "\n"
     if len(lines) > _MAX_HEADERS:
         raise HeaderError(431, "Too many headers")
-    fields: dict = {}
+    if max(map(len, lines)) > _MAX_LINE:
+        raise HeaderError(431, "Line too long")
+    if _FIELD_LINES.fullmatch(block) is None:
+        raise HeaderError(400, "Bad header line")
     for line in lines:
-        if len(line) > _MAX_LINE:
-            raise HeaderError(431, "Line too long")
-        m = _FIELD_LINE.fullmatch(line)
-        if m is None or b"\r" in m.group(2):
-            raise HeaderError(400, "Bad header line")
-        fields.setdefault(m.group(1).decode("ascii").lower(), []).append(m.group(2).decode("iso-8859-1"))
+        name, _, value = line.partition(b":")
+        name = name.lower().decode("ascii")
+        value = value.strip(b" \t\r").decode("iso-8859-1")
+        have = fields.get(name)
+        if have is None:
+            fields[name] = [value]
+        else:
+            have.append(value)
     return Headers(fields)
 
 
@@ -2008,6 +2061,13 @@ def parse_request_line(line: bytes) -> tuple:
     if target.startswith("//"):
         target = "/" + target.lstrip("/")
     return method, target, version, keep_alive
+
+
+def _target_path(target: str) -> str:
+    """The path of a request target (origin form "/p?q" by hand: it is nearly every request)."""
+    if target.startswith("/") and "#" not in target:
+        return target.partition("?")[0]
+    return urllib.parse.urlsplit(target).path or "/"
 
 
 class Request:
@@ -2110,8 +2170,7 @@ class Connection(asyncio.Protocol):
         self.server.open -= 1
         if self.inflight and self.gen is None:  # lost while its head or body arrived
             self.inflight = False
-            with self.app.metrics.lock:
-                self.app.metrics.inflight -= 1
+            self.app.metrics.inflight -= 1
         self._uncount()
 
     def data_received(self, data: bytes) -> None:
@@ -2181,18 +2240,16 @@ class Connection(asyncio.Protocol):
         self.lines = 0
         self.t0 = time.perf_counter()
         self.close_after = True
-        lines = head.split(b"\n")
-        lines.pop()  # after the last "\n"
-        if len(lines[0]) > _MAX_LINE:
+        if nl > _MAX_LINE:
             self._refuse(414, "Request-URI Too Long")
             return False
         try:
-            first = parse_request_line(lines[0])
+            first = parse_request_line(head[:nl])
             if first is None:  # an empty request line: nothing to answer
                 self._close()
                 return False
             method, target, version, keep_alive = first
-            headers = parse_fields(lines[1:])
+            headers = parse_fields(head[nl + 1:])
         except HeaderError as e:
             self._refuse(e.status, str(e))
             return False
@@ -2208,10 +2265,9 @@ class Connection(asyncio.Protocol):
     def _dispatch(self, req: Request) -> bool:
         """Route the request; read its body if its handler takes one, else handle it now."""
         app = self.app
-        with app.metrics.lock:
-            app.metrics.inflight += 1
+        app.metrics.inflight += 1  # on the loop only, as every Metrics count but calls
         self.inflight = True
-        path = self.path = urllib.parse.urlsplit(req.path).path or "/"
+        path = self.path = _target_path(req.path)
         route = app.route(path)
         has_body = bool(req.headers.get("Transfer-Encoding")) or (req.headers.get("Content-Length") not in (None, "0"))
         # A body left unread would be taken for the next request: close after answering.
@@ -2408,7 +2464,7 @@ class Connection(asyncio.Protocol):
             status, obj = r[0], r[1]
             ctype = r[2] if len(r) > 2 else "application/json"
             headers = r[3] if len(r) > 3 else {}
-            body = obj if isinstance(obj, bytes) else json.dumps(obj, separators=(",", ":")).encode("utf-8")
+            body = obj if isinstance(obj, bytes) else _COMPACT_JSON.encode(obj).encode("utf-8")
         if close or linger or app.stopping:
             self.close_after = True
         head = ["HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "")), _SERVER_HEADER, _date_header(),
@@ -2434,8 +2490,7 @@ class Connection(asyncio.Protocol):
         if not (status == 200 and self.route_label in _QUIET_ROUTES):
             access_log("%s %s %d %.2fms" % (_printable(command), _printable(path), status, seconds * 1000))
         if self.inflight:
-            with app.metrics.lock:
-                app.metrics.inflight -= 1
+            app.metrics.inflight -= 1
         self.served += 1
         close_after = self.close_after
         self._reset_request()

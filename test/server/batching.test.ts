@@ -1,12 +1,17 @@
 /**
  * Concurrent scoring requests batched into one call of the estimator (the built-in loader's
- * Batcher): each request still gets the answers for its own rows, on every protocol, and
+ * Scorer): each request still gets the answers for its own rows, on every protocol, and
  * requests that cannot be batched (values the fast path does not take, values the model
- * refuses) are scored alone, with their own answer or error.
+ * refuses) are scored alone, with their own answer or error. A call expected to be long runs
+ * on a worker thread, so the event loop keeps answering while it runs.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeDir } from '../support/repo.js';
-import { call, IRIS_COLUMNS, irisBundle, metric, parsePrometheus, startServer, type IrisBundle, type RunningServer } from './helpers.js';
+import { removeDir, tmpDir } from '../support/repo.js';
+import { testPython } from '../support/python.js';
+import { call, IRIS_COLUMNS, irisBundle, metric, parsePrometheus, startServer, writeBundle, type IrisBundle, type RunningServer } from './helpers.js';
 
 let bundle: IrisBundle;
 let server: RunningServer;
@@ -90,5 +95,70 @@ describe('batching concurrent requests (built-in loader)', () => {
       } else expect(r.body).toEqual({ result: [bundle.expected.pred[i % 3]] });
     });
     expect((await call(`${server.url}/v2/health/ready`)).status).toBe(200);
+  });
+});
+
+// A nearest-neighbour model over 20,000 points: about a millisecond for a few rows, over a
+// second for 40,000 (brute force), and it scores rows independently (batchable).
+const TRAIN_KNN = `
+import json, pickle, sys
+import numpy as np
+from sklearn.neighbors import KNeighborsClassifier
+out = sys.argv[1]
+rng = np.random.default_rng(7)
+X = rng.random((20000, 4))
+m = KNeighborsClassifier(n_neighbors=1, algorithm="brute").fit(X, (X[:, 0] + X[:, 1] > 1).astype(int))
+with open(out + "/model/model.pkl", "wb") as f:
+    pickle.dump(m, f)
+cols = ["a", "b", "c", "d"]
+json.dump([dict(zip(cols, map(float, r))) for r in X[:3]], open(out + "/sample.json", "w"))
+big = rng.random((40000, 4)).round(6)
+json.dump({"rows": big.tolist(), "pred": m.predict(big).tolist()}, open(out + "/big.json", "w"))
+`;
+
+describe('a long call of the model (built-in loader)', () => {
+  let dir: string;
+  let knn: RunningServer;
+  beforeAll(async () => {
+    dir = tmpDir('gitml-knn-');
+    mkdirSync(path.join(dir, 'model'));
+    writeBundle(dir, {
+      'server.json': { model: 'knn', version: 'v1.0.0', flavor: 'sklearn', artifact: 'model/model.pkl', scoring: null, runtime: '1.0.0' },
+      'schema.json': { inputs: ['a', 'b', 'c', 'd'].map((name) => ({ name, type: 'double' })), outputs: [{ name: 'prediction', type: 'long' }] },
+    });
+    const r = spawnSync(testPython(), ['-c', TRAIN_KNN, dir], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+    knn = await startServer(dir, { ready: true });
+  });
+  afterAll(async () => {
+    if (knn) expect(await knn.stop()).toBe(0);
+    if (dir) removeDir(dir);
+  });
+
+  it('runs on a worker thread: health probes are answered while it runs, short calls before and after score', async () => {
+    expect(knn.log()).toContain('concurrent requests batched');
+    const big = JSON.parse(readFileSync(path.join(dir, 'big.json'), 'utf8')) as { rows: number[][]; pred: number[] };
+    // Short calls first: the server learns how long a call takes (these may run on the loop).
+    for (let i = 0; i < 20; i++) expect((await call(`${knn.url}/score`, { body: { data: [big.rows[i]] } })).body).toEqual({ result: [big.pred[i]] });
+    const t0 = Date.now();
+    let bigDone = 0;
+    const answer = call(`${knn.url}/score`, { body: { data: big.rows } }).then((r) => ((bigDone = Date.now()), r));
+    await new Promise((r) => setTimeout(r, 300)); // the 1.6 MB body is read and parsed, the call starts
+    const probes: { ms: number; status: number; at: number }[] = [];
+    while (!bigDone && probes.length < 50) {
+      const p0 = Date.now();
+      const r = await call(`${knn.url}/v2/health/live`);
+      probes.push({ ms: Date.now() - p0, status: r.status, at: Date.now() });
+    }
+    const r = await answer;
+    expect(r.status).toBe(200);
+    expect((r.body as { result: number[] }).result).toEqual(big.pred);
+    const during = probes.filter((p) => p.at < bigDone);
+    // The call took long enough for the test to mean something, and probes got through during it.
+    expect(bigDone - t0).toBeGreaterThan(600);
+    expect(during.length).toBeGreaterThanOrEqual(2);
+    expect(during.every((p) => p.status === 200)).toBe(true);
+    expect(Math.max(...during.map((p) => p.ms))).toBeLessThan((bigDone - t0) / 3);
+    expect((await call(`${knn.url}/score`, { body: { data: [big.rows[1]] } })).body).toEqual({ result: [big.pred[1]] });
   });
 });

@@ -38,6 +38,26 @@ async function send(raw: Buffer | string, opts: { waitClose?: boolean } = {}): P
 
 const chunked = (size: string) => `POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${size}\r\n${BODY}\r\n0\r\n\r\n`;
 
+describe('one connection', () => {
+  test('pipelined requests, sent in one write and a byte at a time, are answered in order', async () => {
+    const reqs = [1, 2, 3].map((x) => {
+      const body = `{"data":[{"x":${x}}]}`;
+      return `POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    });
+    const wire = reqs.join('') + 'GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n';
+    for (const bytewise of [false, true]) {
+      const c = await rawConnect(server.port);
+      if (bytewise) for (const ch of wire) c.socket.write(ch);
+      else c.socket.write(wire);
+      await waitFor(() => (c.received().toString().match(/HTTP\/1\.1 200/g) ?? []).length === 4, 10_000);
+      const text = c.received().toString();
+      const bodies = text.split(/\r\n\r\n/).slice(1).map((b) => b.replace(/HTTP\/1\.1[\s\S]*$/, ''));
+      expect(bodies).toEqual(['{"result":[2.0]}', '{"result":[4.0]}', '{"result":[6.0]}', '{"live":true}']);
+      c.socket.destroy();
+    }
+  });
+});
+
 describe('request framing is strict', () => {
   test('a well-formed chunked body is accepted (hex size, optional extension)', async () => {
     const n = BODY.length.toString(16);
