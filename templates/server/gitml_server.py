@@ -439,9 +439,10 @@ def _same_length(rows: list, n: int) -> bool:
     return len(lengths) == 1 and n in lengths
 
 
-def records_from_records(rows: list, cols: list[Column], where: str, missing: bool = False):
+def records_from_records(rows: list, cols: list[Column], where: str, missing: bool = False, dicts: bool = False):
+    """`dicts`: the caller found every row a dict."""
     names = [c.name for c in cols]
-    if _all_floats(cols) and set(map(type, rows)) == _DICT_ONLY and _same_length(rows, len(names)):
+    if _all_floats(cols) and (dicts or set(map(type, rows)) == _DICT_ONLY) and _same_length(rows, len(names)):
         # Records with exactly the schema's columns (as many keys, none missing) and finite
         # floats in them: checked at once, in C, and kept as rows (Rows).
         try:
@@ -508,7 +509,7 @@ def records_from_data(data, cols: list[Column], where: str, missing: bool = Fals
             raise RequestError(400, "WRONG_SHAPE", "%s: no rows to score" % where)
         types = set(map(type, data))  # what JSON makes: the common cases, told in C
         if types == _DICT_ONLY:
-            return records_from_records(data, cols, where, missing)
+            return records_from_records(data, cols, where, missing, dicts=True)
         if types == _LIST_ONLY:
             return records_from_rows(data, cols, where, missing)
         if all(isinstance(r, dict) for r in data):
@@ -1622,6 +1623,7 @@ class Scorer:
         self.cond = threading.Condition(threading.Lock())
         self.queue: list = []  # jobs for the workers
         self.turn: list = []  # jobs submitted in this turn of the loop
+        self.deferred = False
         self.handed = 0  # jobs given to the workers and not back yet (on the loop)
         self.call_seconds = math.inf  # a call's time and rows, smoothed (inf: none made yet)
         self.call_rows = 1.0
@@ -1631,12 +1633,21 @@ class Scorer:
             t.start()
 
     def submit(self, job: _Job) -> None:
-        """On the loop: queue a job; the turn's jobs reach the workers at the end of the turn."""
+        """On the loop: queue a job; the jobs of this turn and the next reach the model
+        together, at the end of the next turn."""
         if not self.turn:
             self.loop.call_soon(self._hand_over)
         self.turn.append(job)
 
     def _hand_over(self) -> None:
+        if not self.deferred:
+            # One more turn of the loop first: the requests that arrived while this turn was
+            # read join the call (a look at the sockets without waiting costs a few
+            # microseconds; a call saved costs about 0.1 ms).
+            self.deferred = True
+            self.loop.call_soon(self._hand_over)
+            return
+        self.deferred = False
         jobs, self.turn = self.turn, []
         if self.inline and not self.handed and self.model.batch is not None:
             rows = sum(len(j.rows) for j in jobs)
@@ -2088,6 +2099,7 @@ class Request:
 _QUIET_ROUTES = frozenset(("/ping", "/v2/health/live", "/v2/health/ready"))
 _SERVER_HEADER = "Server: %s/%s\r\n" % (RUNTIME_NAME, RUNTIME_VERSION)
 _date_cache = [-1, ""]
+_STATUS_LINES: dict = {}  # status -> its status line and the Server field
 
 
 def _date_header() -> str:
@@ -2467,8 +2479,10 @@ class Connection(asyncio.Protocol):
             body = obj if isinstance(obj, bytes) else _COMPACT_JSON.encode(obj).encode("utf-8")
         if close or linger or app.stopping:
             self.close_after = True
-        head = ["HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "")), _SERVER_HEADER, _date_header(),
-                "Content-Type: %s\r\nContent-Length: %d\r\n" % (ctype, len(body))]
+        first = _STATUS_LINES.get(status)
+        if first is None:
+            first = _STATUS_LINES[status] = "HTTP/1.1 %d %s\r\n%s" % (status, _REASONS.get(status, ""), _SERVER_HEADER)
+        head = [first, _date_header(), "Content-Type: %s\r\nContent-Length: %d\r\n" % (ctype, len(body))]
         for k, v in headers.items():
             head.append("%s: %s\r\n" % (k, v))
         if self.close_after:
