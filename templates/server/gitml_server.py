@@ -2130,7 +2130,8 @@ class Connection(asyncio.Protocol):
         self.phase = "wait"
         self.since = time.monotonic()
         self.counted = False  # in Server.conns (not refused at the connection limit)
-        self.paused = False
+        self.paused = False  # reading paused: pipelined requests wait for their turn
+        self.blocked = False  # the client does not read its answers fast enough (pause_writing)
         self.evicted = False
         self.served = 0
         self.req: Request | None = None
@@ -2185,6 +2186,24 @@ class Connection(asyncio.Protocol):
             self.app.metrics.inflight -= 1
         self._uncount()
 
+    def pause_writing(self) -> None:
+        # The answers not yet taken by the client passed the transport's high-water mark: read
+        # no more requests until they drain (a client pipelining requests without reading the
+        # answers would otherwise fill the server's memory).
+        self.blocked = True
+        if not self.paused and self.phase != "closed":
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.blocked = False
+        if self.phase == "wait":
+            if self.paused:
+                self.paused = False
+                self.transport.resume_reading()
+            if self.buf:
+                self._next()
+
     def data_received(self, data: bytes) -> None:
         phase = self.phase
         if phase == "linger":
@@ -2195,7 +2214,7 @@ class Connection(asyncio.Protocol):
         if phase == "closed" or self.evicted:
             return
         self.buf += data
-        if phase == "busy":
+        if phase == "busy" or self.blocked:
             if len(self.buf) > _MAX_BUFFERED and not self.paused:
                 self.paused = True
                 self.transport.pause_reading()
@@ -2218,8 +2237,9 @@ class Connection(asyncio.Protocol):
 
     # ---- reading
     def _advance_input(self) -> None:
-        """Go on with what the buffer holds: heads, bodies, requests, until it needs more."""
-        while self.phase in ("wait", "body") and not self.evicted:
+        """Go on with what the buffer holds: heads, bodies, requests, until it needs more (or
+        until the client reads the answers it has)."""
+        while self.phase in ("wait", "body") and not self.evicted and not self.blocked:
             if self.phase == "wait":
                 if not self._read_head():
                     return
@@ -2514,7 +2534,7 @@ class Connection(asyncio.Protocol):
             self._close()
         else:
             self._set_phase("wait")
-            if self.paused:
+            if self.paused and not self.blocked:
                 self.paused = False
                 transport.resume_reading()
             if self.buf and self.server.loop is not None:

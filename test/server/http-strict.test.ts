@@ -5,6 +5,7 @@
  * Transfer-Encoding headers, a Content-Length of non-ASCII digits (a 500). And what a client
  * puts in a URL (a model name with escapes, `..`) is never a file path and never a raw log line.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { removeDir, tmpDir } from '../support/repo.js';
 import { rawConnect, startServer, waitFor, writeBundle, type RunningServer } from './helpers.js';
@@ -55,6 +56,23 @@ describe('one connection', () => {
       expect(bodies).toEqual(['{"result":[2.0]}', '{"result":[4.0]}', '{"result":[6.0]}', '{"live":true}']);
       c.socket.destroy();
     }
+  });
+});
+
+describe('a client that does not read its answers', () => {
+  test('pipelining requests without reading: the server stops reading, its memory stays bounded, others are served', async () => {
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.proc.pid}/status`, 'utf8'))![1]) / 1024;
+    const before = rss();
+    const c = await rawConnect(server.port);
+    // 1 MB of requests for the OpenAPI document: answered whole, a few GB of answers.
+    const one = Buffer.from('GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n');
+    c.socket.pause(); // never read
+    c.socket.write(Buffer.concat(Array.from({ length: Math.ceil(1e6 / one.length) }, () => one)));
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(rss() - before).toBeLessThan(64);
+    const r = await fetch(`${server.url}/v2/health/ready`);
+    expect(r.status).toBe(200);
+    c.socket.destroy();
   });
 });
 
