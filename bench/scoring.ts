@@ -9,7 +9,7 @@
  *   baseline  the limit: in the same Python, the server's own loader (Model.predict of
  *             templates/server/gitml_server.py) called in a loop on one record — per-call
  *             latency and calls/s, no HTTP, no JSON, no schema check; one call per request,
- *             where the server may score concurrent requests in one call (its Batcher: the
+ *             where the server may score concurrent requests in one call (its Scorer: the
  *             bench prints how many requests a call served);
  * The measurements run interleaved in --rounds (default 4) so that noise from other work on
  * the machine falls on each alike; p50 is the median of the rounds' p50, p99 the worst round's.
@@ -458,7 +458,7 @@ async function main(): Promise<void> {
     }
     console.log(`ratio  gitml / http.server constant: ${f(g.rps / c.rps, 3)} of the requests/s, p50 ${f(g.p50 / c.p50, 2)}x, p99 ${f(g.p99 / c.p99, 2)}x`);
     if (m) console.log(`ratio  gitml / mlflow models serve:  ${f(g.rps / m.rps, 2)}x the requests/s, p50 ${f(m.p50 / g.p50, 2)}x lower, p99 ${f(m.p99 / g.p99, 2)}x lower (MLflow measured in this run, same estimator, payload and load)`);
-    // Concurrent requests may be scored in one estimator call (the server's Batcher); the
+    // Concurrent requests may be scored in one estimator call (the server's Scorer); the
     // in-process baseline is one call per record. How many requests a call served:
     const metricsText = await (await fetch(`${server.url}/metrics`)).text();
     const sum = (re: RegExp) => [...metricsText.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);

@@ -1097,7 +1097,7 @@ class Model:
         return predict_frame
 
     def _batchable(self, predict_rows, same_order: bool) -> None:
-        """Whether the rows of concurrent requests may be scored in one call (Batcher): only
+        """Whether the rows of concurrent requests may be scored in one call (Scorer): only
         when the estimator scores sample.json as a whole exactly as it scores each row alone
         (a value-for-value equal answer, one per row), so that no answer depends on what else
         was asked at the same moment."""
