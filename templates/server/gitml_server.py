@@ -1691,7 +1691,10 @@ class Scorer:
                 else:  # one call at a time per worker: --workers calls of run() at once
                     batch = [self.queue.pop(0)]
             self._score(batch, sum(len(j.rows) for j in batch) if self.model.batch is not None else 0)
-            self.loop.call_soon_threadsafe(self.returned, batch)
+            try:
+                self.loop.call_soon_threadsafe(self.returned, batch)
+            except RuntimeError:  # the loop has ended (a call that outlived the shutdown's grace)
+                return
 
     def _answer(self, batch: list) -> None:
         together = [j for j in batch if j.params is None and type(j.rows) is Rows] if self.model.batch is not None else []
@@ -2327,7 +2330,8 @@ class Connection(asyncio.Protocol):
         except _Answered:
             return True
         self._set_phase("body")
-        if self.need > 0 and len(self.buf) < self.need and (req.headers.get("Expect") or "").lower() == "100-continue" and req.version >= "HTTP/1.1":
+        waiting = len(self.buf) < self.need if self.need >= 0 else not self.buf  # chunked: -2
+        if waiting and self.need != 0 and (req.headers.get("Expect") or "").lower() == "100-continue" and req.version >= "HTTP/1.1":
             self.transport.write(_CONTINUE)
         return True
 
@@ -2528,6 +2532,10 @@ class Connection(asyncio.Protocol):
         self.served += 1
         close_after = self.close_after
         self._reset_request()
+        if transport.is_closing():  # the client left while its request was scored
+            self.phase = "closed"
+            self._uncount()
+            return
         if linger:
             self._linger()
         elif close_after:

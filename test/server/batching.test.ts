@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, tmpDir } from '../support/repo.js';
 import { testPython } from '../support/python.js';
-import { call, IRIS_COLUMNS, irisBundle, metric, parsePrometheus, startServer, writeBundle, type IrisBundle, type RunningServer } from './helpers.js';
+import { call, IRIS_COLUMNS, irisBundle, metric, parsePrometheus, rawConnect, startServer, writeBundle, type IrisBundle, type RunningServer } from './helpers.js';
 
 let bundle: IrisBundle;
 let server: RunningServer;
@@ -160,5 +160,19 @@ describe('a long call of the model (built-in loader)', () => {
     expect(during.every((p) => p.status === 200)).toBe(true);
     expect(Math.max(...during.map((p) => p.ms))).toBeLessThan((bigDone - t0) / 3);
     expect((await call(`${knn.url}/score`, { body: { data: [big.rows[1]] } })).body).toEqual({ result: [big.pred[1]] });
+  });
+
+  it('a client that leaves while its long call runs: the call ends unanswered, the server goes on', async () => {
+    const big = JSON.parse(readFileSync(path.join(dir, 'big.json'), 'utf8')) as { rows: number[][]; pred: number[] };
+    const body = JSON.stringify({ data: big.rows });
+    const c = await rawConnect(knn.port);
+    c.socket.write(`POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    await new Promise((r) => setTimeout(r, 400));
+    c.socket.destroy();
+    expect((await call(`${knn.url}/v2/health/live`)).status).toBe(200);
+    expect((await call(`${knn.url}/score`, { body: { data: [big.rows[2]] } })).body).toEqual({ result: [big.pred[2]] });
+    const m = parsePrometheus((await call(`${knn.url}/metrics`)).text);
+    expect(metric(m, 'gitml_inflight_requests', 'gitml_inflight_requests')).toBe(1); // this one
+    expect(knn.log()).not.toMatch(/Traceback|error:/);
   });
 });

@@ -40,6 +40,18 @@ async function send(raw: Buffer | string, opts: { waitClose?: boolean } = {}): P
 const chunked = (size: string) => `POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${size}\r\n${BODY}\r\n0\r\n\r\n`;
 
 describe('one connection', () => {
+  test('Expect: 100-continue gets 100 Continue before the body, for a Content-Length and a chunked body', async () => {
+    for (const framing of [`Content-Length: ${BODY.length}`, 'Transfer-Encoding: chunked']) {
+      const c = await rawConnect(server.port);
+      c.socket.write(`POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n${framing}\r\n\r\n`);
+      await waitFor(() => c.received().toString().startsWith('HTTP/1.1 100 Continue\r\n\r\n'), 5_000);
+      c.socket.write(framing.startsWith('Content') ? BODY : `${BODY.length.toString(16)}\r\n${BODY}\r\n0\r\n\r\n`);
+      await waitFor(() => c.received().toString().includes('{"result":[2.0]}'), 5_000);
+      expect(c.received().toString()).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+      c.socket.destroy();
+    }
+  });
+
   test('pipelined requests, sent in one write and a byte at a time, are answered in order', async () => {
     const reqs = [1, 2, 3].map((x) => {
       const body = `{"data":[{"x":${x}}]}`;
