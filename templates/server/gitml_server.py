@@ -1721,6 +1721,9 @@ class Scorer:
                     j.result = self.model.predict(j.rows, j.params)
                 except Exception as e:  # noqa: BLE001 - answered on the request's connection
                     j.error = e
+                except BaseException as e:  # noqa: BLE001 - sys.exit() in run() ends the call, not the server
+                    j.error = RuntimeError("%s%s" % (type(e).__name__, ": %s" % e if str(e) else ""))
+                    j.error.__cause__ = e  # the log's traceback shows where run() raised it
 
 
 class Route:
@@ -2657,7 +2660,11 @@ class Server:
 
     def scored(self, batch: list) -> None:
         for job in batch:
-            job.owner.resume(job.result, job.error)
+            try:
+                job.owner.resume(job.result, job.error)
+            except Exception:  # noqa: BLE001 - one answer that fails must not strand the others
+                log("error: unexpected failure answering a request\n%s" % traceback.format_exc().rstrip())
+                job.owner._close()
 
     def busy(self) -> bool:
         return any(c.phase == "busy" for c in self.conns)

@@ -16,7 +16,7 @@ beforeAll(async () => {
   dir = writeBundle(tmpDir('gitml-strict-'), {
     'server.json': { model: 'm', version: 'v1.0.0', flavor: 'python', scoring: 'score.py', runtime: '1.0.0' },
     'schema.json': { inputs: [{ name: 'x', type: 'double' }], outputs: [] },
-    'score.py': 'def init():\n    pass\n\ndef run(data):\n    return [r["x"] * 2 for r in data]\n',
+    'score.py': 'def init():\n    pass\n\ndef run(data):\n    if data[0]["x"] == 13:\n        raise SystemExit(3)\n    return [r["x"] * 2 for r in data]\n',
   });
   server = await startServer(dir, { ready: true });
 });
@@ -50,6 +50,15 @@ describe('one connection', () => {
       expect(c.received().toString()).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
       c.socket.destroy();
     }
+  });
+
+  test('run() calling sys.exit() fails its request (500), not the server', async () => {
+    const r = await fetch(`${server.url}/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"data":[{"x":13}]}' });
+    expect(r.status).toBe(500);
+    expect(((await r.json()) as { error: { code: string; message: string } }).error).toEqual({ code: 'SCORING_FAILED', message: 'run() raised RuntimeError: SystemExit: 3' });
+    const ok = await fetch(`${server.url}/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY });
+    expect(await ok.text()).toBe('{"result":[2.0]}');
+    expect(server.log()).toMatch(/raise SystemExit\(3\)/); // the traceback names the line in score.py
   });
 
   test('pipelined requests, sent in one write and a byte at a time, are answered in order', async () => {
