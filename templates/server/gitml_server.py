@@ -1979,9 +1979,8 @@ def _is_v2(raw_path: str) -> bool:
 
 
 class Headers:
-    """The header fields of a request by lower-case name: what the handlers read (get, get_all,
-    in). http.server hands header blocks to the e-mail parser, which costs ~90 us a request and
-    reads lines it cannot parse as the start of a body (so fields after one are ignored)."""
+    """The header fields of a request by lower-case name (parse_fields), as the handlers read
+    them: the first value of a field, or all of its values."""
     __slots__ = ("_fields",)
 
     def __init__(self, fields: dict):
@@ -1994,15 +1993,6 @@ class Headers:
     def get_all(self, name: str, default=None):
         v = self._fields.get(name.lower())
         return list(v) if v else default
-
-    def __contains__(self, name) -> bool:
-        return isinstance(name, str) and name.lower() in self._fields
-
-    def __getitem__(self, name: str):
-        return self.get(name)
-
-    def items(self) -> list:
-        return [(k, v) for k, vs in self._fields.items() for v in vs]
 
 
 # Lines of field-name ":" OWS field-value OWS (RFC 9112 section 5): a name is a token, and a
@@ -2143,6 +2133,7 @@ class Connection(asyncio.Protocol):
         self.blocked = False  # the client does not read its answers fast enough (pause_writing)
         self.evicted = False
         self.served = 0
+        self.linger_bytes = 0  # thrown away after a refused body
         self.req: Request | None = None
         self._reset_request()
 
@@ -2236,7 +2227,6 @@ class Connection(asyncio.Protocol):
 
     def eof_received(self):
         if self.phase == "body":
-            self.close_after = True
             self._respond(RequestError(400, "BAD_REQUEST", "the connection closed before the whole body arrived"), close=True)
         elif self.phase == "busy":
             self.close_after = True

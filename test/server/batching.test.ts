@@ -119,6 +119,7 @@ json.dump({"rows": big.tolist(), "pred": m.predict(big).tolist()}, open(out + "/
 describe('a long call of the model (built-in loader)', () => {
   let dir: string;
   let knn: RunningServer;
+  let big: { rows: number[][]; pred: number[] };
   beforeAll(async () => {
     dir = tmpDir('gitml-knn-');
     mkdirSync(path.join(dir, 'model'));
@@ -128,6 +129,7 @@ describe('a long call of the model (built-in loader)', () => {
     });
     const r = spawnSync(testPython(), ['-c', TRAIN_KNN, dir], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(r.stderr);
+    big = JSON.parse(readFileSync(path.join(dir, 'big.json'), 'utf8'));
     knn = await startServer(dir, { ready: true });
   });
   afterAll(async () => {
@@ -137,7 +139,6 @@ describe('a long call of the model (built-in loader)', () => {
 
   it('runs on a worker thread: health probes are answered while it runs, short calls before and after score', async () => {
     expect(knn.log()).toContain('concurrent requests batched');
-    const big = JSON.parse(readFileSync(path.join(dir, 'big.json'), 'utf8')) as { rows: number[][]; pred: number[] };
     // Short calls first: the server learns how long a call takes (these may run on the loop).
     for (let i = 0; i < 20; i++) expect((await call(`${knn.url}/score`, { body: { data: [big.rows[i]] } })).body).toEqual({ result: [big.pred[i]] });
     const t0 = Date.now();
@@ -163,7 +164,6 @@ describe('a long call of the model (built-in loader)', () => {
   });
 
   it('a client that leaves while its long call runs: the call ends unanswered, the server goes on', async () => {
-    const big = JSON.parse(readFileSync(path.join(dir, 'big.json'), 'utf8')) as { rows: number[][]; pred: number[] };
     const body = JSON.stringify({ data: big.rows });
     const c = await rawConnect(knn.port);
     c.socket.write(`POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
